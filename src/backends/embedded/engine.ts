@@ -1,0 +1,550 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  getLlama,
+  GeneralChatWrapper,
+  LlamaChat,
+  LlamaCompletion,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatModelFunctions,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import {
+  BackendError,
+  type Backend,
+  type ChatMessage,
+  type ChatRequest,
+  type CompletionRequest,
+  type DoneReason,
+  type EmbedRequest,
+  type EmbedResult,
+  type GenerationEvent,
+  type GenerationOptions,
+  type ModelInfo,
+  type OutputFormat,
+  type PullProgress,
+  type ToolCall,
+} from '../types.js';
+import { PushStream } from '../../core/push-stream.js';
+import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
+import { downloadModelFile } from './download.js';
+
+export interface EmbeddedEngineOptions {
+  modelsDir: string;
+  threads: number;
+  /** Sequences per context: requests that generate on one model at the same time. */
+  parallel: number;
+  keepAliveMs: number;
+  /** Context per sequence when the request does not say (capped by the model's training context). */
+  defaultContextSize?: number;
+}
+
+/** A model in memory with its shared context; sequences are handed out one per running request. */
+interface LoadedModel {
+  entry: GgufEntry;
+  model: LlamaModel;
+  context: LlamaContext;
+  contextSizePerSequence: number;
+  chatWrapper: ChatWrapper;
+  embedding?: Promise<LlamaEmbeddingContext>;
+  active: number;
+  /** Waiters for a free sequence, in arrival order. */
+  queue: (() => void)[];
+  keepAliveMs: number;
+  unloadTimer?: NodeJS.Timeout;
+  expiresAt?: Date;
+  loadedAt: number;
+}
+
+function nowNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/**
+ * Runs GGUF models in-process with llama.cpp (node-llama-cpp's prebuilt CPU binaries). Models load on
+ * first use, stay for a keep-alive time after their last request and are unloaded when idle. One
+ * context per model holds `parallel` sequences, so concurrent requests are batched by llama.cpp in the
+ * same decode rather than queued behind each other.
+ */
+export class EmbeddedEngine implements Backend {
+  readonly id = 'embedded';
+  readonly kind = 'embedded' as const;
+  private readonly catalog: GgufCatalog;
+  private llamaPromise?: Promise<Llama>;
+  private readonly loaded = new Map<string, LoadedModel>();
+  private readonly loading = new Map<string, Promise<LoadedModel>>();
+  /** Tokens generated since start, and generations currently running: observable state for tests. */
+  readonly stats = { generated: 0, running: 0, aborted: 0 };
+
+  constructor(private readonly options: EmbeddedEngineOptions) {
+    this.catalog = new GgufCatalog(options.modelsDir);
+  }
+
+  private llama(): Promise<Llama> {
+    // `build: "never"`: only the prebuilt binaries from npm are used; nothing is compiled at run time.
+    this.llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+    return this.llamaPromise;
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    const entries = await this.catalog.list();
+    return entries.map((entry) => {
+      const live = this.loaded.get(entry.name);
+      return {
+        ...entry.info,
+        loaded: live !== undefined,
+        loadedSizeBytes: live ? live.model.size : undefined,
+        expiresAt: live?.expiresAt?.toISOString(),
+      };
+    });
+  }
+
+  private async findEntry(name: string): Promise<GgufEntry> {
+    const entries = await this.catalog.list();
+    const entry = entries.find((e) => e.name === name);
+    if (!entry) throw new BackendError(`model '${name}' not found`, 404);
+    return entry;
+  }
+
+  private async acquireModel(name: string, keepAliveMs: number | undefined): Promise<LoadedModel> {
+    let live = this.loaded.get(name);
+    if (!live) {
+      let pending = this.loading.get(name);
+      if (!pending) {
+        pending = this.loadModel(name).finally(() => this.loading.delete(name));
+        this.loading.set(name, pending);
+      }
+      live = await pending;
+    }
+    if (keepAliveMs !== undefined) live.keepAliveMs = keepAliveMs;
+    clearTimeout(live.unloadTimer);
+    live.unloadTimer = undefined;
+    live.expiresAt = undefined;
+    return live;
+  }
+
+  private async loadModel(name: string): Promise<LoadedModel> {
+    const entry = await this.findEntry(name);
+    const llama = await this.llama();
+    const model = await llama.loadModel({ modelPath: entry.filePath });
+    const trained = model.trainContextSize;
+    const contextSizePerSequence = Math.min(trained, this.options.defaultContextSize ?? 4096);
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({
+        sequences: this.options.parallel,
+        contextSize: contextSizePerSequence * this.options.parallel,
+        threads: this.options.threads,
+      });
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+    const chatWrapper = entry.hasChatTemplate
+      ? (resolveChatWrapper({
+          bosString: model.tokens.bosString,
+          filename: model.filename,
+          fileInfo: model.fileInfo,
+          tokenizer: model.tokenizer,
+        }) ?? new GeneralChatWrapper())
+      : // No template in the file: a plain "### User / ### Assistant" format every base model can follow.
+        new GeneralChatWrapper();
+    const live: LoadedModel = {
+      entry,
+      model,
+      context,
+      contextSizePerSequence: context.contextSize / this.options.parallel,
+      chatWrapper,
+      active: 0,
+      queue: [],
+      keepAliveMs: this.options.keepAliveMs,
+      loadedAt: Date.now(),
+    };
+    this.loaded.set(name, live);
+    return live;
+  }
+
+  private async acquireSequence(live: LoadedModel, signal: AbortSignal): Promise<LlamaContextSequence> {
+    while (live.context.sequencesLeft === 0) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          live.queue.splice(live.queue.indexOf(wake), 1);
+          reject(signal.reason);
+        };
+        const wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        if (signal.aborted) return reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        live.queue.push(wake);
+      });
+    }
+    return live.context.getSequence();
+  }
+
+  private release(live: LoadedModel, sequence: LlamaContextSequence | undefined): void {
+    const next = () => {
+      live.active--;
+      live.queue.shift()?.();
+      if (live.active === 0) this.scheduleUnload(live);
+    };
+    if (sequence && !sequence.disposed) void sequence.dispose().finally(next);
+    else next();
+  }
+
+  private scheduleUnload(live: LoadedModel): void {
+    if (live.keepAliveMs < 0) return; // negative: stay loaded forever, as in Ollama
+    if (live.keepAliveMs === 0) {
+      void this.unload(live.entry.name);
+      return;
+    }
+    live.expiresAt = new Date(Date.now() + live.keepAliveMs);
+    live.unloadTimer = setTimeout(() => void this.unload(live.entry.name), live.keepAliveMs);
+    live.unloadTimer.unref();
+  }
+
+  async load(model: string, keepAliveMs?: number): Promise<void> {
+    const live = await this.acquireModel(model, keepAliveMs);
+    if (live.active === 0) this.scheduleUnload(live);
+  }
+
+  async unload(model: string): Promise<void> {
+    const pending = this.loading.get(model);
+    if (pending) await pending.catch(() => undefined);
+    const live = this.loaded.get(model);
+    if (!live) return;
+    if (live.active > 0) {
+      // Requests still running keep the model; it goes as soon as they end.
+      live.keepAliveMs = 0;
+      return;
+    }
+    this.loaded.delete(model);
+    clearTimeout(live.unloadTimer);
+    const embedding = await live.embedding?.catch(() => undefined);
+    await embedding?.dispose();
+    await live.context.dispose();
+    await live.model.dispose();
+  }
+
+  /** The model names currently in memory. */
+  loadedModels(): string[] {
+    return [...this.loaded.keys()];
+  }
+
+  private async grammarFor(format: OutputFormat | undefined): Promise<LlamaGrammar | undefined> {
+    if (format === undefined) return undefined;
+    const llama = await this.llama();
+    if (format === 'json') return llama.getGrammarFor('json');
+    try {
+      return await llama.createGrammarForJsonSchema(format as never);
+    } catch (error) {
+      throw new BackendError(`invalid format schema: ${(error as Error).message}`, 400);
+    }
+  }
+
+  chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
+    return this.generate(request, async (live, sequence, common) => {
+      const history = toChatHistory(request.messages);
+      const promptTokens = live.chatWrapper
+        .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
+        .contextText.tokenize(live.model.tokenizer).length;
+      const functions = request.tools?.length
+        ? (Object.fromEntries(
+            request.tools.map((tool) => [
+              tool.function.name,
+              { description: tool.function.description, params: tool.function.parameters },
+            ]),
+          ) as ChatModelFunctions)
+        : undefined;
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: live.chatWrapper, autoDisposeSequence: false });
+      try {
+        const options = common(promptTokens);
+        // llama.cpp takes one grammar at a time: tool calling brings its own, so `format` yields to it.
+        const result = await chat.generateResponse(
+          [...history, { type: 'model', response: [] }],
+          functions ? { ...options, grammar: undefined, functions } : { ...options, functions: undefined },
+        );
+        const toolCalls: ToolCall[] | undefined = result.functionCalls?.map((call) => ({
+          function: { name: call.functionName, arguments: (call.params ?? {}) as Record<string, unknown> },
+        }));
+        return {
+          promptTokens,
+          stopReason: toolCalls?.length ? 'functionCalls' : result.metadata.stopReason,
+          toolCalls,
+        };
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
+    return this.generate(request, async (live, sequence, common) => {
+      let prompt = request.prompt;
+      if (!request.raw && request.system) prompt = `${request.system}\n\n${prompt}`;
+      const tokens = live.model.tokenize(prompt, false);
+      const input = live.model.tokens.bos !== null ? [live.model.tokens.bos, ...tokens] : tokens;
+      const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+      try {
+        const result = await completion.generateCompletionWithMeta(input, common(input.length));
+        return { promptTokens: input.length, stopReason: result.metadata.stopReason };
+      } finally {
+        completion.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  /**
+   * The part chat and completion share: model and sequence acquisition, option mapping, streaming the
+   * text through a PushStream, timing in Ollama's units, and cleanup whether the consumer finishes,
+   * stops reading or aborts.
+   */
+  private async *generate(
+    request: { model: string; options: GenerationOptions; format?: OutputFormat; keepAliveMs?: number; signal: AbortSignal },
+    run: (
+      live: LoadedModel,
+      sequence: LlamaContextSequence,
+      common: (promptTokens: number) => CommonGenerationOptions,
+    ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[] }>,
+  ): AsyncGenerator<GenerationEvent> {
+    const started = nowNs();
+    const abort = new AbortController();
+    const onAbort = () => abort.abort(request.signal.reason);
+    if (request.signal.aborted) return;
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    const grammar = await this.grammarFor(request.format);
+    const wasLoaded = this.loaded.has(request.model);
+    const live = await this.acquireModel(request.model, request.keepAliveMs);
+    live.active++;
+    const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
+    let sequence: LlamaContextSequence | undefined;
+    const stream = new PushStream<string>();
+    let firstTokenAt: bigint | undefined;
+    let generated = 0;
+    let running: Promise<unknown> | undefined;
+    let finished = false;
+    this.stats.running++;
+    try {
+      sequence = await this.acquireSequence(live, abort.signal);
+      const options = request.options;
+      const common = (promptTokens: number): CommonGenerationOptions => {
+        const room = Math.max(1, live.contextSizePerSequence - promptTokens);
+        if (promptTokens >= live.contextSizePerSequence) {
+          throw new BackendError(
+            `prompt is ${promptTokens} tokens, more than the ${live.contextSizePerSequence}-token context of '${request.model}'`,
+            400,
+          );
+        }
+        const wanted = options.num_predict === undefined || options.num_predict < 0 ? room : options.num_predict;
+        return {
+          signal: abort.signal,
+          stopOnAbortSignal: true,
+          maxTokens: Math.min(wanted, room),
+          temperature: options.temperature,
+          topK: options.top_k,
+          topP: options.top_p,
+          minP: options.min_p,
+          seed: options.seed === undefined || options.seed === 0 ? undefined : options.seed,
+          repeatPenalty:
+            options.repeat_penalty !== undefined ||
+            options.presence_penalty !== undefined ||
+            options.frequency_penalty !== undefined
+              ? {
+                  penalty: options.repeat_penalty,
+                  presencePenalty: options.presence_penalty,
+                  frequencyPenalty: options.frequency_penalty,
+                  lastTokens: options.repeat_last_n !== undefined && options.repeat_last_n > 0 ? options.repeat_last_n : undefined,
+                }
+              : undefined,
+          customStopTriggers: options.stop?.filter((s) => s.length > 0),
+          grammar,
+          onTextChunk: (text: string) => {
+            if (text === '') return;
+            firstTokenAt ??= nowNs();
+            stream.push(text);
+          },
+          onToken: (tokens: unknown[]) => {
+            generated += tokens.length;
+            this.stats.generated += tokens.length;
+          },
+        };
+      };
+      const generation = run(live, sequence, common).then(
+        (result) => {
+          stream.end();
+          return result;
+        },
+        (error: unknown) => {
+          stream.end(error);
+          throw error;
+        },
+      );
+      running = generation.catch(() => undefined); // errors surface through the stream
+      for await (const text of stream) yield { type: 'token', text };
+      const result = await generation;
+      finished = true;
+      const end = nowNs();
+      const evalStart = firstTokenAt ?? end;
+      if (abort.signal.aborted) this.stats.aborted++;
+      yield {
+        type: 'done',
+        stats: {
+          promptTokens: result.promptTokens,
+          completionTokens: generated,
+          loadDurationNs,
+          promptEvalDurationNs: Math.max(0, Number(evalStart - started) - loadDurationNs),
+          evalDurationNs: Number(end - evalStart),
+          totalDurationNs: Number(end - started),
+          doneReason: mapStopReason(result.stopReason, abort.signal.aborted),
+          toolCalls: result.toolCalls,
+        },
+      };
+    } finally {
+      // Runs on normal end, on error, and when the consumer stops iterating (client disconnected):
+      // then the generation is stopped at once and its sequence freed only after llama.cpp let go.
+      if (!finished && !abort.signal.aborted) {
+        abort.abort(new Error('consumer stopped'));
+        this.stats.aborted++;
+      }
+      await running;
+      request.signal.removeEventListener('abort', onAbort);
+      this.stats.running--;
+      this.release(live, sequence);
+    }
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const started = nowNs();
+    const wasLoaded = this.loaded.has(request.model);
+    const live = await this.acquireModel(request.model, request.keepAliveMs);
+    const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
+    live.active++;
+    try {
+      const embeddingContextSize = Math.min(live.model.trainContextSize, 2048);
+      live.embedding ??= live.model.createEmbeddingContext({ contextSize: embeddingContextSize, threads: this.options.threads });
+      const context = await live.embedding;
+      const embeddings: number[][] = [];
+      let promptTokens = 0;
+      for (const text of request.input) {
+        if (request.signal.aborted) throw new BackendError('request aborted', 499);
+        let tokens = live.model.tokenize(text);
+        if (tokens.length > embeddingContextSize) {
+          if (request.truncate === false) {
+            throw new BackendError('input length exceeds the context length', 400);
+          }
+          tokens = tokens.slice(0, embeddingContextSize);
+        }
+        promptTokens += tokens.length;
+        const result = await context.getEmbeddingFor(tokens);
+        embeddings.push(l2Normalise(result.vector));
+      }
+      return { embeddings, promptTokens, loadDurationNs, totalDurationNs: Number(nowNs() - started) };
+    } finally {
+      this.release(live, undefined);
+    }
+  }
+
+  async *pull(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress> {
+    const target = name ?? nameFromSource(source);
+    if (!isSafeModelName(target)) throw new BackendError(`invalid model name '${target}'`, 400);
+    await fs.mkdir(this.options.modelsDir, { recursive: true });
+    const destination = path.join(this.options.modelsDir, fileNameForModel(target));
+    yield* downloadModelFile(resolveSource(source), destination, signal);
+  }
+
+  async delete(model: string): Promise<void> {
+    const entry = await this.findEntry(model);
+    await this.unload(model);
+    await fs.rm(entry.filePath);
+  }
+
+  async copy(source: string, destination: string): Promise<void> {
+    const entry = await this.findEntry(source);
+    if (!isSafeModelName(destination)) throw new BackendError(`invalid model name '${destination}'`, 400);
+    const target = path.join(this.options.modelsDir, fileNameForModel(destination));
+    // A hard link costs no space and survives the deletion of the source, as an Ollama copy does.
+    await fs.rm(target, { force: true });
+    await fs.link(entry.filePath, target).catch(() => fs.copyFile(entry.filePath, target));
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    for (const name of [...this.loaded.keys()]) {
+      const live = this.loaded.get(name)!;
+      live.active = 0;
+      await this.unload(name);
+    }
+  }
+}
+
+type CommonGenerationOptions = {
+  signal: AbortSignal;
+  stopOnAbortSignal: true;
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  seed?: number;
+  repeatPenalty?: { penalty?: number; presencePenalty?: number; frequencyPenalty?: number; lastTokens?: number };
+  customStopTriggers?: string[];
+  grammar?: LlamaGrammar;
+  onTextChunk: (text: string) => void;
+  onToken: (tokens: unknown[]) => void;
+};
+
+function mapStopReason(reason: string, aborted: boolean): DoneReason {
+  if (aborted || reason === 'abort') return 'abort';
+  if (reason === 'maxTokens') return 'length';
+  if (reason === 'functionCalls') return 'tool_calls';
+  return 'stop';
+}
+
+/** Chat messages in node-llama-cpp's history form; tool results travel as user turns. */
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  for (const message of messages) {
+    if (message.role === 'system') history.push({ type: 'system', text: message.content });
+    else if (message.role === 'assistant') history.push({ type: 'model', response: [message.content] });
+    else if (message.role === 'tool')
+      history.push({ type: 'user', text: `Result of ${message.tool_name ?? 'the tool'}: ${message.content}` });
+    else history.push({ type: 'user', text: message.content });
+  }
+  return history;
+}
+
+function l2Normalise(vector: readonly number[]): number[] {
+  const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0));
+  return norm === 0 ? [...vector] : vector.map((v) => v / norm);
+}
+
+/** `hf:owner/repo/file.gguf` is a Hugging Face file; anything else must be an http(s) URL. */
+export function resolveSource(source: string): string {
+  if (source.startsWith('hf:')) {
+    const parts = source.slice(3).split('/');
+    if (parts.length < 3) throw new BackendError('hf: references look like hf:owner/repo/file.gguf', 400);
+    const [owner, repo, ...file] = parts;
+    return `https://huggingface.co/${owner}/${repo}/resolve/main/${file.join('/')}`;
+  }
+  if (/^https?:\/\//.test(source)) return source;
+  throw new BackendError(`cannot pull '${source}': give an http(s) URL or an hf:owner/repo/file.gguf reference`, 400);
+}
+
+/** `https://host/path/My-Model.Q4_K_M.gguf` becomes `my-model.q4_k_m:latest`. */
+export function nameFromSource(source: string): string {
+  const last = source.split(/[/?#]/).filter(Boolean).reverse().find((part) => /\.gguf$/i.test(part)) ?? 'model.gguf';
+  const stem = last.replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '-');
+  return `${stem}:latest`;
+}

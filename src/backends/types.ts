@@ -1,0 +1,170 @@
+/**
+ * The one contract every model server implements: the embedded llama.cpp engine, Ollama hosts and
+ * OpenAI-compatible servers. Surfaces never talk to a backend directly; they go through the router
+ * (core/router.ts), which picks a replica and fails over.
+ */
+
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+export interface ToolCall {
+  id?: string;
+  function: { name: string; arguments: Record<string, unknown> };
+}
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+  images?: string[];
+  tool_calls?: ToolCall[];
+  tool_name?: string;
+}
+
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/** Sampling and length settings, already normalised from whatever surface they came in on. */
+export interface GenerationOptions {
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repeat_penalty?: number;
+  repeat_last_n?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /** Tokens to generate; -1 (or absent) means until the end of text or a full context. */
+  num_predict?: number;
+  /** 0 or absent means random, as seed 001 says. */
+  seed?: number;
+  stop?: string[];
+  num_ctx?: number;
+  /** Every other Ollama option, passed through to backends that understand it. */
+  extra?: Record<string, unknown>;
+}
+
+/** `json` for any JSON value, or a JSON schema the output must follow. */
+export type OutputFormat = 'json' | Record<string, unknown>;
+
+export type DoneReason = 'stop' | 'length' | 'load' | 'unload' | 'abort' | 'tool_calls';
+
+export interface GenerationStats {
+  promptTokens: number;
+  completionTokens: number;
+  /** Nanoseconds, as Ollama reports them. */
+  loadDurationNs: number;
+  promptEvalDurationNs: number;
+  evalDurationNs: number;
+  totalDurationNs: number;
+  doneReason: DoneReason;
+  toolCalls?: ToolCall[];
+}
+
+/** One piece of a generation: text as it is produced, then exactly one `done` with the stats. */
+export type GenerationEvent =
+  | { type: 'token'; text: string }
+  | { type: 'done'; stats: GenerationStats };
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  options: GenerationOptions;
+  format?: OutputFormat;
+  tools?: ToolDefinition[];
+  /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
+  keepAliveMs?: number;
+  signal: AbortSignal;
+}
+
+export interface CompletionRequest {
+  model: string;
+  prompt: string;
+  /** Ollama's `raw`: send the prompt as is, without the model's template. */
+  raw?: boolean;
+  system?: string;
+  suffix?: string;
+  options: GenerationOptions;
+  format?: OutputFormat;
+  keepAliveMs?: number;
+  signal: AbortSignal;
+}
+
+export interface EmbedRequest {
+  model: string;
+  input: string[];
+  truncate?: boolean;
+  keepAliveMs?: number;
+  signal: AbortSignal;
+}
+
+export interface EmbedResult {
+  embeddings: number[][];
+  promptTokens: number;
+  totalDurationNs: number;
+  loadDurationNs: number;
+}
+
+/** What a backend knows about one of its models. Fields it cannot know stay undefined. */
+export interface ModelInfo {
+  /** Ollama-style `name:tag`, unique across backends. */
+  name: string;
+  family?: string;
+  families?: string[];
+  format?: string;
+  parameterSize?: string;
+  quantization?: string;
+  sizeBytes?: number;
+  contextSize?: number;
+  template?: string;
+  digest?: string;
+  modifiedAt?: string;
+  /** GGUF metadata (`general.architecture`, `llama.context_length`, ...) for /api/show's model_info. */
+  modelInfo?: Record<string, unknown>;
+  capabilities?: string[];
+  loaded?: boolean;
+  /** When it is loaded: bytes in memory and when it will be unloaded. */
+  loadedSizeBytes?: number;
+  expiresAt?: string;
+}
+
+export interface PullProgress {
+  status: string;
+  digest?: string;
+  total?: number;
+  completed?: number;
+}
+
+export interface Backend {
+  /** Stable identifier, e.g. `embedded`, `ollama:http://host:11434`. */
+  readonly id: string;
+  readonly kind: 'embedded' | 'ollama' | 'openai';
+
+  listModels(): Promise<ModelInfo[]>;
+  /** Token by token; the iterator ends after the `done` event. Aborting the signal stops generation. */
+  chat(request: ChatRequest): AsyncIterable<GenerationEvent>;
+  complete(request: CompletionRequest): AsyncIterable<GenerationEvent>;
+  embed(request: EmbedRequest): Promise<EmbedResult>;
+  load(model: string, keepAliveMs?: number): Promise<void>;
+  unload(model: string): Promise<void>;
+  /** Yields progress until the model is present; throws on failure. */
+  pull?(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress>;
+  delete?(model: string): Promise<void>;
+  copy?(source: string, destination: string): Promise<void>;
+  /** A cheap liveness probe for health checking. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Raised by backends for problems the client caused or must know about; surfaces map `status`. */
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    /** True when another replica may succeed (connection refused, 5xx before anything streamed). */
+    readonly retryable = false,
+  ) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}

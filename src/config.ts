@@ -1,0 +1,81 @@
+import path from 'node:path';
+import os from 'node:os';
+
+/** Every setting of SPEC.md, read once from the environment. */
+export interface Config {
+  port: number;
+  host: string;
+  modelsDir: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  ollamaHosts: string[];
+  /** Each entry is a base URL, optionally followed by `|apiKey`. */
+  openaiBackends: { baseUrl: string; apiKey?: string }[];
+  webChatToken?: string;
+  corsOrigins: string[];
+  /** How long an idle model stays loaded, in milliseconds (Ollama's default is five minutes). */
+  keepAliveMs: number;
+  /** llama.cpp threads per context; 0 lets the engine decide. */
+  threads: number;
+  /** Parallel sequences per loaded model: how many requests generate at once on one model. */
+  parallel: number;
+  /** Idle time after which a server-side session is forgotten. */
+  sessionTtlMs: number;
+  logLevel: string;
+  /** Whether OLLAMA_HOSTS was set explicitly; if not, 127.0.0.1:11434 is used only when it answers. */
+  ollamaHostsExplicit: boolean;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function int(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${value}`);
+  return Math.trunc(n);
+}
+
+function withScheme(url: string): string {
+  return /^https?:\/\//.test(url) ? url.replace(/\/+$/, '') : `http://${url.replace(/\/+$/, '')}`;
+}
+
+/**
+ * The embedded engine runs one generation per thread best on small CPUs: measured on a 2-core
+ * machine, the test model ran at ~1,000 tokens/s with 1 thread and several times slower with 2 while
+ * another generation or the event loop competed for the second core (see bench/RESULTS.md).
+ */
+function defaultThreads(): number {
+  const cores = os.availableParallelism();
+  return cores <= 2 ? 1 : Math.max(1, Math.floor(cores / 2));
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = path.resolve(env.DATA_DIR ?? 'data');
+  return {
+    port: int(env.PORT, 7860),
+    host: env.HOST ?? '127.0.0.1',
+    modelsDir: path.resolve(env.MODELS_DIR ?? path.join(dataDir, 'models')),
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    ollamaHosts: env.OLLAMA_HOSTS !== undefined ? list(env.OLLAMA_HOSTS).map(withScheme) : ['http://127.0.0.1:11434'],
+    ollamaHostsExplicit: env.OLLAMA_HOSTS !== undefined,
+    openaiBackends: list(env.OPENAI_BACKENDS).map((entry) => {
+      const [url, apiKey] = entry.split('|');
+      return { baseUrl: withScheme(url!), apiKey: apiKey || undefined };
+    }),
+    webChatToken: env.WEB_CHAT_TOKEN || undefined,
+    corsOrigins: list(env.CORS_ORIGINS),
+    keepAliveMs: int(env.KEEP_ALIVE_SECONDS, 300) * 1000,
+    threads: int(env.LLAMA_THREADS, defaultThreads()),
+    parallel: Math.max(1, int(env.LLAMA_PARALLEL, 4)),
+    sessionTtlMs: int(env.SESSION_TTL_SECONDS, 24 * 3600) * 1000,
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}

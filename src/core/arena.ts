@@ -1,0 +1,221 @@
+import type { ChatMessage, GenerationOptions } from '../backends/types.js';
+import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
+import type { ModelRouter } from './router.js';
+
+/**
+ * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
+ * each a model with its own sampling settings, run concurrently.
+ */
+
+export interface ModelInstance {
+  id: string;
+  model: string;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  repeat_penalty: number;
+  num_predict: number;
+  seed: number;
+  /** Optional system prompt for this instance alone, put before the conversation. */
+  system?: string;
+}
+
+export interface ArenaRequest {
+  history: ChatMessage[];
+  instances: ModelInstance[];
+  /** Legacy `models` requests key results by model name and stream `model`; v3 by instance id. */
+  legacy: boolean;
+}
+
+export class ArenaValidationError extends Error {}
+
+/** Seed 001's documented defaults and ranges. */
+export const INSTANCE_DEFAULTS = { temperature: 0.7, top_p: 0.9, top_k: 40, repeat_penalty: 1.1, num_predict: -1, seed: 0 } as const;
+
+const RANGES: Record<keyof typeof INSTANCE_DEFAULTS, { min: number; max: number; integer: boolean }> = {
+  temperature: { min: 0.01, max: 2.0, integer: false },
+  top_p: { min: 0, max: 1, integer: false },
+  top_k: { min: 0, max: 100, integer: true },
+  repeat_penalty: { min: 1.0, max: 2.0, integer: false },
+  num_predict: { min: -1, max: 4096, integer: true },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
+};
+
+/** SPEC rule 9: `{model}__{temperature}_{top_p}_{top_k}_{repeat_penalty}_{num_predict}_{seed}`. */
+export function instanceId(instance: Omit<ModelInstance, 'id'>): string {
+  const model = instance.model.replace(/[^A-Za-z0-9]/g, '_');
+  const { temperature, top_p, top_k, repeat_penalty, num_predict, seed } = instance;
+  return `${model}__${temperature}_${top_p}_${top_k}_${repeat_penalty}_${num_predict}_${seed}`;
+}
+
+const ROLES = new Set(['system', 'user', 'assistant']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function parseHistory(history: unknown): ChatMessage[] {
+  if (!Array.isArray(history) || history.length === 0) throw new ArenaValidationError('No messages provided');
+  return history.map((message, index) => {
+    if (!isRecord(message) || typeof message.content !== 'string' || typeof message.role !== 'string') {
+      throw new ArenaValidationError(`history[${index}] must be an object with a string role and content`);
+    }
+    if (!ROLES.has(message.role)) {
+      throw new ArenaValidationError(`history[${index}].role must be system, user or assistant (got '${message.role}')`);
+    }
+    return { role: message.role as ChatMessage['role'], content: message.content };
+  });
+}
+
+function parseInstance(raw: unknown, index: number): ModelInstance {
+  if (!isRecord(raw)) throw new ArenaValidationError(`model_instances[${index}] must be an object`);
+  if (typeof raw.model !== 'string' || raw.model.trim() === '') {
+    throw new ArenaValidationError(`model_instances[${index}].model is required`);
+  }
+  const settings = { ...INSTANCE_DEFAULTS } as Record<keyof typeof INSTANCE_DEFAULTS, number>;
+  for (const [key, range] of Object.entries(RANGES) as [keyof typeof INSTANCE_DEFAULTS, (typeof RANGES)['seed']][]) {
+    const value = raw[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || (range.integer && !Number.isInteger(value))) {
+      throw new ArenaValidationError(`${key} must be ${range.integer ? 'an integer' : 'a number'} (instance ${index})`);
+    }
+    if (value < range.min || value > range.max) {
+      const max = key === 'seed' ? '' : ` and ${range.max}`;
+      throw new ArenaValidationError(
+        key === 'seed'
+          ? `seed must be 0 or more (got ${value}, instance ${index})`
+          : `${key} must be between ${range.min}${max} (got ${value}, instance ${index})`,
+      );
+    }
+    settings[key] = value;
+  }
+  if (raw.system !== undefined && typeof raw.system !== 'string') {
+    throw new ArenaValidationError(`model_instances[${index}].system must be a string`);
+  }
+  if (raw.id !== undefined && (typeof raw.id !== 'string' || raw.id === '' || raw.id.length > 200)) {
+    throw new ArenaValidationError(`model_instances[${index}].id must be a non-empty string`);
+  }
+  const base = { model: raw.model, ...settings, system: raw.system as string | undefined } as Omit<ModelInstance, 'id'>;
+  return { id: (raw.id as string | undefined) ?? instanceId(base), ...base };
+}
+
+/** Validates an Arena body: the messages first (seed's `No messages provided`), then the instances. */
+export function parseArenaRequest(body: unknown): ArenaRequest {
+  const record = isRecord(body) ? body : {};
+  const history = parseHistory(record.history);
+  let instances: ModelInstance[];
+  let legacy = false;
+  if (record.model_instances !== undefined) {
+    if (!Array.isArray(record.model_instances) || record.model_instances.length === 0) {
+      throw new ArenaValidationError('model_instances must be a non-empty array');
+    }
+    instances = record.model_instances.map(parseInstance);
+  } else if (record.models !== undefined) {
+    if (!Array.isArray(record.models) || record.models.length === 0 || record.models.some((m) => typeof m !== 'string' || m === '')) {
+      throw new ArenaValidationError('models must be a non-empty array of model names');
+    }
+    legacy = true;
+    instances = (record.models as string[]).map((model) => ({ ...INSTANCE_DEFAULTS, model, id: model }));
+  } else {
+    throw new ArenaValidationError('No models provided: give model_instances (or the legacy models)');
+  }
+  const seen = new Set<string>();
+  for (const instance of instances) {
+    if (seen.has(instance.id)) throw new ArenaValidationError(`Duplicate model instance detected: ${instance.id}`);
+    seen.add(instance.id);
+  }
+  if (instances.length > 32) throw new ArenaValidationError('at most 32 model instances per request');
+  return { history, instances, legacy };
+}
+
+/** Unknown models are a client error found before any generation starts. */
+export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[]): Promise<void> {
+  for (const instance of instances) {
+    try {
+      const resolved = await router.resolve(instance.model);
+      instance.model = resolved.name;
+    } catch {
+      throw new ArenaValidationError(`Model not found: ${instance.model}`);
+    }
+  }
+}
+
+export function instanceOptions(instance: ModelInstance): GenerationOptions {
+  return {
+    temperature: instance.temperature,
+    top_p: instance.top_p,
+    top_k: instance.top_k,
+    repeat_penalty: instance.repeat_penalty,
+    num_predict: instance.num_predict,
+    seed: instance.seed,
+  };
+}
+
+export function instanceMessages(instance: ModelInstance, history: ChatMessage[]): ChatMessage[] {
+  return instance.system ? [{ role: 'system', content: instance.system }, ...history.filter((m) => m.role !== 'system')] : history;
+}
+
+/** An event of a streamed comparison, before it is given a wire format. */
+export type ArenaEvent =
+  | { instance: ModelInstance; type: 'token'; text: string }
+  | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string }
+  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics };
+
+/**
+ * Runs every instance concurrently and yields their events interleaved in the order they happen, so
+ * that a slow model never holds back a fast one. Stopping the iteration (a client that went away)
+ * aborts every generation still running.
+ */
+export async function* runArena(
+  generation: GenerationService,
+  request: ArenaRequest,
+  signal: AbortSignal,
+  usage?: UsageSink,
+): AsyncGenerator<ArenaEvent> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const queue: ArenaEvent[] = [];
+  let wake: (() => void) | undefined;
+  let pending = request.instances.length;
+  const emit = (event: ArenaEvent) => {
+    queue.push(event);
+    wake?.();
+  };
+  const runOne = async (instance: ModelInstance) => {
+    const started = performance.now();
+    try {
+      const result = await GenerationService.collect(
+        generation.chat(
+          { model: instance.model, messages: instanceMessages(instance, request.history), options: instanceOptions(instance), signal: controller.signal },
+          usage,
+        ),
+        (text) => emit({ instance, type: 'token', text }),
+      );
+      emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text });
+    } catch (error) {
+      const message = controller.signal.aborted ? 'cancelled' : (error as Error).message;
+      emit({
+        instance,
+        type: 'error',
+        error: message,
+        metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
+      });
+    } finally {
+      pending--;
+      wake?.();
+    }
+  };
+  const all = Promise.all(request.instances.map(runOne));
+  try {
+    while (pending > 0 || queue.length > 0) {
+      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      while (queue.length > 0) yield queue.shift()!;
+    }
+  } finally {
+    controller.abort(new Error('arena request ended'));
+    signal.removeEventListener('abort', onAbort);
+    await all;
+  }
+}

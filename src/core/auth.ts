@@ -1,0 +1,81 @@
+import crypto from 'node:crypto';
+
+/**
+ * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (SPEC
+ * rule 7: it binds to 127.0.0.1 by default); `admin` holds WEB_CHAT_TOKEN; `key` holds an API key.
+ */
+export type Principal =
+  | { kind: 'open' }
+  | { kind: 'admin' }
+  | { kind: 'key'; keyId: string; name: string; tier: string; rpm: number; tpm?: number; models?: string[] };
+
+/** What each route needs: nothing, any principal allowed to use models, or the admin. */
+export type AccessLevel = 'public' | 'model' | 'admin';
+
+/** The API-key side of authentication, implemented by the key store. */
+export interface KeyVerifier {
+  /** The key's principal, or why it is refused. */
+  verify(secret: string): Promise<Extract<Principal, { kind: 'key' }> | { refused: string }>;
+  /** Whether any key was ever created: with none and no admin token, the server is open. */
+  anyKeys(): Promise<boolean>;
+}
+
+export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; status: 401 | 403; message: string; code: string };
+
+function digest(value: string): Buffer {
+  return crypto.createHash('sha256').update(value).digest();
+}
+
+/** Equal-length digests compared in constant time, so neither content nor length leaks through timing. */
+export function secretsEqual(given: string, expected: string): boolean {
+  return crypto.timingSafeEqual(digest(given), digest(expected));
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+export class Authenticator {
+  private readonly adminDigest?: Buffer;
+
+  constructor(
+    adminToken: string | undefined,
+    private keys?: KeyVerifier,
+  ) {
+    this.adminDigest = adminToken === undefined ? undefined : digest(adminToken);
+  }
+
+  get hasAdminToken(): boolean {
+    return this.adminDigest !== undefined;
+  }
+
+  useKeys(keys: KeyVerifier): void {
+    this.keys = keys;
+  }
+
+  private isAdmin(token: string): boolean {
+    return this.adminDigest !== undefined && crypto.timingSafeEqual(digest(token), this.adminDigest);
+  }
+
+  async authenticate(authorization: string | undefined, level: AccessLevel): Promise<AuthOutcome> {
+    if (level === 'public') return { ok: true, principal: { kind: 'open' } };
+    const token = bearerToken(authorization);
+    const locked = this.hasAdminToken || (await this.keys?.anyKeys()) === true;
+    if (!locked) return { ok: true, principal: { kind: 'open' } };
+    if (token === undefined) {
+      return { ok: false, status: 401, message: 'Missing or invalid Authorization header', code: 'missing_api_key' };
+    }
+    if (this.isAdmin(token)) return { ok: true, principal: { kind: 'admin' } };
+    if (this.keys) {
+      const verdict = await this.keys.verify(token);
+      if ('refused' in verdict) return { ok: false, status: 401, message: verdict.refused, code: 'invalid_api_key' };
+      if (level === 'admin') {
+        return { ok: false, status: 403, message: 'This route needs the admin token', code: 'insufficient_permissions' };
+      }
+      return { ok: true, principal: verdict };
+    }
+    return { ok: false, status: 401, message: 'Invalid authorization token', code: 'invalid_api_key' };
+  }
+}

@@ -1,0 +1,115 @@
+import type {
+  ChatRequest,
+  CompletionRequest,
+  GenerationEvent,
+  GenerationStats,
+} from '../backends/types.js';
+import type { Metrics } from './metrics.js';
+import type { ModelRouter } from './router.js';
+
+/** Where a request's token counts go (the usage ledger of the API-management layer listens here). */
+export interface UsageSink {
+  add(model: string, promptTokens: number, completionTokens: number): void;
+}
+
+export interface GenerationResult {
+  text: string;
+  stats: GenerationStats;
+  /** Milliseconds from the start of the request to the first token; undefined if none came. */
+  ttftMs?: number;
+  durationMs: number;
+}
+
+/** The figures every surface reports: seed 000/001's `metrics`, plus time to first token. */
+export interface ArenaMetrics {
+  tokens: number;
+  duration_s: number;
+  tokens_per_sec: number;
+  ttft_s: number | null;
+  prompt_tokens: number;
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+export function arenaMetrics(result: GenerationResult): ArenaMetrics {
+  const evalSeconds = result.stats.evalDurationNs / 1e9;
+  return {
+    tokens: result.stats.completionTokens,
+    duration_s: round(result.durationMs / 1000, 3),
+    tokens_per_sec: evalSeconds > 0 ? round(result.stats.completionTokens / evalSeconds, 2) : 0,
+    ttft_s: result.ttftMs === undefined ? null : round(result.ttftMs / 1000, 3),
+    prompt_tokens: result.stats.promptTokens,
+  };
+}
+
+/**
+ * The single path every generation takes from a surface to the router: it is where metrics are
+ * recorded and usage is accounted, so no surface can forget either.
+ */
+export class GenerationService {
+  constructor(
+    private readonly router: ModelRouter,
+    private readonly metrics: Metrics,
+  ) {}
+
+  chat(request: ChatRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
+    return this.observe(request.model, this.router.chat(request), usage);
+  }
+
+  complete(request: CompletionRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
+    return this.observe(request.model, this.router.complete(request), usage);
+  }
+
+  private async *observe(
+    model: string,
+    events: AsyncGenerator<GenerationEvent>,
+    usage: UsageSink | undefined,
+  ): AsyncGenerator<GenerationEvent> {
+    const started = performance.now();
+    let first = true;
+    let outcome = 'abort';
+    this.metrics.generationsRunning.inc();
+    try {
+      for await (const event of events) {
+        if (event.type === 'token' && first) {
+          first = false;
+          this.metrics.timeToFirstToken.observe({ model }, (performance.now() - started) / 1000);
+        }
+        if (event.type === 'done') {
+          const { stats } = event;
+          outcome = stats.doneReason;
+          this.metrics.tokensGenerated.inc({ model }, stats.completionTokens);
+          this.metrics.promptTokens.inc({ model }, stats.promptTokens);
+          if (stats.evalDurationNs > 0 && stats.completionTokens > 0) {
+            this.metrics.tokensPerSecond.observe({ model }, stats.completionTokens / (stats.evalDurationNs / 1e9));
+          }
+          usage?.add(model, stats.promptTokens, stats.completionTokens);
+        }
+        yield event;
+      }
+    } catch (error) {
+      outcome = 'error';
+      throw error;
+    } finally {
+      this.metrics.generationsRunning.dec();
+      this.metrics.generations.inc({ model, outcome });
+    }
+  }
+
+  /** Runs a generation to its end and returns the whole text with its timing. */
+  static async collect(events: AsyncIterable<GenerationEvent>, onToken?: (text: string) => void): Promise<GenerationResult> {
+    const started = performance.now();
+    let text = '';
+    let ttftMs: number | undefined;
+    for await (const event of events) {
+      if (event.type === 'token') {
+        ttftMs ??= performance.now() - started;
+        text += event.text;
+        onToken?.(event.text);
+      } else {
+        return { text, stats: event.stats, ttftMs, durationMs: performance.now() - started };
+      }
+    }
+    throw new Error('generation ended without a final event');
+  }
+}

@@ -1,0 +1,156 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { BackendError, type Backend, type PullProgress } from '../backends/types.js';
+import { nameFromSource, resolveSource } from '../backends/embedded/engine.js';
+import type { ModelRouter } from './router.js';
+
+export interface PullJob {
+  id: string;
+  /** What the client asked for: a URL, an `hf:` reference or an Ollama registry name. */
+  source: string;
+  /** The model name it will have when done. */
+  model: string;
+  backend: string;
+  status: string;
+  total?: number;
+  completed?: number;
+  /** 0-100 when the size is known. */
+  percent?: number;
+  state: 'running' | 'success' | 'error' | 'cancelled';
+  error?: string;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+const FINISHED_JOBS_KEPT = 100;
+
+/**
+ * Model downloads as server-side jobs: they outlive the request that started them, any number of
+ * clients can watch one, and a finished job stays visible for a while. `events` emits `update` with
+ * the job on every change, which is what the web UI and a second replica follow.
+ */
+export class PullJobs {
+  readonly events = new EventEmitter();
+  private readonly jobs = new Map<string, { job: PullJob; controller: AbortController }>();
+
+  constructor(private readonly router: ModelRouter) {
+    this.events.setMaxListeners(0);
+  }
+
+  list(): PullJob[] {
+    return [...this.jobs.values()].map((entry) => entry.job).reverse();
+  }
+
+  get(id: string): PullJob | undefined {
+    return this.jobs.get(id)?.job;
+  }
+
+  /** The backend that can fetch `source`: URLs and hf: go to the embedded engine, names to Ollama. */
+  private chooseBackend(source: string): Backend {
+    const isFile = source.startsWith('hf:') || /^https?:\/\//.test(source);
+    const backend = isFile
+      ? this.router.backend('embedded')
+      : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !this.router.isDown(b));
+    if (!backend?.pull) {
+      throw new BackendError(
+        `cannot pull '${source}': no Ollama server is configured; give an http(s) URL or an hf:owner/repo/file.gguf reference`,
+        400,
+      );
+    }
+    return backend;
+  }
+
+  /** Validates and starts a pull; returns at once with the job. */
+  start(source: string, name?: string): PullJob {
+    const backend = this.chooseBackend(source);
+    const isFile = backend.kind === 'embedded';
+    if (isFile) resolveSource(source); // rejects a malformed reference now, with a 400
+    const model = name ?? (isFile ? nameFromSource(source) : source);
+    const running = [...this.jobs.values()].find((e) => e.job.model === model && e.job.state === 'running');
+    if (running) return running.job;
+    const job: PullJob = {
+      id: crypto.randomUUID(),
+      source,
+      model,
+      backend: backend.id,
+      status: 'pulling manifest',
+      state: 'running',
+      startedAt: new Date().toISOString(),
+    };
+    const controller = new AbortController();
+    this.jobs.set(job.id, { job, controller });
+    this.trim();
+    void this.run(job, backend, name, controller.signal);
+    return job;
+  }
+
+  private update(job: PullJob, change: Partial<PullJob>): void {
+    Object.assign(job, change);
+    if (job.total && job.completed !== undefined) job.percent = Math.min(100, Math.round((job.completed / job.total) * 1000) / 10);
+    this.events.emit('update', { ...job });
+  }
+
+  private async run(job: PullJob, backend: Backend, name: string | undefined, signal: AbortSignal): Promise<void> {
+    try {
+      for await (const progress of backend.pull!(job.source, name, signal)) {
+        this.update(job, { status: progress.status, total: progress.total ?? job.total, completed: progress.completed ?? job.completed });
+      }
+      this.router.invalidate();
+      this.update(job, { state: 'success', status: 'success', percent: 100, finishedAt: new Date().toISOString() });
+    } catch (error) {
+      const cancelled = signal.aborted;
+      this.update(job, {
+        state: cancelled ? 'cancelled' : 'error',
+        status: cancelled ? 'cancelled' : 'error',
+        error: cancelled ? 'cancelled' : (error as Error).message,
+        finishedAt: new Date().toISOString(),
+      });
+    }
+  }
+
+  /** Yields the job's progress as it happens until it ends (used by streamed /api/pull). */
+  async *follow(id: string, signal?: AbortSignal): AsyncGenerator<PullJob> {
+    const entry = this.jobs.get(id);
+    if (!entry) return;
+    const queue: PullJob[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (job: PullJob) => {
+      if (job.id !== id) return;
+      queue.push(job);
+      wake?.();
+    };
+    this.events.on('update', listener);
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      yield { ...entry.job };
+      while (entry.job.state === 'running' || queue.length > 0) {
+        if (signal?.aborted) return;
+        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        while (queue.length > 0) yield queue.shift()!;
+      }
+    } finally {
+      this.events.off('update', listener);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  cancel(id: string): boolean {
+    const entry = this.jobs.get(id);
+    if (!entry || entry.job.state !== 'running') return false;
+    entry.controller.abort(new Error('cancelled'));
+    return true;
+  }
+
+  cancelAll(): void {
+    for (const entry of this.jobs.values()) entry.controller.abort(new Error('server shutting down'));
+  }
+
+  private trim(): void {
+    const finished = [...this.jobs.values()].filter((e) => e.job.state !== 'running');
+    for (const entry of finished.slice(0, Math.max(0, finished.length - FINISHED_JOBS_KEPT))) this.jobs.delete(entry.job.id);
+  }
+}
+
+export type { PullProgress };

@@ -1,0 +1,214 @@
+import {
+  BackendError,
+  type Backend,
+  type ChatRequest,
+  type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
+  type GenerationEvent,
+  type ModelInfo,
+} from '../backends/types.js';
+
+/** One model name as the gateway sees it: the union of every backend that serves it. */
+export interface RoutedModel {
+  name: string;
+  /** Metadata from the first healthy replica (embedded first), with `loaded` true if any replica has it. */
+  info: ModelInfo;
+  replicas: Backend[];
+}
+
+/** How long a listing of every backend's models is reused before backends are asked again. */
+const LIST_TTL_MS = 2_000;
+/** How often a replica marked down is probed. */
+const HEALTH_INTERVAL_MS = 5_000;
+
+/** Adds `:latest` to a name without a tag, as Ollama does. */
+export function normaliseModelName(name: string): string {
+  const trimmed = name.trim();
+  const slash = trimmed.lastIndexOf('/');
+  return trimmed.slice(slash + 1).includes(':') ? trimmed : `${trimmed}:latest`;
+}
+
+/**
+ * Maps model names to the backends serving them and routes each request to the least busy healthy
+ * replica. A replica that fails before anything was streamed is marked down, probed in the background
+ * until it answers again, and the request is retried on the next replica.
+ */
+export class ModelRouter {
+  private listing?: { at: number; models: Map<string, RoutedModel> };
+  private refreshing?: Promise<Map<string, RoutedModel>>;
+  private readonly inFlight = new Map<Backend, number>();
+  private readonly down = new Set<Backend>();
+  private healthTimer?: NodeJS.Timeout;
+
+  constructor(readonly backends: Backend[]) {}
+
+  backend(id: string): Backend | undefined {
+    return this.backends.find((b) => b.id === id);
+  }
+
+  isDown(backend: Backend): boolean {
+    return this.down.has(backend);
+  }
+
+  /** Forget the cached listing: after a pull, delete, copy, load or unload. */
+  invalidate(): void {
+    this.listing = undefined;
+  }
+
+  async models(): Promise<RoutedModel[]> {
+    return [...(await this.modelMap()).values()];
+  }
+
+  private async modelMap(): Promise<Map<string, RoutedModel>> {
+    if (this.listing && Date.now() - this.listing.at < LIST_TTL_MS) return this.listing.models;
+    this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async refresh(): Promise<Map<string, RoutedModel>> {
+    const lists = await Promise.all(
+      this.backends.map(async (backend) => {
+        try {
+          const models = await backend.listModels();
+          this.down.delete(backend);
+          return { backend, models };
+        } catch {
+          this.markDown(backend);
+          return { backend, models: [] as ModelInfo[] };
+        }
+      }),
+    );
+    const map = new Map<string, RoutedModel>();
+    for (const { backend, models } of lists) {
+      for (const info of models) {
+        const existing = map.get(info.name);
+        if (existing) {
+          existing.replicas.push(backend);
+          if (info.loaded) existing.info = { ...existing.info, loaded: true };
+        } else {
+          map.set(info.name, { name: info.name, info, replicas: [backend] });
+        }
+      }
+    }
+    this.listing = { at: Date.now(), models: map };
+    return map;
+  }
+
+  /** The model a client means by `name` (`x` is `x:latest`; case is ignored as a last resort). */
+  async resolve(name: string): Promise<RoutedModel> {
+    const map = await this.modelMap();
+    const wanted = normaliseModelName(name);
+    const exact = map.get(wanted) ?? map.get(name);
+    if (exact) return exact;
+    const lower = wanted.toLowerCase();
+    for (const model of map.values()) if (model.name.toLowerCase() === lower) return model;
+    throw new BackendError(`model '${name}' not found`, 404);
+  }
+
+  /** Healthy replicas, least busy first; the down ones last, as a final resort. */
+  private ranked(model: RoutedModel): Backend[] {
+    const load = (b: Backend) => this.inFlight.get(b) ?? 0;
+    return [...model.replicas].sort((a, b) => Number(this.down.has(a)) - Number(this.down.has(b)) || load(a) - load(b));
+  }
+
+  private markDown(backend: Backend): void {
+    if (backend.kind === 'embedded') return;
+    this.down.add(backend);
+    this.invalidate();
+    if (this.healthTimer) return;
+    this.healthTimer = setInterval(() => void this.probeDown(), HEALTH_INTERVAL_MS);
+    this.healthTimer.unref();
+  }
+
+  private async probeDown(): Promise<void> {
+    for (const backend of [...this.down]) {
+      if (await backend.ping().catch(() => false)) {
+        this.down.delete(backend);
+        this.invalidate();
+      }
+    }
+    if (this.down.size === 0 && this.healthTimer) {
+      clearInterval(this.healthTimer);
+      this.healthTimer = undefined;
+    }
+  }
+
+  private track<T>(backend: Backend, work: () => T): T {
+    this.inFlight.set(backend, (this.inFlight.get(backend) ?? 0) + 1);
+    return work();
+  }
+
+  private untrack(backend: Backend): void {
+    this.inFlight.set(backend, Math.max(0, (this.inFlight.get(backend) ?? 1) - 1));
+  }
+
+  /**
+   * Streams a chat or completion from the best replica. Failover happens only while nothing has been
+   * yielded: once a token went out, switching replicas would splice two different answers.
+   */
+  private async *stream(
+    name: string,
+    start: (backend: Backend, model: string) => AsyncIterable<GenerationEvent>,
+  ): AsyncGenerator<GenerationEvent> {
+    const model = await this.resolve(name);
+    let lastError: unknown;
+    for (const backend of this.ranked(model)) {
+      let yielded = false;
+      this.track(backend, () => undefined);
+      try {
+        for await (const event of start(backend, model.name)) {
+          yielded = true;
+          yield event;
+        }
+        return;
+      } catch (error) {
+        lastError = error;
+        const retryable = error instanceof BackendError ? error.retryable : true;
+        if (yielded || !retryable) throw error;
+        this.markDown(backend);
+      } finally {
+        this.untrack(backend);
+      }
+    }
+    throw lastError ?? new BackendError(`model '${name}' not found`, 404);
+  }
+
+  chat(request: ChatRequest): AsyncGenerator<GenerationEvent> {
+    return this.stream(request.model, (backend, model) => backend.chat({ ...request, model }));
+  }
+
+  complete(request: CompletionRequest): AsyncGenerator<GenerationEvent> {
+    return this.stream(request.model, (backend, model) => backend.complete({ ...request, model }));
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const model = await this.resolve(request.model);
+    let lastError: unknown;
+    for (const backend of this.ranked(model)) {
+      try {
+        return await this.track(backend, () => backend.embed({ ...request, model: model.name }));
+      } catch (error) {
+        lastError = error;
+        if (error instanceof BackendError && !error.retryable) throw error;
+        this.markDown(backend);
+      } finally {
+        this.untrack(backend);
+      }
+    }
+    throw lastError;
+  }
+
+  /** Runs `action` on every replica of the model (load, unload, delete act on all of them). */
+  async onEveryReplica(name: string, action: (backend: Backend, model: string) => Promise<void>): Promise<RoutedModel> {
+    const model = await this.resolve(name);
+    await Promise.all(model.replicas.map((backend) => action(backend, model.name)));
+    this.invalidate();
+    return model;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.healthTimer);
+    await Promise.all(this.backends.map((b) => b.close()));
+  }
+}

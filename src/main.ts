@@ -1,0 +1,24 @@
+import { loadConfig } from './config.js';
+import { buildServer } from './server.js';
+
+/** Starts the server with the settings of the environment and stops it cleanly on SIGINT/SIGTERM. */
+const config = loadConfig();
+const { app } = await buildServer({ config });
+
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (closing) process.exit(1); // a second signal: stop waiting
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing streams and unloading models');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
+
+await app.listen({ port: config.port, host: config.host });

@@ -1,0 +1,168 @@
+import crypto from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Config } from './config.js';
+import { BackendError, type Backend } from './backends/types.js';
+import { EmbeddedEngine } from './backends/embedded/engine.js';
+import { Authenticator, type AccessLevel, type Principal } from './core/auth.js';
+import { GenerationService } from './core/generation.js';
+import { Metrics } from './core/metrics.js';
+import { ModelRouter } from './core/router.js';
+import { PullJobs } from './core/pull-jobs.js';
+import { openStore, type Store } from './store/database.js';
+import { HttpError, statusOf } from './surfaces/http.js';
+import { arenaRoutes } from './surfaces/arena.js';
+import { infoRoutes } from './surfaces/info.js';
+import { modelRoutes } from './surfaces/models.js';
+import { chatDispatchRoutes } from './surfaces/chat-dispatch.js';
+
+/** Everything the surfaces share: built once per server, handed to each route plugin. */
+export interface Services {
+  config: Config;
+  engine: EmbeddedEngine;
+  router: ModelRouter;
+  generation: GenerationService;
+  metrics: Metrics;
+  auth: Authenticator;
+  pulls: PullJobs;
+  store: Store;
+  startedAt: Date;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route; `/api/*` and `/v1/*` default to `model`, everything else to `public`. */
+    access?: AccessLevel;
+  }
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** The surface a URL belongs to decides the error format (SPEC rule 5). */
+export function isOpenAiPath(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1';
+}
+
+function errorBody(request: FastifyRequest, status: number, message: string, type?: string, code?: string, details?: string) {
+  if (isOpenAiPath(request.url)) {
+    const fallbackType =
+      status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+    return { error: { message, type: type ?? fallbackType, code: code ?? (status === 404 ? 'model_not_found' : null) } };
+  }
+  return details === undefined ? { error: message } : { error: message, details };
+}
+
+export interface BuildOptions {
+  config: Config;
+  /** Extra backends (Ollama, OpenAI-compatible) beside the embedded engine. */
+  backends?: Backend[];
+}
+
+export async function buildServer({ config, backends = [] }: BuildOptions): Promise<{ app: FastifyInstance; services: Services }> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+    },
+    genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || crypto.randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: 32 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    forceCloseConnections: true,
+  });
+
+  const metrics = new Metrics();
+  const engine = new EmbeddedEngine({
+    modelsDir: config.modelsDir,
+    threads: config.threads,
+    parallel: config.parallel,
+    keepAliveMs: config.keepAliveMs,
+  });
+  const router = new ModelRouter([engine, ...backends]);
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const services: Services = {
+    config,
+    engine,
+    router,
+    generation: new GenerationService(router, metrics),
+    metrics,
+    auth: new Authenticator(config.webChatToken),
+    pulls: new PullJobs(router),
+    store,
+    startedAt: new Date(),
+  };
+
+  app.decorateRequest('principal', null as never);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const path = request.url;
+    const configured = request.routeOptions.config?.access;
+    const level: AccessLevel = configured ?? (path.startsWith('/api/') || isOpenAiPath(path) ? 'model' : 'public');
+    const outcome = await services.auth.authenticate(request.headers.authorization, level);
+    if (!outcome.ok) {
+      return reply.code(outcome.status).send(errorBody(request, outcome.status, outcome.message, undefined, outcome.code));
+    }
+    request.principal = outcome.principal;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = String(reply.statusCode);
+    metrics.httpRequests.inc({ method: request.method, route, status });
+    if (reply.statusCode >= 400) metrics.httpErrors.inc({ route, status });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      return reply.code(400).send(errorBody(request, 400, error.message.replace(/^body\//, ''), 'invalid_request_error'));
+    }
+    const status = statusOf(error);
+    if (status >= 500 && !(error instanceof BackendError)) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.code(status).send(errorBody(request, status, 'An unexpected error occurred', undefined, undefined, error.message));
+    }
+    const type = error instanceof HttpError ? error.type : undefined;
+    const code = error instanceof HttpError ? error.code : undefined;
+    if (status >= 500) request.log.warn({ err: error }, 'backend failed');
+    return reply.code(status).send(errorBody(request, status, error.message, type, code));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(errorBody(request, 404, 'Resource not found', 'invalid_request_error', 'not_found'));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'ollama-arena',
+        version: '0.1.0',
+        description: 'Arena, Ollama-compatible and OpenAI-compatible APIs of one self-hosted LLM gateway.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await app.register(infoRoutes(services));
+  await app.register(arenaRoutes(services));
+  await app.register(modelRoutes(services));
+  await app.register(chatDispatchRoutes(services));
+
+  app.addHook('onClose', async () => {
+    services.pulls.cancelAll();
+    await router.close();
+    await store.close();
+  });
+
+  return { app, services };
+}

@@ -1,0 +1,201 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../server.js';
+import {
+  ArenaValidationError,
+  checkModelsExist,
+  parseArenaRequest,
+  runArena,
+  type ArenaEvent,
+  type ArenaRequest,
+} from '../core/arena.js';
+import type { ArenaMetrics } from '../core/generation.js';
+import { badRequest, clientGone, ndjson, sendStream } from './http.js';
+
+/**
+ * The Arena API of seeds 000 and 001: health, model names, multi-model chat (legacy `models` and v3
+ * `model_instances`), the NDJSON comparison stream, and pull/delete.
+ */
+
+const messageSchema = {
+  type: 'object',
+  properties: { role: { type: 'string' }, content: { type: 'string' } },
+} as const;
+
+const instanceSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    model: { type: 'string' },
+    temperature: { type: 'number', description: '0.01-2.0, default 0.7' },
+    top_p: { type: 'number', description: '0-1, default 0.9' },
+    top_k: { type: 'integer', description: '0-100, default 40' },
+    repeat_penalty: { type: 'number', description: '1.0-2.0, default 1.1' },
+    num_predict: { type: 'integer', description: '-1 to 4096, default -1 (unlimited)' },
+    seed: { type: 'integer', description: '0 = random' },
+    system: { type: 'string' },
+  },
+} as const;
+
+/** Documentation only: the handler validates, so that the seed's exact messages come back. */
+export const arenaBodySchema = {
+  type: 'object',
+  properties: {
+    history: { type: 'array', items: messageSchema },
+    models: { type: 'array', items: { type: 'string' }, description: 'deprecated: use model_instances' },
+    model_instances: { type: 'array', items: instanceSchema },
+    stream: { type: 'boolean' },
+  },
+} as const;
+
+export async function parseAndCheck(services: Services, body: unknown): Promise<ArenaRequest> {
+  try {
+    const request = parseArenaRequest(body);
+    await checkModelsExist(services.router, request.instances);
+    return request;
+  } catch (error) {
+    if (error instanceof ArenaValidationError) throw badRequest(error.message);
+    throw error;
+  }
+}
+
+/** The key of an instance in results and stream lines: the model name (legacy) or the instance id. */
+function identity(request: ArenaRequest, event: ArenaEvent): Record<string, string> {
+  return request.legacy
+    ? { model: event.instance.model }
+    : { instance_id: event.instance.id, model: event.instance.model };
+}
+
+/** One NDJSON line of `/api/stream_chat` (and of battles). */
+export function streamLine(request: ArenaRequest, event: ArenaEvent): string {
+  const who = identity(request, event);
+  if (event.type === 'token') return ndjson({ ...who, token: event.text, done: false });
+  if (event.type === 'done') return ndjson({ ...who, token: '', done: true, metrics: event.metrics });
+  return ndjson({ ...who, token: '', done: true, error: event.error, metrics: event.metrics });
+}
+
+interface InstanceResult {
+  model: string;
+  instance_id?: string;
+  response: string;
+  metrics: ArenaMetrics | null;
+  error: string | null;
+}
+
+/** Runs an Arena request to the end and shapes the seed's single or multiple answer. */
+export async function arenaChat(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const arena = await parseAndCheck(services, request.body);
+  const results = new Map<string, InstanceResult>();
+  for (const instance of arena.instances) {
+    results.set(instance.id, {
+      model: instance.model,
+      ...(arena.legacy ? {} : { instance_id: instance.id }),
+      response: '',
+      metrics: null,
+      error: null,
+    });
+  }
+  for await (const event of runArena(services.generation, arena, clientGone(request, reply))) {
+    const result = results.get(event.instance.id)!;
+    if (event.type === 'token') result.response += event.text;
+    else if (event.type === 'done') result.metrics = event.metrics;
+    else {
+      result.error = event.error;
+      result.metrics = event.metrics ?? null;
+    }
+  }
+  if (arena.instances.length === 1) {
+    const only = results.get(arena.instances[0]!.id)!;
+    if (only.error !== null) {
+      return reply.code(502).send({ ...only, error: `Model ${only.model} failed`, details: only.error });
+    }
+    return only;
+  }
+  return { results: Object.fromEntries(results) };
+}
+
+export function arenaRoutes(services: Services) {
+  return async function (app: FastifyInstance): Promise<void> {
+    app.get('/api/health', {
+      config: { access: 'public' },
+      schema: { tags: ['arena'], summary: 'Service health with the number of models available' },
+    }, async () => {
+      const models = await services.router.models();
+      return { status: 'healthy', service: 'ollama-arena', models_available: models.length };
+    });
+
+    app.post('/api/stream_chat', {
+      schema: { tags: ['arena'], summary: 'Stream every instance of a comparison as interleaved NDJSON', body: arenaBodySchema },
+    }, async (request, reply) => {
+      const arena = await parseAndCheck(services, request.body);
+      const signal = clientGone(request, reply);
+      async function* lines() {
+        for await (const event of runArena(services.generation, arena, signal)) yield streamLine(arena, event);
+      }
+      return sendStream(reply, 'application/x-ndjson', lines());
+    });
+
+    app.post('/api/pull_model', {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['arena'],
+        summary: 'Start downloading a model (URL, hf:owner/repo/file.gguf, or an Ollama name); returns at once',
+        body: { type: 'object', properties: { model: { type: 'string' }, name: { type: 'string' } } },
+      },
+    }, async (request) => {
+      const body = (request.body ?? {}) as { model?: unknown; name?: unknown };
+      if (typeof body.model !== 'string' || body.model.trim() === '') throw badRequest('Model name is required');
+      if (body.name !== undefined && typeof body.name !== 'string') throw badRequest('name must be a string');
+      const job = services.pulls.start(body.model.trim(), body.name);
+      return { status: 'downloading', model: body.model, name: job.model, job_id: job.id };
+    });
+
+    app.get('/api/pulls', {
+      schema: { tags: ['arena'], summary: 'Model downloads, running and recent, with progress' },
+    }, async () => ({ pulls: services.pulls.list() }));
+
+    app.get('/api/pulls/:id', {
+      schema: { tags: ['arena'], summary: 'One model download with its progress' },
+    }, async (request, reply) => {
+      const job = services.pulls.get((request.params as { id: string }).id);
+      if (!job) return reply.code(404).send({ error: 'Resource not found' });
+      return job;
+    });
+
+    app.delete('/api/pulls/:id', {
+      config: { access: 'admin' },
+      schema: { tags: ['arena'], summary: 'Cancel a running model download' },
+    }, async (request, reply) => {
+      const cancelled = services.pulls.cancel((request.params as { id: string }).id);
+      if (!cancelled) return reply.code(404).send({ error: 'No running download with that id' });
+      return { status: 'cancelled' };
+    });
+
+    app.post('/api/delete_model', {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['arena'],
+        summary: 'Delete a model from every backend that has it',
+        body: { type: 'object', properties: { model: { type: 'string' } } },
+      },
+    }, async (request, reply) => {
+      const body = (request.body ?? {}) as { model?: unknown };
+      if (typeof body.model !== 'string' || body.model.trim() === '') throw badRequest('Model name is required');
+      let deleted: string;
+      try {
+        deleted = (await services.router.resolve(body.model)).name;
+      } catch {
+        return reply.code(404).send({ error: `Model not found: ${body.model}` });
+      }
+      try {
+        await services.router.onEveryReplica(deleted, async (backend, model) => {
+          if (!backend.delete) throw new Error(`backend ${backend.id} cannot delete models`);
+          await backend.delete(model);
+        });
+      } catch (error) {
+        request.log.warn({ err: error }, 'delete failed');
+        return reply.code(500).send({ error: 'Failed to delete model', details: (error as Error).message });
+      }
+      return { status: 'deleted', model: body.model };
+    });
+  };
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../server.js';
+import { arenaBodySchema, arenaChat } from './arena.js';
+import { ollamaChat } from './ollama.js';
+import { badRequest } from './http.js';
+
+/**
+ * SPEC rule 1: `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request;
+ * a body with `messages` is a single-model (Ollama / seed 002 / seed 004) request.
+ */
+export function chatDispatchRoutes(services: Services) {
+  return async function (app: FastifyInstance): Promise<void> {
+    app.post('/api/chat', {
+      schema: {
+        tags: ['arena', 'ollama'],
+        summary: 'Arena chat (body with history) or single-model chat (body with messages)',
+        body: { type: 'object', properties: { ...arenaBodySchema.properties, messages: { type: 'array' }, model: { type: 'string' } } },
+      },
+    }, async (request, reply) => {
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      if (body.history !== undefined) return arenaChat(services, request, reply);
+      if (body.messages !== undefined) return ollamaChat(services, request, reply);
+      throw badRequest('No messages provided');
+    });
+  };
+}

@@ -1,0 +1,61 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BackendError } from '../backends/types.js';
+
+/** An error a surface raises for the client; the error handler renders it in the surface's format. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    /** OpenAI-style `type` and `code`, used on /v1. */
+    readonly type?: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export function badRequest(message: string): HttpError {
+  return new HttpError(400, message, 'invalid_request_error');
+}
+
+/** Status for any error that reaches a surface: client faults keep theirs, the rest are 500. */
+export function statusOf(error: unknown): number {
+  if (error instanceof HttpError || error instanceof BackendError) return error instanceof HttpError ? error.statusCode : error.status;
+  const status = (error as { statusCode?: number }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+/**
+ * An AbortSignal that fires when the client goes away before the answer is complete: every generation
+ * of the request listens to it, so a closed connection stops the work at once.
+ */
+export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
+  });
+  request.raw.on('aborted', () => controller.abort(new Error('client disconnected')));
+  return controller.signal;
+}
+
+/**
+ * Sends an async sequence of strings as a chunked response, each chunk written the moment it exists
+ * (no buffering). When the client disconnects, the stream is destroyed and the generator's `finally`
+ * blocks run, which stop the generation.
+ */
+export function sendStream(reply: FastifyReply, contentType: string, chunks: AsyncIterable<string>): FastifyReply {
+  reply.header('content-type', contentType);
+  reply.header('cache-control', 'no-cache');
+  reply.header('x-accel-buffering', 'no');
+  return reply.send(Readable.from(chunks, { objectMode: false }));
+}
+
+export function ndjson(value: unknown): string {
+  return JSON.stringify(value) + '\n';
+}
+
+export function sse(value: unknown): string {
+  return `data: ${JSON.stringify(value)}\n\n`;
+}

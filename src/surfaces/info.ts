@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../server.js';
+
+export const VERSION = '0.1.0';
+
+/** Where `vite build` puts the web app; absent until it has been built. */
+export const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
+
+/**
+ * `GET /` (SPEC rule 6: the web UI for a browser, seed 004's JSON for anything else), `HEAD /`
+ * (Ollama clients' liveness probe) and `GET /health`.
+ */
+export function infoRoutes(services: Services) {
+  return async function (app: FastifyInstance): Promise<void> {
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/',
+      config: { access: 'public' },
+      schema: { tags: ['info'], summary: 'Server information (JSON), or the Arena web UI for a browser' },
+      handler: async (request, reply) => {
+        const wantsHtml = (request.headers.accept ?? '').includes('text/html');
+        const index = path.join(WEB_DIST, 'index.html');
+        if (request.method === 'GET' && wantsHtml && fs.existsSync(index)) {
+          return reply.type('text/html; charset=utf-8').send(fs.createReadStream(index));
+        }
+        if (request.method === 'HEAD') return reply.code(200).send();
+        const models = await services.router.models();
+        return { name: 'ollama-arena', version: VERSION, status: 'running', models_available: models.length };
+      },
+    });
+
+    app.get('/health', {
+      config: { access: 'public' },
+      schema: { tags: ['info'], summary: 'Liveness' },
+    }, async () => ({ status: 'healthy' }));
+  };
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../server.js';
+import type { RoutedModel } from '../core/router.js';
+import { HttpError } from './http.js';
+
+/**
+ * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and
+ * `GET /api/models/{name}` give seed 002 + 004 objects; seed 004's load and unload.
+ */
+
+export function modelDetails(model: RoutedModel, services: Services) {
+  const { info } = model;
+  return {
+    id: model.name,
+    name: model.name,
+    description: '',
+    is_active: true,
+    family: info.family ?? null,
+    parameter_size: info.parameterSize ?? null,
+    size_mb: info.sizeBytes === undefined ? null : Math.round(info.sizeBytes / (1024 * 1024)),
+    quantization: info.quantization ?? null,
+    context_size: info.contextSize ?? null,
+    template: info.template ?? null,
+    parameters: {},
+    loaded: info.loaded === true,
+    backends: model.replicas.map((backend) => ({
+      id: backend.id,
+      kind: backend.kind,
+      healthy: !services.router.isDown(backend),
+    })),
+  };
+}
+
+async function find(services: Services, name: string): Promise<RoutedModel> {
+  try {
+    return await services.router.resolve(name);
+  } catch {
+    throw new HttpError(404, `Model not found: ${name}`);
+  }
+}
+
+export function modelRoutes(services: Services) {
+  return async function (app: FastifyInstance): Promise<void> {
+    app.get('/api/models', {
+      schema: {
+        tags: ['arena', 'models'],
+        summary: 'Model names; with details=true, objects with metadata, catalog fields and backends',
+        querystring: { type: 'object', properties: { details: { type: 'string', enum: ['true', 'false', '1', '0'] } } },
+      },
+    }, async (request) => {
+      const details = ['true', '1'].includes((request.query as { details?: string }).details ?? '');
+      const models = await services.router.models();
+      if (!details) return { models: models.map((m) => m.name) };
+      return { models: models.map((m) => modelDetails(m, services)) };
+    });
+
+    app.get('/api/models/:name', {
+      schema: { tags: ['models'], summary: 'One model with its details' },
+    }, async (request) => modelDetails(await find(services, (request.params as { name: string }).name), services));
+
+    app.post('/api/models/:name/load', {
+      schema: { tags: ['models'], summary: 'Load a model into memory now' },
+    }, async (request) => {
+      const { name } = request.params as { name: string };
+      const model = await find(services, name);
+      await services.router.onEveryReplica(model.name, (backend, m) => backend.load(m));
+      return { status: 'success', message: `Model '${model.name}' loaded` };
+    });
+
+    app.post('/api/models/:name/unload', {
+      schema: { tags: ['models'], summary: 'Unload a model from memory' },
+    }, async (request) => {
+      const { name } = request.params as { name: string };
+      const model = await find(services, name);
+      await services.router.onEveryReplica(model.name, (backend, m) => backend.unload(m));
+      return { status: 'success', message: `Model '${model.name}' unloaded` };
+    });
+  };
+}
