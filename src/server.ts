@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { BackendError, type Backend } from './backends/types.js';
 import { EmbeddedEngine } from './backends/embedded/engine.js';
 import { Authenticator, type AccessLevel, type Principal } from './core/auth.js';
-import { GenerationService } from './core/generation.js';
+import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
@@ -37,6 +37,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal;
+    /** Tokens this request generated; every surface passes it to GenerationService. */
+    usage: RequestUsage;
   }
 }
 
@@ -95,9 +97,11 @@ export async function buildServer({ config, backends = [] }: BuildOptions): Prom
   };
 
   app.decorateRequest('principal', null as never);
+  app.decorateRequest('usage', null as never);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    request.usage = new RequestUsage();
     const path = request.url;
     const configured = request.routeOptions.config?.access;
     const level: AccessLevel = configured ?? (path.startsWith('/api/') || isOpenAiPath(path) ? 'model' : 'public');

@@ -113,3 +113,27 @@ export class GenerationService {
     throw new Error('generation ended without a final event');
   }
 }
+
+/** The tokens one HTTP request used, per model; the usage ledger persists it when the response ends. */
+export class RequestUsage implements UsageSink {
+  readonly byModel = new Map<string, { promptTokens: number; completionTokens: number }>();
+
+  add(model: string, promptTokens: number, completionTokens: number): void {
+    const entry = this.byModel.get(model) ?? { promptTokens: 0, completionTokens: 0 };
+    entry.promptTokens += promptTokens;
+    entry.completionTokens += completionTokens;
+    this.byModel.set(model, entry);
+  }
+
+  get promptTokens(): number {
+    let sum = 0;
+    for (const entry of this.byModel.values()) sum += entry.promptTokens;
+    return sum;
+  }
+
+  get completionTokens(): number {
+    let sum = 0;
+    for (const entry of this.byModel.values()) sum += entry.completionTokens;
+    return sum;
+  }
+}

@@ -94,7 +94,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
       error: null,
     });
   }
-  for await (const event of runArena(services.generation, arena, clientGone(request, reply))) {
+  for await (const event of runArena(services.generation, arena, clientGone(request, reply), request.usage)) {
     const result = results.get(event.instance.id)!;
     if (event.type === 'token') result.response += event.text;
     else if (event.type === 'done') result.metrics = event.metrics;
@@ -129,7 +129,7 @@ export function arenaRoutes(services: Services) {
       const arena = await parseAndCheck(services, request.body);
       const signal = clientGone(request, reply);
       async function* lines() {
-        for await (const event of runArena(services.generation, arena, signal)) yield streamLine(arena, event);
+        for await (const event of runArena(services.generation, arena, signal, request.usage)) yield streamLine(arena, event);
       }
       return sendStream(reply, 'application/x-ndjson', lines());
     });

@@ -39,7 +39,7 @@ export function splitName(name: string): [string, string | undefined] {
 
 /** Only plain names reach the filesystem: no separators, no dot-files, nothing that escapes the dir. */
 export function isSafeModelName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._\-]*(:[A-Za-z0-9][A-Za-z0-9._\-]*)?$/.test(name) && name.length <= 200;
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(name) && name.length <= 200;
 }
 
 function formatCount(n: number): string {
