@@ -1,0 +1,26 @@
+import type { ReactElement } from 'react';
+
+/**
+ * Every page of the app: its path pattern (`:param` segments), its label in the navigation (none =
+ * not in the navigation), and what it renders. Pages register here; App.tsx only reads this table.
+ */
+export interface Route {
+  pattern: string;
+  label?: string;
+  render: (params: Record<string, string>) => ReactElement;
+}
+
+export const routes: Route[] = [];
+
+export function matchRoute(path: string): { route: Route; params: Record<string, string> } | undefined {
+  const parts = path.replace(/\/+$/, '').split('/');
+  for (const route of routes) {
+    const pattern = route.pattern.replace(/\/+$/, '').split('/');
+    if (pattern.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    if (pattern.every((p, i) => (p.startsWith(':') ? ((params[p.slice(1)] = decodeURIComponent(parts[i]!)), true) : p === parts[i]))) {
+      return { route, params };
+    }
+  }
+  return undefined;
+}
