@@ -124,6 +124,7 @@ export function arenaRoutes(services: Services) {
     });
 
     app.post('/api/stream_chat', {
+      attachValidation: true, // the schema documents; parseArenaRequest validates with the seed's messages
       schema: { tags: ['arena'], summary: 'Stream every instance of a comparison as interleaved NDJSON', body: arenaBodySchema },
     }, async (request, reply) => {
       const arena = await parseAndCheck(services, request.body);

@@ -11,6 +11,8 @@ import { badRequest } from './http.js';
 export function chatDispatchRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/chat', {
+      // The schema documents both bodies; each handler validates with its own API's messages.
+      attachValidation: true,
       schema: {
         tags: ['arena', 'ollama'],
         summary: 'Arena chat (body with history) or single-model chat (body with messages)',
