@@ -60,12 +60,15 @@ export interface BuildOptions {
   config: Config;
   /** Extra backends (Ollama, OpenAI-compatible) beside the embedded engine. */
   backends?: Backend[];
+  /** Where logs go (stdout by default); tests pass a stream to read them. */
+  logStream?: NodeJS.WritableStream;
 }
 
-export async function buildServer({ config, backends = [] }: BuildOptions): Promise<{ app: FastifyInstance; services: Services }> {
+export async function buildServer({ config, backends = [], logStream }: BuildOptions): Promise<{ app: FastifyInstance; services: Services }> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
+      ...(logStream ? { stream: logStream } : {}),
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     },
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || crypto.randomUUID(),

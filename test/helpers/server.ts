@@ -42,7 +42,11 @@ export interface RunningServer {
  * real test model. `env` takes the same settings as the environment (WEB_CHAT_TOKEN, DATABASE_URL...).
  * Ollama's default host is not probed unless OLLAMA_HOSTS is given.
  */
-export async function startServer(env: Record<string, string> = {}, backends: Backend[] = []): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  backends: Backend[] = [],
+  logStream?: NodeJS.WritableStream,
+): Promise<RunningServer> {
   const dataDir = env.DATA_DIR ?? tempDir();
   const config = loadConfig({
     MODELS_DIR: SHARED_MODELS,
@@ -52,7 +56,7 @@ export async function startServer(env: Record<string, string> = {}, backends: Ba
     DATA_DIR: dataDir,
     PORT: '0',
   });
-  const { app, services } = await buildServer({ config, backends });
+  const { app, services } = await buildServer({ config, backends, logStream });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as net.AddressInfo;
   return { url: `http://127.0.0.1:${port}`, port, app, services, dataDir, close: () => app.close() };

@@ -1,0 +1,99 @@
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postJson, startServer, type RunningServer } from './helpers/server.js';
+import { secretsEqual, bearerToken } from '../src/core/auth.js';
+
+/** WEB_CHAT_TOKEN as seeds 000/001 describe it, and SPEC rule 7's open default. */
+
+describe('with WEB_CHAT_TOKEN set', () => {
+  let server: RunningServer;
+  const token = 'correct-horse-battery-staple';
+  let logs = '';
+  beforeAll(async () => {
+    const logStream = new PassThrough();
+    logStream.on('data', (chunk) => (logs += chunk));
+    server = await startServer({ WEB_CHAT_TOKEN: token, LOG_LEVEL: 'trace' }, [], logStream);
+  });
+  afterAll(() => server.close());
+
+  it('keeps health routes open', async () => {
+    expect((await fetch(`${server.url}/api/health`)).status).toBe(200);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    expect((await fetch(server.url, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('refuses a missing header with the documented message', async () => {
+    const response = await fetch(`${server.url}/api/models`);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: 'Missing or invalid Authorization header' });
+  });
+
+  it('refuses a malformed header as missing', async () => {
+    const response = await fetch(`${server.url}/api/models`, { headers: { authorization: `Token ${token}` } });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: 'Missing or invalid Authorization header' });
+  });
+
+  it('refuses a wrong token with the documented message', async () => {
+    const response = await fetch(`${server.url}/api/models`, { headers: { authorization: 'Bearer nope' } });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: 'Invalid authorization token' });
+  });
+
+  it('accepts the right token on every /api route', async () => {
+    const headers = { authorization: `Bearer ${token}` };
+    expect((await fetch(`${server.url}/api/models`, { headers })).status).toBe(200);
+    const chat = await postJson(
+      `${server.url}/api/chat`,
+      { history: [{ role: 'user', content: 'Hello!' }], models: ['stories260K'], stream: false },
+      headers,
+    );
+    expect(chat.status).toBe(200);
+    expect((await chat.json()).response).toBeTypeOf('string');
+  });
+
+  it('guards the stream and the model management routes too', async () => {
+    const body = { history: [{ role: 'user', content: 'x' }], models: ['stories260K'] };
+    expect((await postJson(`${server.url}/api/stream_chat`, body)).status).toBe(401);
+    expect((await postJson(`${server.url}/api/pull_model`, { model: 'x' })).status).toBe(401);
+    expect((await postJson(`${server.url}/api/delete_model`, { model: 'x' })).status).toBe(401);
+  });
+
+  it('never writes the token into the logs', async () => {
+    const headers = { authorization: `Bearer ${token}` };
+    await fetch(`${server.url}/api/models`, { headers });
+    await fetch(`${server.url}/api/models`, { headers: { authorization: `Bearer ${token}-wrong` } });
+    await postJson(`${server.url}/api/chat`, { history: [], models: [] }, headers);
+    await expect.poll(() => logs.includes('/api/models')).toBe(true);
+    expect(logs).not.toContain(token);
+  });
+});
+
+describe('with no token and no keys', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server.close());
+
+  it('is open', async () => {
+    expect((await fetch(`${server.url}/api/models`)).status).toBe(200);
+  });
+});
+
+describe('secret comparison', () => {
+  it('compares by content, whatever the lengths', () => {
+    expect(secretsEqual('abc', 'abc')).toBe(true);
+    expect(secretsEqual('abc', 'abd')).toBe(false);
+    expect(secretsEqual('abc', 'abcdef')).toBe(false);
+    expect(secretsEqual('', 'x')).toBe(false);
+  });
+
+  it('parses only well-formed bearer headers', () => {
+    expect(bearerToken('Bearer abc')).toBe('abc');
+    expect(bearerToken('bearer abc')).toBe('abc');
+    expect(bearerToken('Bearer')).toBeUndefined();
+    expect(bearerToken('Basic abc')).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+  });
+});
