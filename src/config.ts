@@ -23,6 +23,8 @@ export interface Config {
   /** Idle time after which a server-side session is forgotten. */
   sessionTtlMs: number;
   logLevel: string;
+  /** How long in-flight requests may run on after SIGTERM before their connections are cut. */
+  shutdownGraceMs: number;
   /** Whether OLLAMA_HOSTS was set explicitly; if not, 127.0.0.1:11434 is used only when it answers. */
   ollamaHostsExplicit: boolean;
 }
@@ -77,5 +79,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     parallel: Math.max(1, int(env.LLAMA_PARALLEL, 4)),
     sessionTtlMs: int(env.SESSION_TTL_SECONDS, 24 * 3600) * 1000,
     logLevel: env.LOG_LEVEL ?? 'info',
+    shutdownGraceMs: int(env.SHUTDOWN_GRACE_SECONDS, 10) * 1000,
   };
 }

@@ -75,7 +75,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     requestIdHeader: false,
     bodyLimit: 32 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    forceCloseConnections: true,
+    // On close, idle keep-alive connections go at once; requests in flight may finish (main.ts bounds the wait).
+    forceCloseConnections: 'idle',
   });
 
   const metrics = new Metrics();

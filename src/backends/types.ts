@@ -151,6 +151,8 @@ export interface Backend {
   pull?(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress>;
   delete?(model: string): Promise<void>;
   copy?(source: string, destination: string): Promise<void>;
+  /** Called when the backend's model list or loaded state changes by itself (idle unload, pull). */
+  onChange?(listener: () => void): void;
   /** A cheap liveness probe for health checking. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -41,7 +41,9 @@ export class ModelRouter {
   private readonly down = new Set<Backend>();
   private healthTimer?: NodeJS.Timeout;
 
-  constructor(readonly backends: Backend[]) {}
+  constructor(readonly backends: Backend[]) {
+    for (const backend of backends) backend.onChange?.(() => this.invalidate());
+  }
 
   backend(id: string): Backend | undefined {
     return this.backends.find((b) => b.id === id);

@@ -81,11 +81,20 @@ export class EmbeddedEngine implements Backend {
   private llamaPromise?: Promise<Llama>;
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, Promise<LoadedModel>>();
+  private readonly changeListeners: (() => void)[] = [];
   /** Tokens generated since start, and generations currently running: observable state for tests. */
   readonly stats = { generated: 0, running: 0, aborted: 0 };
 
   constructor(private readonly options: EmbeddedEngineOptions) {
     this.catalog = new GgufCatalog(options.modelsDir);
+  }
+
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) listener();
   }
 
   private llama(): Promise<Llama> {
@@ -169,6 +178,7 @@ export class EmbeddedEngine implements Backend {
       loadedAt: Date.now(),
     };
     this.loaded.set(name, live);
+    this.changed();
     return live;
   }
 
@@ -228,6 +238,7 @@ export class EmbeddedEngine implements Backend {
       return;
     }
     this.loaded.delete(model);
+    this.changed();
     clearTimeout(live.unloadTimer);
     const embedding = await live.embedding?.catch(() => undefined);
     await embedding?.dispose();
@@ -459,6 +470,7 @@ export class EmbeddedEngine implements Backend {
     await fs.mkdir(this.options.modelsDir, { recursive: true });
     const destination = path.join(this.options.modelsDir, fileNameForModel(target));
     yield* downloadModelFile(resolveSource(source), destination, signal);
+    this.changed();
   }
 
   async delete(model: string): Promise<void> {
