@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config.js';
@@ -106,6 +107,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     request.usage = new RequestUsage();
+    // Browsers send CORS preflights without credentials; they carry no data and are answered by CORS.
+    if (request.method === 'OPTIONS') return;
     const path = request.url;
     const configured = request.routeOptions.config?.access;
     const level: AccessLevel = configured ?? (path.startsWith('/api/') || isOpenAiPath(path) ? 'model' : 'public');
@@ -142,6 +145,14 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody(request, 404, 'Resource not found', 'invalid_request_error', 'not_found'));
   });
+
+  // CORS is off unless CORS_ORIGINS names the origins allowed to call the API from a browser.
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+      exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Battle-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After'],
+    });
+  }
 
   await app.register(swagger, {
     openapi: {

@@ -97,3 +97,33 @@ describe('secret comparison', () => {
     expect(bearerToken(undefined)).toBeUndefined();
   });
 });
+
+describe('CORS', () => {
+  it('is off by default', async () => {
+    const server = await startServer();
+    try {
+      const response = await fetch(`${server.url}/api/models`, { headers: { origin: 'http://evil.test' } });
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('allows the origins of CORS_ORIGINS only, preflight included', async () => {
+    const server = await startServer({ CORS_ORIGINS: 'http://app.test,http://other.test', WEB_CHAT_TOKEN: 't' });
+    try {
+      const allowed = await fetch(`${server.url}/api/models`, { headers: { origin: 'http://app.test', authorization: 'Bearer t' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.test');
+      const preflight = await fetch(`${server.url}/api/chat`, {
+        method: 'OPTIONS',
+        headers: { origin: 'http://other.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('http://other.test');
+      const denied = await fetch(`${server.url}/api/models`, { headers: { origin: 'http://evil.test', authorization: 'Bearer t' } });
+      expect(denied.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+});
