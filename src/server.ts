@@ -17,6 +17,8 @@ import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
 import { modelRoutes } from './surfaces/models.js';
 import { chatDispatchRoutes } from './surfaces/chat-dispatch.js';
+import { webRoutes } from './surfaces/web.js';
+import { pullEventRoutes } from './surfaces/pull-events.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
 export interface Services {
@@ -176,6 +178,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(arenaRoutes(services));
   await app.register(modelRoutes(services));
   await app.register(chatDispatchRoutes(services));
+  await app.register(webRoutes());
+  await app.register(pullEventRoutes(services));
 
   app.addHook('onClose', async () => {
     services.pulls.cancelAll();

@@ -1,12 +1,8 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../server.js';
+import { sendWebApp, wantsHtml } from './web.js';
 
 export const VERSION = '0.1.0';
-
-/** Where `vite build` puts the web app; absent until it has been built. */
-export const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
 
 /**
  * `GET /` (SPEC rule 6: the web UI for a browser, seed 004's JSON for anything else), `HEAD /`
@@ -20,11 +16,7 @@ export function infoRoutes(services: Services) {
       config: { access: 'public' },
       schema: { tags: ['info'], summary: 'Server information (JSON), or the Arena web UI for a browser' },
       handler: async (request, reply) => {
-        const wantsHtml = (request.headers.accept ?? '').includes('text/html');
-        const index = path.join(WEB_DIST, 'index.html');
-        if (request.method === 'GET' && wantsHtml && fs.existsSync(index)) {
-          return reply.type('text/html; charset=utf-8').send(fs.createReadStream(index));
-        }
+        if (request.method === 'GET' && wantsHtml(request) && sendWebApp(reply)) return reply;
         if (request.method === 'HEAD') return reply.code(200).send();
         const models = await services.router.models();
         return { name: 'ollama-arena', version: VERSION, status: 'running', models_available: models.length };

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../server.js';
+import type { PullJob } from '../core/pull-jobs.js';
+import { PushStream } from '../core/push-stream.js';
+import { ndjson, sendStream } from './http.js';
+
+/** A line now and then keeps proxies from closing a quiet stream and lets a client notice a dead one. */
+const HEARTBEAT_MS = 15_000;
+
+export type PullEvent = { type: 'snapshot'; pulls: PullJob[] } | { type: 'update'; job: PullJob } | { type: 'ping' };
+
+/**
+ * `GET /api/pulls/events`: the live feed of model downloads, as NDJSON (read with fetch, because a
+ * browser's EventSource cannot send the Authorization header). It starts with every known job, then
+ * one line per change of any job, so a page opened (or reloaded) mid-download shows the same progress
+ * as every other open page.
+ */
+export function pullEventRoutes(services: Services) {
+  return async function (app: FastifyInstance): Promise<void> {
+    const open = new Set<PushStream<string>>();
+    // Streams never go idle, so they must be ended for the server to close.
+    app.addHook('preClose', async () => {
+      for (const stream of open) stream.end();
+    });
+
+    app.get('/api/pulls/events', {
+      schema: {
+        tags: ['arena'],
+        summary: 'Live NDJSON feed of model downloads: a snapshot, then every job update, with heartbeats',
+      },
+    }, async (request, reply) => {
+      const stream = new PushStream<string>();
+      const send = (event: PullEvent) => stream.push(ndjson(event));
+      const onUpdate = (job: PullJob) => send({ type: 'update', job });
+      send({ type: 'snapshot', pulls: services.pulls.list() });
+      services.pulls.events.on('update', onUpdate);
+      const heartbeat = setInterval(() => send({ type: 'ping' }), HEARTBEAT_MS);
+      const stop = () => {
+        services.pulls.events.off('update', onUpdate);
+        clearInterval(heartbeat);
+        open.delete(stream);
+        stream.end();
+      };
+      open.add(stream);
+      reply.raw.on('close', stop);
+      request.raw.on('aborted', stop);
+      return sendStream(reply, 'application/x-ndjson', stream);
+    });
+  };
+}
