@@ -1,0 +1,205 @@
+/**
+ * The Arena leaderboard: Bradley–Terry ratings from pairwise votes, the way Chatbot Arena computes
+ * them, with bootstrap confidence intervals and ranks by interval overlap.
+ *
+ * Model: P(i beats j) = p_i / (p_i + p_j). Ratings are on the Elo scale, r_i = 400·log10(p_i), shifted
+ * so that their mean is 1000. A tie (and a `both_bad` vote, as Chatbot Arena treats it) is half a win
+ * for each side. The fit is the maximum of the likelihood, found with Hunter's MM iteration (2004),
+ * plus a weak prior: every contestant plays `prior` virtual tied games against an anchor of strength 1.
+ * Without it a contestant that never lost (or never won) has an infinite rating, and bootstrap samples
+ * often produce such contestants; with it those ratings stay finite and the fit converges quickly.
+ */
+
+export type Winner = 'a' | 'b' | 'tie' | 'both_bad';
+
+export interface Vote {
+  a: string;
+  b: string;
+  winner: Winner;
+}
+
+export interface LeaderboardRow {
+  rank: number;
+  contestant: string;
+  rating: number;
+  ci_low: number;
+  ci_high: number;
+  battles: number;
+  wins: number;
+  losses: number;
+  /** Ties including `both_bad`. */
+  ties: number;
+  both_bad: number;
+  /** (wins + ties / 2) / battles: the same counting the rating uses. */
+  win_rate: number;
+}
+
+export interface LeaderboardOptions {
+  /** Bootstrap resamples for the 95% interval; 0 gives an interval of zero width. */
+  rounds?: number;
+  /** PRNG seed: the same votes and seed give the same intervals. */
+  seed?: number;
+  /** Virtual tied games per contestant against the 1000 anchor; 0 is the plain maximum likelihood. */
+  prior?: number;
+}
+
+export const DEFAULT_ROUNDS = 200;
+export const DEFAULT_PRIOR = 1;
+const SCALE = 400;
+const ANCHOR = 1000;
+const MAX_ITERATIONS = 10_000;
+const TOLERANCE = 1e-10;
+
+/** mulberry32: a small, fast, seedable PRNG; reproducibility is all the bootstrap needs from it. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** wins[i][j]: how often i beat j, ties counted half to each. */
+function winMatrix(n: number, votes: readonly [number, number, Winner][], pick?: Int32Array): Float64Array[] {
+  const wins = Array.from({ length: n }, () => new Float64Array(n));
+  const count = pick ? pick.length : votes.length;
+  for (let k = 0; k < count; k++) {
+    const [i, j, winner] = votes[pick ? pick[k]! : k]!;
+    if (winner === 'a') wins[i]![j]! += 1;
+    else if (winner === 'b') wins[j]![i]! += 1;
+    else {
+      wins[i]![j]! += 0.5;
+      wins[j]![i]! += 0.5;
+    }
+  }
+  return wins;
+}
+
+/**
+ * Elo-scale ratings (mean 1000) maximising the Bradley–Terry likelihood of the win matrix plus the
+ * prior. With prior 0 the caller must give data in which everyone has won and lost something.
+ */
+export function fitRatings(wins: Float64Array[], prior = DEFAULT_PRIOR): number[] {
+  const n = wins.length;
+  const p = new Float64Array(n).fill(1);
+  const totalWins = wins.map((row) => row.reduce((sum, w) => sum + w, 0));
+  const played = (i: number) => totalWins[i]! + wins.reduce((sum, row) => sum + row[i]!, 0) > 0;
+  const active = Array.from({ length: n }, (_, i) => played(i));
+  for (let iteration = 0; iteration < MAX_ITERATIONS; iteration++) {
+    let change = 0;
+    // Gauss–Seidel: each update already uses the others' newest strengths, which converges faster.
+    for (let i = 0; i < n; i++) {
+      if (!active[i] && prior === 0) continue;
+      let denominator = prior > 0 ? prior / (p[i]! + 1) : 0;
+      for (let j = 0; j < n; j++) {
+        const games = wins[i]![j]! + wins[j]![i]!;
+        if (games > 0) denominator += games / (p[i]! + p[j]!);
+      }
+      const next = (totalWins[i]! + prior / 2) / denominator;
+      change = Math.max(change, Math.abs(Math.log(next / p[i]!)));
+      p[i] = next;
+    }
+    if (prior === 0) {
+      // Without an anchor the scale is free; keep the geometric mean at 1 so nothing under- or overflows.
+      let logMean = 0;
+      for (let i = 0; i < n; i++) if (active[i]) logMean += Math.log(p[i]!);
+      const activeCount = active.filter(Boolean).length;
+      const factor = Math.exp(-logMean / Math.max(1, activeCount));
+      for (let i = 0; i < n; i++) if (active[i]) p[i]! *= factor;
+    }
+    if (change < TOLERANCE) break;
+  }
+  const ratings = Array.from(p, (strength) => SCALE * Math.log10(strength));
+  const mean = ratings.reduce((sum, r) => sum + r, 0) / Math.max(1, n);
+  return ratings.map((r) => r - mean + ANCHOR);
+}
+
+/** Linear-interpolated quantile of sorted values (numpy's default). */
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (position - low);
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+/**
+ * The leaderboard of a list of votes (in a stable order, so that the seeded bootstrap draws the same
+ * samples each time): ratings from all votes, 95% percentile-bootstrap intervals from `rounds` resamples
+ * of the votes, and rank = 1 + the number of contestants whose lower bound is above this upper bound.
+ */
+export function computeLeaderboard(votes: readonly Vote[], options: LeaderboardOptions = {}): LeaderboardRow[] {
+  const rounds = options.rounds ?? DEFAULT_ROUNDS;
+  const prior = options.prior ?? DEFAULT_PRIOR;
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  const indexOf = (name: string) => {
+    let i = index.get(name);
+    if (i === undefined) {
+      i = names.length;
+      names.push(name);
+      index.set(name, i);
+    }
+    return i;
+  };
+  const encoded = votes.map((v) => [indexOf(v.a), indexOf(v.b), v.winner] as [number, number, Winner]);
+  const n = names.length;
+  if (n === 0) return [];
+
+  const ratings = fitRatings(winMatrix(n, encoded), prior);
+  const samples = Array.from({ length: n }, () => [] as number[]);
+  const random = seededRandom(options.seed ?? 42);
+  const pick = new Int32Array(encoded.length);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < pick.length; k++) pick[k] = Math.floor(random() * encoded.length);
+    fitRatings(winMatrix(n, encoded, pick), prior).forEach((rating, i) => samples[i]!.push(rating));
+  }
+  const intervals = samples.map((values, i) => {
+    if (values.length === 0) return [ratings[i]!, ratings[i]!] as const;
+    values.sort((x, y) => x - y);
+    return [quantile(values, 0.025), quantile(values, 0.975)] as const;
+  });
+
+  const counts = names.map(() => ({ wins: 0, losses: 0, ties: 0, both_bad: 0 }));
+  for (const [i, j, winner] of encoded) {
+    if (winner === 'a') {
+      counts[i]!.wins++;
+      counts[j]!.losses++;
+    } else if (winner === 'b') {
+      counts[j]!.wins++;
+      counts[i]!.losses++;
+    } else {
+      counts[i]!.ties++;
+      counts[j]!.ties++;
+      if (winner === 'both_bad') {
+        counts[i]!.both_bad++;
+        counts[j]!.both_bad++;
+      }
+    }
+  }
+
+  const rows = names.map((contestant, i): LeaderboardRow => {
+    const { wins, losses, ties, both_bad } = counts[i]!;
+    const battles = wins + losses + ties;
+    const rank = 1 + intervals.filter(([low], j) => j !== i && low > intervals[i]![1]).length;
+    return {
+      rank,
+      contestant,
+      rating: round(ratings[i]!, 2),
+      ci_low: round(intervals[i]![0], 2),
+      ci_high: round(intervals[i]![1], 2),
+      battles,
+      wins,
+      losses,
+      ties,
+      both_bad,
+      win_rate: battles > 0 ? round((wins + ties / 2) / battles, 4) : 0,
+    };
+  });
+  return rows.sort((x, y) => x.rank - y.rank || y.rating - x.rating || x.contestant.localeCompare(y.contestant));
+}
