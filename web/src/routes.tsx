@@ -1,4 +1,5 @@
 import type { ReactElement } from 'react';
+import { adminRoutes } from './pages/admin/adminRoutes.js';
 
 /**
  * Every page of the app: its path pattern (`:param` segments), its label in the navigation (none =
@@ -11,6 +12,8 @@ export interface Route {
 }
 
 export const routes: Route[] = [];
+// The admin pages keep their own table; they follow the others in the navigation.
+routes.push(...adminRoutes);
 
 export function matchRoute(path: string): { route: Route; params: Record<string, string> } | undefined {
   const parts = path.replace(/\/+$/, '').split('/');

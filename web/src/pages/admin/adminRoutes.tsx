@@ -1,0 +1,12 @@
+import type { Route } from '../../routes.js';
+import { ApiKeysPage } from './ApiKeysPage.js';
+import { PlaygroundPage } from './PlaygroundPage.js';
+import { UsagePage } from './UsagePage.js';
+
+/** The API-management pages (seed 002, issue 5); `/admin` alone opens the keys. */
+export const adminRoutes: Route[] = [
+  { pattern: '/admin/api-keys', label: 'API keys', render: () => <ApiKeysPage /> },
+  { pattern: '/admin/usage', label: 'Usage', render: () => <UsagePage /> },
+  { pattern: '/admin/playground', label: 'Playground', render: () => <PlaygroundPage /> },
+  { pattern: '/admin', render: () => <ApiKeysPage /> },
+];
