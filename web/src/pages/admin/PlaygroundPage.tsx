@@ -205,7 +205,7 @@ export function PlaygroundPage() {
               ))}
             </div>
             <label>
-              stop (one sequence per line)
+              stop (one sequence per line, \n for a line break)
               <textarea rows={2} value={form.params.stop} onChange={(e) => setParam('stop', e.target.value)} aria-label="stop" />
             </label>
           </fieldset>

@@ -50,9 +50,15 @@ function numberOrUndefined(text: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', '\\': '\\' };
+
 function stopList(text: string): string[] | undefined {
-  // Only the line breaks separate sequences; a sequence of spaces is a legitimate stop string.
-  const list = text.split('\n').filter((line) => line !== '');
+  // Only the line breaks separate sequences (a sequence of spaces is a legitimate stop string), so a
+  // line break inside a sequence is written \n, a tab \t, a backslash \\.
+  const list = text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.replace(/\\([nt\\])/g, (_, c: string) => ESCAPES[c]!));
   return list.length > 0 ? list : undefined;
 }
 
