@@ -260,10 +260,14 @@ export function PlaygroundPage() {
                 {exchange.lines.join('\n')}
               </pre>
               {exchange.error && <p className="error">{exchange.error}</p>}
-              <h2>Answer</h2>
-              <div className="answer" data-testid="answer">
-                {exchange.answer}
-              </div>
+              {(exchange.answer || !exchange.error) && (
+                <>
+                  <h2>Answer</h2>
+                  <div className="answer" data-testid="answer">
+                    {exchange.answer}
+                  </div>
+                </>
+              )}
             </>
           )}
         </div>

@@ -145,6 +145,8 @@ export function readAnswerLine(line: string): LineReading {
     return { text: '' };
   }
   const error = errorMessage(value.error);
+  // The /api surfaces may add `details` beside the message (SPEC rule 5); both help the user.
+  if (error !== undefined && typeof value.details === 'string') return { text: '', error: `${error}: ${value.details}` };
   if (error !== undefined) return { text: '', error };
   const message = value.message as { content?: unknown } | undefined;
   if (typeof message?.content === 'string') return { text: message.content };
