@@ -1,9 +1,13 @@
 import { loadConfig } from './config.js';
+import { pino } from 'pino';
 import { buildServer } from './server.js';
+import { createBackends } from './backends/index.js';
 
 /** Starts the server with the settings of the environment and stops it cleanly on SIGINT/SIGTERM. */
 const config = loadConfig();
-const { app } = await buildServer({ config });
+// The server's own logger exists only once it is built; the backends log through one of the same level.
+const backends = createBackends(config, pino({ level: config.logLevel }).child({ component: 'backends' }));
+const { app } = await buildServer({ config, backends });
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

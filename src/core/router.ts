@@ -40,6 +40,8 @@ export class ModelRouter {
   private readonly inFlight = new Map<Backend, number>();
   private readonly down = new Set<Backend>();
   private healthTimer?: NodeJS.Timeout;
+  /** Which models listings show (the catalog hides inactive ones); resolve() still finds them all. */
+  private listed: (name: string) => boolean = () => true;
 
   constructor(readonly backends: Backend[]) {
     for (const backend of backends) backend.onChange?.(() => this.invalidate());
@@ -58,7 +60,17 @@ export class ModelRouter {
     this.listing = undefined;
   }
 
+  useListFilter(listed: (name: string) => boolean): void {
+    this.listed = listed;
+  }
+
+  /** The models clients may see: every surface's list (`/api/models`, `/api/tags`, `/v1/models`). */
   async models(): Promise<RoutedModel[]> {
+    return [...(await this.modelMap()).values()].filter((model) => this.listed(model.name));
+  }
+
+  /** Every model, hidden ones too (the admin's catalog). */
+  async allModels(): Promise<RoutedModel[]> {
     return [...(await this.modelMap()).values()];
   }
 
@@ -151,6 +163,7 @@ export class ModelRouter {
    */
   private async *stream(
     name: string,
+    signal: AbortSignal,
     start: (backend: Backend, model: string) => AsyncIterable<GenerationEvent>,
   ): AsyncGenerator<GenerationEvent> {
     const model = await this.resolve(name);
@@ -167,7 +180,8 @@ export class ModelRouter {
       } catch (error) {
         lastError = error;
         const retryable = error instanceof BackendError ? error.retryable : true;
-        if (yielded || !retryable) throw error;
+        // A client that went away is no sign of a broken replica, and needs no second one.
+        if (yielded || !retryable || signal.aborted) throw error;
         this.markDown(backend);
       } finally {
         this.untrack(backend);
@@ -177,11 +191,11 @@ export class ModelRouter {
   }
 
   chat(request: ChatRequest): AsyncGenerator<GenerationEvent> {
-    return this.stream(request.model, (backend, model) => backend.chat({ ...request, model }));
+    return this.stream(request.model, request.signal, (backend, model) => backend.chat({ ...request, model }));
   }
 
   complete(request: CompletionRequest): AsyncGenerator<GenerationEvent> {
-    return this.stream(request.model, (backend, model) => backend.complete({ ...request, model }));
+    return this.stream(request.model, request.signal, (backend, model) => backend.complete({ ...request, model }));
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {
@@ -192,7 +206,7 @@ export class ModelRouter {
         return await this.track(backend, () => backend.embed({ ...request, model: model.name }));
       } catch (error) {
         lastError = error;
-        if (error instanceof BackendError && !error.retryable) throw error;
+        if ((error instanceof BackendError && !error.retryable) || request.signal.aborted) throw error;
         this.markDown(backend);
       } finally {
         this.untrack(backend);

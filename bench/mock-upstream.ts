@@ -1,0 +1,174 @@
+import http from 'node:http';
+import type net from 'node:net';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * A minimal model server speaking Ollama's and OpenAI's wire formats (streamed and not), answering at
+ * once with a fixed short text. It is the upstream of the gateway-overhead benchmark (the way
+ * TensorZero, Bifrost and LiteLLM measure theirs: any time added is the gateway's), and in tests it
+ * plays an Ollama host that fails, stalls or is slow, which a real server cannot be made to do.
+ *
+ * Run alone: `npx tsx bench/mock-upstream.ts [port]`.
+ */
+
+export interface MockUpstreamOptions {
+  /** Models it lists and serves (Ollama `name:tag`), default `mock:latest`. */
+  models?: string[];
+  /** The text pieces of every answer, one per streamed chunk. */
+  tokens?: string[];
+  /** Pause before each streamed chunk; 0 writes the whole answer at once. */
+  tokenDelayMs?: number;
+  /** `fail`: generation and embedding answer 500; `stall`: they never answer. Listing always works. */
+  mode?: 'ok' | 'fail' | 'stall';
+  port?: number;
+}
+
+export interface MockUpstream {
+  url: string;
+  /** Generation and embedding requests received, by path. */
+  hits: Map<string, number>;
+  setMode(mode: 'ok' | 'fail' | 'stall'): void;
+  close(): Promise<void>;
+}
+
+const DEFAULT_TOKENS = ['Once', ' upon', ' a', ' time', ',', ' there', ' was', ' a', ' little', ' girl', '.'];
+
+function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      try {
+        resolve(chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {});
+      } catch {
+        resolve({});
+      }
+    });
+  });
+}
+
+export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
+  const models = options.models ?? ['mock:latest'];
+  const tokens = options.tokens ?? DEFAULT_TOKENS;
+  const text = tokens.join('');
+  const delay = options.tokenDelayMs ?? 0;
+  let mode = options.mode ?? 'ok';
+  const hits = new Map<string, number>();
+  const sockets = new Set<net.Socket>();
+
+  const json = (response: http.ServerResponse, status: number, body: unknown) => {
+    const payload = JSON.stringify(body);
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+    response.end(payload);
+  };
+  /** Writes the chunks at once (one write) or one by one with a pause between them. */
+  const stream = async (response: http.ServerResponse, contentType: string, chunks: string[]) => {
+    response.writeHead(200, { 'content-type': contentType });
+    if (delay === 0) return void response.end(chunks.join(''));
+    for (const chunk of chunks) {
+      if (response.destroyed) return;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      response.write(chunk);
+    }
+    response.end();
+  };
+  const known = (model: unknown) => typeof model === 'string' && (models.includes(model) || models.includes(`${model}:latest`));
+  const stats = { total_duration: 1_000_000, load_duration: 100_000, prompt_eval_count: 5, prompt_eval_duration: 200_000, eval_count: tokens.length, eval_duration: 700_000 };
+  const usage = { prompt_tokens: 5, completion_tokens: tokens.length, total_tokens: 5 + tokens.length };
+  const created = () => Math.floor(Date.now() / 1000);
+
+  const server = http.createServer((request, response) => {
+    void (async () => {
+      const path = (request.url ?? '/').split('?')[0]!;
+      const body = request.method === 'POST' || request.method === 'DELETE' ? await readJson(request) : {};
+      const generation = ['/api/chat', '/api/generate', '/api/embed', '/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path);
+      if (generation) {
+        hits.set(path, (hits.get(path) ?? 0) + 1);
+        if (mode === 'stall') return; // holds the connection open and never answers
+        if (mode === 'fail') return json(response, 500, path.startsWith('/v1') ? { error: { message: 'mock failure', type: 'server_error', code: null } } : { error: 'mock failure' });
+        if (!known(body.model)) {
+          const message = `model "${String(body.model)}" not found, try pulling it first`;
+          return json(response, 404, path.startsWith('/v1') ? { error: { message, type: 'invalid_request_error', code: 'model_not_found' } } : { error: message });
+        }
+      }
+      const model = String(body.model);
+      const now = new Date().toISOString();
+      switch (path) {
+        case '/api/version':
+          return json(response, 200, { version: '0.12.0' });
+        case '/api/tags':
+        case '/api/ps':
+          return json(response, 200, {
+            models: (path === '/api/ps' ? [] : models).map((name) => ({
+              name,
+              model: name,
+              modified_at: now,
+              size: 1_185_376,
+              digest: 'a'.repeat(64),
+              details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '260K', quantization_level: 'F32' },
+            })),
+          });
+        case '/api/chat':
+        case '/api/generate': {
+          const piece = (content: string) => (path === '/api/chat' ? { message: { role: 'assistant', content } } : { response: content });
+          const final = { model, created_at: now, ...piece(''), done: true, done_reason: 'stop', ...(path === '/api/generate' ? { context: [1, 2, 3] } : {}), ...stats };
+          if (body.stream === false) return json(response, 200, { ...final, ...piece(text) });
+          const lines = tokens.map((t) => JSON.stringify({ model, created_at: now, ...piece(t), done: false }) + '\n');
+          return stream(response, 'application/x-ndjson', [...lines, JSON.stringify(final) + '\n']);
+        }
+        case '/api/embed': {
+          const inputs = Array.isArray(body.input) ? body.input : [body.input];
+          return json(response, 200, { model, embeddings: inputs.map(() => [0.6, 0.8]), total_duration: 100_000, load_duration: 0, prompt_eval_count: inputs.length });
+        }
+        case '/v1/models':
+          return json(response, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: created(), owned_by: 'library' })) });
+        case '/v1/chat/completions':
+        case '/v1/completions': {
+          const chat = path === '/v1/chat/completions';
+          const base = { id: 'chatcmpl-mock', object: chat ? 'chat.completion.chunk' : 'text_completion', created: created(), model, system_fingerprint: 'fp_mock' };
+          const choice = (content: string | undefined, finish: string | null) =>
+            chat ? { index: 0, delta: content === undefined ? {} : { role: 'assistant', content }, finish_reason: finish } : { index: 0, text: content ?? '', logprobs: null, finish_reason: finish };
+          if (body.stream !== true) {
+            const message = chat ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' } : { index: 0, text, logprobs: null, finish_reason: 'stop' };
+            return json(response, 200, { ...base, object: chat ? 'chat.completion' : 'text_completion', choices: [message], usage });
+          }
+          const frames = tokens.map((t) => `data: ${JSON.stringify({ ...base, choices: [choice(t, null)] })}\n\n`);
+          frames.push(`data: ${JSON.stringify({ ...base, choices: [choice(undefined, 'stop')] })}\n\n`);
+          const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+          if (includeUsage) frames.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+          frames.push('data: [DONE]\n\n');
+          return stream(response, 'text/event-stream', frames);
+        }
+        case '/v1/embeddings': {
+          const inputs = Array.isArray(body.input) ? body.input : [body.input];
+          return json(response, 200, { object: 'list', model, data: inputs.map((_, index) => ({ object: 'embedding', embedding: [0.6, 0.8], index })), usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
+        }
+        default:
+          return json(response, 404, { error: 'not found' });
+      }
+    })();
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    setMode: (next) => (mode = next),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Stalled requests would hold close() forever: their sockets are cut.
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const mock = await startMockUpstream({ port: Number(process.argv[2] ?? 0) });
+  console.log(`mock upstream (Ollama /api and OpenAI /v1 wire formats) at ${mock.url}`);
+}

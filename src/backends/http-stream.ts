@@ -1,0 +1,284 @@
+import http from 'node:http';
+import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
+import { BackendError, type DoneReason, type GenerationEvent, type GenerationStats, type ToolCall } from './types.js';
+
+/**
+ * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
+ * upstream failures turned into BackendErrors the router understands (connection trouble and 5xx are
+ * retryable on another replica, 4xx are the client's), and NDJSON / SSE bodies read line by line as
+ * they arrive. It is node:http rather than fetch because fetch's web streams cost a measurable share
+ * of the gateway's overhead on every streamed chunk (see bench/RESULTS.md, Gateway overhead).
+ */
+
+export interface UpstreamRequest {
+  method?: 'GET' | 'POST' | 'DELETE';
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Time allowed until the response headers arrive (model loads happen before them on Ollama). */
+  timeoutMs?: number;
+}
+
+/** Long enough for a big model to load before its first token; Ollama's own load timeout is 5 minutes. */
+export const GENERATION_TIMEOUT_MS = 5 * 60_000;
+/** Listings, pings and other metadata calls must never hold a client's request for long. */
+export const METADATA_TIMEOUT_MS = 5_000;
+
+export class Upstream {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+  private readonly transport: typeof http | typeof https;
+
+  constructor(
+    baseUrl: string,
+    /** Shown in error messages; never contains credentials. */
+    readonly label: string,
+    private readonly headers: Record<string, string> = {},
+  ) {
+    this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+    this.transport = this.base.protocol === 'https:' ? https : http;
+    // Keep-alive saves a TCP handshake per request; the socket cap leaves room for many streams at once.
+    this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+  }
+
+  /** Sends a request and resolves with the response once its headers are in, whatever its status. */
+  request(path: string, { method = 'GET', body, signal, timeoutMs = GENERATION_TIMEOUT_MS }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
+    const url = new URL(path.replace(/^\//, ''), this.base);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const req = this.transport.request(url, {
+        method,
+        agent: this.agent,
+        headers: {
+          ...this.headers,
+          accept: 'application/json, application/x-ndjson, text/event-stream',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+        },
+      });
+      const timer = setTimeout(() => {
+        req.destroy(new BackendError(`${this.label} did not answer within ${Math.round(timeoutMs / 1000)} s`, 504, true));
+      }, timeoutMs);
+      const onAbort = () => req.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = () => {
+        clearTimeout(timer);
+      };
+      req.on('response', (response) => {
+        settle();
+        // The abort listener stays until the body is done, so aborting also stops a stream in progress.
+        response.once('close', () => signal?.removeEventListener('abort', onAbort));
+        resolve(response);
+      });
+      req.on('error', (error) => {
+        settle();
+        signal?.removeEventListener('abort', onAbort);
+        if (signal?.aborted) return reject(signal.reason);
+        reject(error instanceof BackendError ? error : this.unreachable(error));
+      });
+      req.end(payload);
+    });
+  }
+
+  /** A network failure before any answer: another replica may well succeed. */
+  unreachable(error: unknown): BackendError {
+    const code = (error as NodeJS.ErrnoException).code;
+    return new BackendError(`${this.label} is unreachable: ${code ?? (error as Error).message}`, 502, true);
+  }
+
+  /** Sends a request and returns its JSON body, or throws the upstream's error as a BackendError. */
+  async json<T>(path: string, options: UpstreamRequest = {}): Promise<T> {
+    const response = await this.request(path, { timeoutMs: METADATA_TIMEOUT_MS, ...options });
+    const text = await readBody(response).catch((error: unknown) => {
+      throw options.signal?.aborted ? options.signal.reason : this.unreachable(error);
+    });
+    if (!isOk(response)) throw this.failure(response.statusCode ?? 502, text);
+    if (text.trim() === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new BackendError(`${this.label} sent a body that is not JSON`, 502, true);
+    }
+  }
+
+  /** Throws the upstream's error unless the response is a 2xx (consuming the error body). */
+  async ensureOk(response: http.IncomingMessage): Promise<void> {
+    if (isOk(response)) return;
+    const text = await readBody(response).catch(() => '');
+    throw this.failure(response.statusCode ?? 502, text);
+  }
+
+  /**
+   * Maps an upstream error status to ours. 404 and other 4xx keep their status and the upstream's
+   * message (it is about the client's request); 5xx becomes 502 and may be retried elsewhere.
+   */
+  failure(status: number, body: string): BackendError {
+    const message = errorMessage(body) ?? `${this.label} answered ${status}`;
+    if (status >= 500) return new BackendError(`${this.label} failed: ${message}`, 502, true);
+    return new BackendError(message, status, false);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function isOk(response: http.IncomingMessage): boolean {
+  const status = response.statusCode ?? 0;
+  return status >= 200 && status < 300;
+}
+
+/** `{"error": "..."}` (Ollama) or `{"error": {"message": "..."}}` (OpenAI); plain text as a fallback. */
+export function errorMessage(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
+    const error = parsed.error;
+    if (typeof error === 'string') return error;
+    if (error && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') {
+      return (error as { message: string }).message;
+    }
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON
+  }
+  const text = body.trim().slice(0, 300);
+  return text === '' ? undefined : text;
+}
+
+export async function readBody(response: http.IncomingMessage): Promise<string> {
+  response.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of response) text += chunk as string;
+  return text;
+}
+
+/** The body's lines as they arrive (a line split across chunks, or a multi-byte character, is joined). */
+export async function* lines(response: http.IncomingMessage): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let buffer = '';
+  for await (const chunk of response) {
+    buffer += decoder.write(chunk as Buffer);
+    let start = 0;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n', start)) !== -1) {
+      const end = newline > start && buffer.charCodeAt(newline - 1) === 13 ? newline - 1 : newline;
+      yield buffer.slice(start, end);
+      start = newline + 1;
+    }
+    buffer = buffer.slice(start);
+  }
+  buffer += decoder.end();
+  if (buffer !== '') yield buffer;
+}
+
+/** NDJSON: one JSON value per non-empty line. */
+export async function* ndjsonValues<T>(response: http.IncomingMessage): AsyncGenerator<T> {
+  for await (const line of lines(response)) {
+    if (line.trim() === '') continue;
+    yield JSON.parse(line) as T;
+  }
+}
+
+/**
+ * Server-sent events: the `data` of each event (several `data:` lines joined by newlines), ending at
+ * `[DONE]` or the end of the body. Comments, `event:` and `id:` lines are skipped.
+ */
+export async function* sseData(response: http.IncomingMessage): AsyncGenerator<string> {
+  let data: string[] = [];
+  for await (const line of lines(response)) {
+    if (line === '') {
+      if (data.length > 0) {
+        const event = data.join('\n');
+        data = [];
+        if (event === '[DONE]') return;
+        yield event;
+      }
+      continue;
+    }
+    if (line.startsWith('data:')) data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
+  }
+  if (data.length > 0 && data.join('\n') !== '[DONE]') yield data.join('\n');
+}
+
+/** What a backend reads from one streamed chunk of its wire format. */
+export interface StreamPiece {
+  text?: string;
+  toolCalls?: ToolCall[];
+  /** The final chunk's figures; fields the upstream does not report are measured here instead. */
+  final?: Partial<GenerationStats>;
+  /** An error the upstream reported inside a stream that had already begun with a 200. */
+  error?: string;
+}
+
+/**
+ * The generation loop both HTTP backends share: send the request, turn the wire format's chunks (read
+ * by `pieces`) into token events and one done event, and handle the three ways it can go wrong: the
+ * client aborts (the upstream request is cut and the generation ends with `abort`, as the embedded
+ * engine does), the consumer stops reading (the upstream connection is closed so it stops generating),
+ * or the upstream fails (retryable only while no token has been passed on).
+ */
+export async function* generationStream(
+  upstream: Upstream,
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  pieces: (response: http.IncomingMessage) => AsyncIterable<StreamPiece>,
+): AsyncGenerator<GenerationEvent> {
+  const label = upstream.label;
+  const started = process.hrtime.bigint();
+  let firstAt: bigint | undefined;
+  let tokens = 0;
+  let final: Partial<GenerationStats> | undefined;
+  const toolCalls: ToolCall[] = [];
+  const measured = (doneReason: DoneReason): GenerationStats => {
+    const end = process.hrtime.bigint();
+    const first = firstAt ?? end;
+    return {
+      promptTokens: 0,
+      completionTokens: tokens,
+      loadDurationNs: 0,
+      promptEvalDurationNs: Number(first - started),
+      evalDurationNs: Number(end - first),
+      totalDurationNs: Number(end - started),
+      doneReason,
+    };
+  };
+  if (signal.aborted) return;
+  let response: http.IncomingMessage;
+  try {
+    response = await upstream.request(path, { method: 'POST', body, signal });
+  } catch (error) {
+    if (signal.aborted) return yield { type: 'done', stats: measured('abort') };
+    throw error;
+  }
+  try {
+    await upstream.ensureOk(response);
+    for await (const piece of pieces(response)) {
+      if (piece.error !== undefined) throw new BackendError(`${label}: ${piece.error}`, 502, tokens === 0);
+      if (piece.toolCalls) toolCalls.push(...piece.toolCalls);
+      if (piece.final) final = piece.final;
+      if (piece.text) {
+        firstAt ??= process.hrtime.bigint();
+        tokens++;
+        yield { type: 'token', text: piece.text };
+      }
+    }
+  } catch (error) {
+    if (signal.aborted) return yield { type: 'done', stats: measured('abort') };
+    if (error instanceof BackendError) throw error;
+    const reason = error instanceof SyntaxError ? 'sent a malformed stream' : `broke off the stream (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    throw new BackendError(`${label} ${reason}`, 502, tokens === 0);
+  } finally {
+    // Closing the connection is how an HTTP upstream learns to stop generating.
+    if (!response.complete) response.destroy();
+  }
+  if (!final) throw new BackendError(`${label} ended the stream without a final message`, 502, tokens === 0);
+  const stats = measured('stop');
+  // Figures the upstream did not report (undefined) keep the measured values.
+  for (const [key, value] of Object.entries(final)) if (value !== undefined) Object.assign(stats, { [key]: value });
+  if (toolCalls.length > 0) {
+    stats.toolCalls = toolCalls;
+    if (stats.doneReason === 'stop') stats.doneReason = 'tool_calls';
+  }
+  yield { type: 'done', stats };
+}

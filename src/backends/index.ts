@@ -1,0 +1,20 @@
+import type { Config } from '../config.js';
+import type { Backend } from './types.js';
+import { OllamaBackend, type BackendLogger } from './ollama.js';
+import { OpenAICompatibleBackend } from './openai-compatible.js';
+
+export type { BackendLogger };
+
+/**
+ * The backends beside the embedded engine, from OLLAMA_HOSTS and OPENAI_BACKENDS. With OLLAMA_HOSTS
+ * unset, Ollama's default address is tried as an optional host: used when it answers, silent and
+ * free when it does not (SPEC: Settings). OLLAMA_HOSTS set to an empty string turns Ollama off.
+ */
+export function createBackends(config: Config, logger?: BackendLogger): Backend[] {
+  const ollama = config.ollamaHosts.map((host) => new OllamaBackend(host, { optional: !config.ollamaHostsExplicit, logger }));
+  const openai = config.openaiBackends.map(({ baseUrl, apiKey }) => new OpenAICompatibleBackend(baseUrl, { apiKey }));
+  const backends: Backend[] = [...ollama, ...openai];
+  // Ids carry URLs only; API keys stay out of the log.
+  if (backends.length > 0) logger?.info({ backends: backends.map((b) => b.id) }, 'model servers configured');
+  return backends;
+}
