@@ -3,7 +3,7 @@
  * each instance's time to first token, measured at the client.
  * Usage: npx tsx bench/arena-fanout.ts [rounds]
  */
-import { spawnServer } from '../test/helpers/server.js';
+import { ndjsonLines, spawnServer } from '../test/helpers/server.js';
 import { fmt, machine, mean, table } from './lib.js';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
@@ -25,20 +25,9 @@ async function stream(body: unknown): Promise<{ wallMs: number; ttftMs: Record<s
     body: JSON.stringify(body),
   });
   const ttftMs: Record<string, number> = {};
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const line = JSON.parse(buffer.slice(0, newline)) as { instance_id: string; done: boolean; error?: string };
-      buffer = buffer.slice(newline + 1);
-      if (line.error) throw new Error(line.error);
-      if (!line.done) ttftMs[line.instance_id] ??= performance.now() - started;
-    }
+  for await (const line of ndjsonLines<{ instance_id: string; done: boolean; error?: string }>(response)) {
+    if (line.error) throw new Error(line.error);
+    if (!line.done) ttftMs[line.instance_id] ??= performance.now() - started;
   }
   return { wallMs: performance.now() - started, ttftMs };
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildServer, type Services } from '../../src/server.js';
 import type { Backend } from '../../src/backends/types.js';
+import { readNdjson } from '../../src/shared/ndjson.js';
 
 /** The shared test model, read in place from ../shared/models (never copied into the repo). */
 export const SHARED_MODELS = path.resolve(import.meta.dirname, '../../../shared/models');
@@ -108,22 +109,8 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Spa
 }
 
 /** Reads an NDJSON response body line by line as it arrives. */
-export async function* ndjsonLines<T = Record<string, unknown>>(response: Response): AsyncGenerator<T> {
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (line) yield JSON.parse(line) as T;
-    }
-  }
-  if (buffer.trim()) yield JSON.parse(buffer) as T;
+export function ndjsonLines<T = Record<string, unknown>>(response: Response): AsyncGenerator<T> {
+  return readNdjson<T>(response.body!);
 }
 
 export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {

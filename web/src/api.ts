@@ -1,3 +1,5 @@
+import { readNdjson as readLines } from '../../src/shared/ndjson.js';
+
 /**
  * The browser's client for our own API. The WEB_CHAT_TOKEN (or an API key) is asked for once, when the
  * server first answers 401, and kept in localStorage.
@@ -55,19 +57,5 @@ export async function apiJson<T>(path: string, init: RequestInit = {}): Promise<
 
 /** Reads an NDJSON response as it arrives, calling `onLine` for each object. */
 export async function readNdjson<T>(response: Response, onLine: (line: T) => void): Promise<void> {
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (line) onLine(JSON.parse(line) as T);
-    }
-  }
-  if (buffer.trim()) onLine(JSON.parse(buffer) as T);
+  for await (const line of readLines<T>(response.body!)) onLine(line);
 }
