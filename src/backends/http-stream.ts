@@ -34,6 +34,8 @@ export class Upstream {
     /** Shown in error messages; never contains credentials. */
     readonly label: string,
     private readonly headers: Record<string, string> = {},
+    /** Default time to the response headers of a generation (see GENERATION_TIMEOUT_MS). */
+    private readonly responseTimeoutMs = GENERATION_TIMEOUT_MS,
   ) {
     this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     this.transport = this.base.protocol === 'https:' ? https : http;
@@ -42,7 +44,7 @@ export class Upstream {
   }
 
   /** Sends a request and resolves with the response once its headers are in, whatever its status. */
-  request(path: string, { method = 'GET', body, signal, timeoutMs = GENERATION_TIMEOUT_MS }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
+  request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {

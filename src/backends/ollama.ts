@@ -14,7 +14,7 @@ import {
   type PullProgress,
   type ToolCall,
 } from './types.js';
-import { METADATA_TIMEOUT_MS, Upstream, generationStream, ndjsonValues, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, Upstream, generationStream, ndjsonValues, type StreamPiece } from './http-stream.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of Ollama's response shapes this backend reads (https://github.com/ollama/ollama/blob/main/docs/api.md). */
@@ -56,6 +56,8 @@ export interface OllamaBackendOptions {
    */
   optional?: boolean;
   absentRetryMs?: number;
+  /** How long a generation may wait for the server's first answer before another replica is tried. */
+  responseTimeoutMs?: number;
   logger?: BackendLogger;
 }
 
@@ -141,7 +143,7 @@ export class OllamaBackend implements Backend {
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.id = `ollama:${this.baseUrl}`;
-    this.upstream = new Upstream(this.baseUrl, `Ollama at ${this.baseUrl}`);
+    this.upstream = new Upstream(this.baseUrl, `Ollama at ${this.baseUrl}`, {}, options.responseTimeoutMs);
   }
 
   private noteReachable(reachable: boolean, error?: unknown): void {
@@ -227,7 +229,7 @@ export class OllamaBackend implements Backend {
         body: { model: request.model, input: request.input, truncate: request.truncate, keep_alive: keepAliveValue(request.keepAliveMs) },
         signal: request.signal,
         // Embedding a batch may load the model first.
-        timeoutMs: 5 * 60_000,
+        timeoutMs: GENERATION_TIMEOUT_MS,
       },
     );
     if (!Array.isArray(result?.embeddings)) throw new BackendError(`Ollama at ${this.baseUrl} sent no embeddings`, 502, true);
@@ -244,7 +246,7 @@ export class OllamaBackend implements Backend {
     await this.upstream.json('/api/generate', {
       method: 'POST',
       body: { model, stream: false, keep_alive: keepAliveValue(keepAliveMs) },
-      timeoutMs: 5 * 60_000,
+      timeoutMs: GENERATION_TIMEOUT_MS,
     });
   }
 

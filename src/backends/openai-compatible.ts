@@ -14,7 +14,7 @@ import {
   type OutputFormat,
   type ToolCall,
 } from './types.js';
-import { Upstream, generationStream, sseData, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, Upstream, generationStream, sseData, type StreamPiece } from './http-stream.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
@@ -152,6 +152,8 @@ function parseArguments(text: string): Record<string, unknown> {
 
 export interface OpenAICompatibleOptions {
   apiKey?: string;
+  /** How long a generation may wait for the server's first answer before another replica is tried. */
+  responseTimeoutMs?: number;
 }
 
 /**
@@ -175,7 +177,7 @@ export class OpenAICompatibleBackend implements Backend {
     this.baseUrl = apiBase(baseUrl);
     this.id = `openai:${this.baseUrl}`;
     // The key goes in a header only: ids, labels and errors name the URL, never the key.
-    this.upstream = new Upstream(this.baseUrl, `OpenAI-compatible server at ${this.baseUrl}`, options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {});
+    this.upstream = new Upstream(this.baseUrl, `OpenAI-compatible server at ${this.baseUrl}`, options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}, options.responseTimeoutMs);
   }
 
   private upstreamId(model: string): string {
@@ -227,7 +229,7 @@ export class OpenAICompatibleBackend implements Backend {
       method: 'POST',
       body: { model: this.upstreamId(request.model), input: request.input },
       signal: request.signal,
-      timeoutMs: 5 * 60_000,
+      timeoutMs: GENERATION_TIMEOUT_MS,
     });
     if (!Array.isArray(result?.data)) throw new BackendError(`${this.upstream.label} sent no embeddings`, 502, true);
     const ordered = [...result.data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));

@@ -84,8 +84,9 @@ export class ModelRouter {
     const lists = await Promise.all(
       this.backends.map(async (backend) => {
         try {
+          // A replica that lists fine may still fail to generate: only the health probe brings a
+          // replica marked down back, so a failing one is not retried on every listing.
           const models = await backend.listModels();
-          this.down.delete(backend);
           return { backend, models };
         } catch {
           this.markDown(backend);

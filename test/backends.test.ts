@@ -1,0 +1,250 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OllamaBackend } from '../src/backends/ollama.js';
+import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
+import { createBackends } from '../src/backends/index.js';
+import { BackendError, type PullProgress } from '../src/backends/types.js';
+import { loadConfig } from '../src/config.js';
+import { startMockUpstream } from '../bench/mock-upstream.js';
+import { serveFile, type FileServer } from './helpers/file-server.js';
+import { freePort, ndjsonLines, postJson, SHARED_MODELS, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
+
+/**
+ * The Ollama and OpenAI-compatible backends against a second instance of our own server acting as the
+ * upstream (its /api and /v1 surfaces are the real wire formats), each behind a gateway whose own
+ * engine serves nothing, so every answer crossed the backend.
+ */
+
+const messages = [{ role: 'user', content: 'Tell me a story about a cat' }];
+/** Greedy decoding: the same request gives the same text directly and through the gateway. */
+const greedy = { temperature: 0, num_predict: 8, seed: 42 };
+
+/** An upstream models dir of its own (a symlink to the shared model), so pulls and deletes stay in it. */
+function upstreamModelsDir(): string {
+  const dir = tempDir('upstream-models-');
+  fs.symlinkSync(path.join(SHARED_MODELS, 'stories260K.gguf'), path.join(dir, 'stories260K.gguf'));
+  return dir;
+}
+
+async function streamedChat(url: string, body: Record<string, unknown>) {
+  const response = await postJson(`${url}/api/chat`, { stream: true, ...body });
+  expect(response.status).toBe(200);
+  const lines: Record<string, unknown>[] = [];
+  for await (const line of ndjsonLines(response)) lines.push(line);
+  const text = lines.map((l) => (l.message as { content?: string } | undefined)?.content ?? '').join('');
+  return { lines, text, final: lines.at(-1)! };
+}
+
+async function json(response: Response | Promise<Response>) {
+  const r = await response;
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+describe('OllamaBackend against our own server as the Ollama host', () => {
+  let upstream: RunningServer;
+  let gateway: RunningServer;
+  let backend: OllamaBackend;
+  let files: FileServer;
+
+  beforeAll(async () => {
+    upstream = await startServer({ MODELS_DIR: upstreamModelsDir() });
+    backend = new OllamaBackend(upstream.url);
+    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [backend]);
+    files = await serveFile(path.join(SHARED_MODELS, 'stories260K.gguf'), { chunkSize: 128 * 1024, delayMs: 5 });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    await files?.close();
+  });
+
+  it('lists the upstream models with their details, served by the Ollama backend', async () => {
+    const { body } = await json(fetch(`${gateway.url}/api/tags`));
+    const model = (body.models as Record<string, unknown>[]).find((m) => m.name === TEST_MODEL);
+    expect(model).toMatchObject({ name: TEST_MODEL, details: { family: 'llama', format: 'gguf' } });
+    const details = await json(fetch(`${gateway.url}/api/models/${TEST_MODEL}`));
+    expect(details.body.backends).toEqual([{ id: `ollama:${upstream.url}`, kind: 'ollama', healthy: true }]);
+  });
+
+  it('streams a chat token by token, with the same text and counts as the upstream gives directly', async () => {
+    const direct = await streamedChat(upstream.url, { model: TEST_MODEL, messages, options: greedy });
+    const through = await streamedChat(gateway.url, { model: TEST_MODEL, messages, options: greedy });
+    expect(through.text).toBe(direct.text);
+    expect(through.text.length).toBeGreaterThan(0);
+    expect(through.lines.length).toBeGreaterThan(2);
+    expect(through.final).toMatchObject({ done: true, done_reason: 'length', eval_count: 8, prompt_eval_count: direct.final.prompt_eval_count });
+    expect(through.final.total_duration).toBeGreaterThan(0);
+  });
+
+  it('answers a chat in one object when not streamed', async () => {
+    const { status, body } = await json(postJson(`${gateway.url}/api/chat`, { model: 'stories260K', messages, stream: false, options: { num_predict: 5 } }));
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ model: TEST_MODEL, done: true, eval_count: 5, message: { role: 'assistant' } });
+    expect((body.message as { content: string }).content.length).toBeGreaterThan(0);
+  });
+
+  it('generates from a prompt, passing options and stop sequences through', async () => {
+    const request = { model: TEST_MODEL, prompt: 'Once upon a time', stream: false, options: { ...greedy, num_predict: 30, stop: ['.'] } };
+    const direct = await json(postJson(`${upstream.url}/api/generate`, request));
+    const through = await json(postJson(`${gateway.url}/api/generate`, request));
+    expect(through.status).toBe(200);
+    expect(through.body.response).toBe(direct.body.response);
+    expect(through.body.response).not.toContain('.');
+    expect(through.body.eval_count as number).toBeLessThanOrEqual(30);
+  });
+
+  it('embeds through the upstream', async () => {
+    const request = { model: TEST_MODEL, input: ['a cat', 'a dog'] };
+    const direct = await json(postJson(`${upstream.url}/api/embed`, request));
+    const through = await json(postJson(`${gateway.url}/api/embed`, request));
+    expect(through.status).toBe(200);
+    expect(through.body.embeddings).toEqual(direct.body.embeddings);
+    expect((through.body.embeddings as number[][]).length).toBe(2);
+  });
+
+  it('stops the upstream generation when the client goes away', async () => {
+    const engine = upstream.services.engine;
+    const abortedBefore = engine.stats.aborted;
+    const response = await postJson(`${gateway.url}/api/chat`, { model: TEST_MODEL, messages, options: { num_predict: 400 } });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await expect.poll(() => engine.stats.running, { timeout: 10_000 }).toBe(0);
+    expect(engine.stats.aborted).toBeGreaterThan(abortedBefore);
+  });
+
+  it('loads and unloads on the upstream', async () => {
+    expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/load`, {})).status).toBe(200);
+    expect(upstream.services.engine.loadedModels()).toContain(TEST_MODEL);
+    expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/unload`, {})).status).toBe(200);
+    await expect.poll(() => upstream.services.engine.loadedModels(), { timeout: 5_000 }).not.toContain(TEST_MODEL);
+  });
+
+  it('reports an unknown model as a 404 and an unreachable host as retryable', async () => {
+    const signal = new AbortController().signal;
+    const unknown = backend.chat({ model: 'nope:latest', messages: [{ role: 'user', content: 'hi' }], options: {}, signal });
+    await expect((async () => { for await (const _ of unknown) { /* drain */ } })()).rejects.toMatchObject({ status: 404, retryable: false });
+    const port = await freePort(); // nothing listens there any more
+    const gone = new OllamaBackend(`http://127.0.0.1:${port}`);
+    const error = await gone.listModels().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ status: 502, retryable: true });
+    expect(await gone.ping()).toBe(false);
+  });
+
+  it('pulls with progress, copies and deletes on the upstream', async () => {
+    const progress: PullProgress[] = [];
+    const source = `${files.url}/models/pulled-story.gguf`;
+    for await (const step of backend.pull(source, undefined, new AbortController().signal)) progress.push(step);
+    const sized = progress.filter((p) => p.total && p.completed !== undefined);
+    expect(sized.length).toBeGreaterThan(1);
+    expect(sized.at(-1)!.completed).toBe(sized.at(-1)!.total);
+    await backend.copy!('pulled-story:latest', 'pulled-copy:latest');
+    const names = async () => ((await json(fetch(`${gateway.url}/api/tags`))).body.models as { name: string }[]).map((m) => m.name);
+    await expect.poll(names, { timeout: 5_000 }).toEqual(expect.arrayContaining(['pulled-story:latest', 'pulled-copy:latest']));
+    // Deleting through the gateway deletes on the upstream.
+    const deleted = await postJson(`${gateway.url}/api/delete_model`, { model: 'pulled-copy:latest' });
+    expect(deleted.status).toBe(200);
+    const upstreamNames = ((await json(fetch(`${upstream.url}/api/tags`))).body.models as { name: string }[]).map((m) => m.name);
+    expect(upstreamNames).not.toContain('pulled-copy:latest');
+    await backend.delete!('pulled-story:latest');
+    await expect(backend.delete!('pulled-story:latest')).rejects.toMatchObject({ status: 404 });
+  });
+});
+
+describe('OpenAICompatibleBackend against our own server as the OpenAI-compatible host', () => {
+  const key = 'upstream-secret-key-123';
+  let upstream: RunningServer;
+  let gateway: RunningServer;
+  let log = '';
+
+  beforeAll(async () => {
+    // The upstream requires its admin token on /v1: the backend's API key.
+    upstream = await startServer({ MODELS_DIR: upstreamModelsDir(), WEB_CHAT_TOKEN: key });
+    const logStream = new PassThrough();
+    logStream.on('data', (chunk) => (log += chunk));
+    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-'), LOG_LEVEL: 'debug' }, [new OpenAICompatibleBackend(upstream.url, { apiKey: key })], logStream);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  const auth = { authorization: `Bearer ${key}` };
+
+  it('lists the upstream /v1/models under Ollama-style names', async () => {
+    const details = await json(fetch(`${gateway.url}/api/models/${TEST_MODEL}`));
+    expect(details.status).toBe(200);
+    expect(details.body.backends).toEqual([{ id: `openai:${upstream.url}/v1`, kind: 'openai', healthy: true }]);
+  });
+
+  it('streams a chat over SSE with token counts from include_usage', async () => {
+    const direct = await json(postJson(`${upstream.url}/v1/chat/completions`, { model: TEST_MODEL, messages, temperature: 0, max_tokens: 8, seed: 42 }, auth));
+    const through = await streamedChat(gateway.url, { model: TEST_MODEL, messages, options: greedy });
+    const choices = direct.body.choices as { message: { content: string } }[];
+    expect(through.text).toBe(choices[0]!.message.content);
+    const usage = direct.body.usage as { prompt_tokens: number; completion_tokens: number };
+    expect(through.final).toMatchObject({ done: true, done_reason: 'length', eval_count: usage.completion_tokens, prompt_eval_count: usage.prompt_tokens });
+  });
+
+  it('completes a prompt and embeds through /v1', async () => {
+    const generated = await json(postJson(`${gateway.url}/api/generate`, { model: TEST_MODEL, prompt: 'Once upon a time', stream: false, options: { num_predict: 6 } }));
+    expect(generated.status).toBe(200);
+    expect((generated.body.response as string).length).toBeGreaterThan(0);
+    expect(generated.body.eval_count).toBe(6);
+    const embedded = await json(postJson(`${gateway.url}/api/embed`, { model: TEST_MODEL, input: ['a cat', 'a dog'] }));
+    const direct = await json(postJson(`${upstream.url}/v1/embeddings`, { model: TEST_MODEL, input: ['a cat', 'a dog'] }, auth));
+    expect(embedded.body.embeddings).toEqual((direct.body.data as { embedding: number[] }[]).map((d) => d.embedding));
+  });
+
+  it('treats load and unload as done, since the server manages its own memory', async () => {
+    expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/load`, {})).status).toBe(200);
+    expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/unload`, {})).status).toBe(200);
+  });
+
+  it('fails with the upstream 401 without a key, and never logs the key', async () => {
+    const keyless = new OpenAICompatibleBackend(upstream.url);
+    await expect(keyless.listModels()).rejects.toMatchObject({ status: 401, retryable: false });
+    expect(log.length).toBeGreaterThan(0);
+    expect(log).not.toContain(key);
+  });
+});
+
+describe('backends from the configuration', () => {
+  it('maps tagless OpenAI model ids to name:latest and sends the server its own id', async () => {
+    const mock = await startMockUpstream({ models: ['gpt-mini', 'org/Model-7B'] });
+    try {
+      const backend = new OpenAICompatibleBackend(mock.url);
+      expect((await backend.listModels()).map((m) => m.name)).toEqual(['gpt-mini:latest', 'org/Model-7B:latest']);
+      let text = '';
+      for await (const event of backend.chat({ model: 'gpt-mini:latest', messages: [{ role: 'user', content: 'hi' }], options: {}, signal: new AbortController().signal })) {
+        if (event.type === 'token') text += event.text;
+      }
+      expect(text).toBe('Once upon a time, there was a little girl.');
+    } finally {
+      await mock.close();
+    }
+  });
+
+  it('uses the default Ollama host only when it answers, quietly and at once when it does not', async () => {
+    const config = loadConfig({ DATA_DIR: tempDir() });
+    const backends = createBackends(config);
+    expect(backends.map((b) => b.id)).toEqual(['ollama:http://127.0.0.1:11434']);
+    const started = performance.now();
+    // Nothing answers on 11434 here, so it lists nothing instead of failing.
+    if (!(await backends[0]!.ping())) expect(await backends[0]!.listModels()).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    // The same optional host, when something does answer there, serves its models.
+    const mock = await startMockUpstream();
+    try {
+      expect((await new OllamaBackend(mock.url, { optional: true }).listModels()).map((m) => m.name)).toEqual(['mock:latest']);
+    } finally {
+      await mock.close();
+    }
+    expect(createBackends(loadConfig({ OLLAMA_HOSTS: '', DATA_DIR: tempDir() }))).toEqual([]);
+    const listed = createBackends(loadConfig({ OLLAMA_HOSTS: 'a:1,b:2', OPENAI_BACKENDS: 'http://c:3/v1|k', DATA_DIR: tempDir() }));
+    expect(listed.map((b) => b.id)).toEqual(['ollama:http://a:1', 'ollama:http://b:2', 'openai:http://c:3/v1']);
+  });
+});
