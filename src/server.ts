@@ -17,6 +17,9 @@ import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
 import { modelRoutes } from './surfaces/models.js';
 import { chatDispatchRoutes } from './surfaces/chat-dispatch.js';
+import { battleRoutes } from './surfaces/battles.js';
+import { leaderboardRoutes } from './surfaces/leaderboard.js';
+import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
 import { pullEventRoutes } from './surfaces/pull-events.js';
 
@@ -178,6 +181,9 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(arenaRoutes(services));
   await app.register(modelRoutes(services));
   await app.register(chatDispatchRoutes(services));
+  await app.register(battleRoutes(services));
+  await app.register(leaderboardRoutes(services));
+  await app.register(runRoutes(services));
   await app.register(webRoutes());
   await app.register(pullEventRoutes(services));
 

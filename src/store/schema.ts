@@ -3,5 +3,62 @@
  * migration in ./migrations; timestamps are ISO-8601 strings so both dialects store them alike.
  */
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface Tables {}
+export interface Tables {
+  runs: RunsTable;
+  battles: BattlesTable;
+}
+
+/** One saved comparison, battle or re-run (src/store/runs.ts). */
+export interface RunsTable {
+  id: string;
+  /** 'comparison' or 'battle'. */
+  kind: string;
+  /** 'running', 'done', 'partial' (the client went away) or 'error'. */
+  status: string;
+  owner_key_id: string | null;
+  rerun_of: string | null;
+  /** 1 for a legacy `models` request (results keyed by model name). */
+  legacy: number;
+  /** The last user message, for listings. */
+  prompt: string;
+  /** JSON: the conversation, the instances with every setting, and the answers keyed by instance id. */
+  history: string;
+  instances: string;
+  answers: string;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** A blind battle between two contestants of a run (src/store/battles.ts). */
+export interface BattlesTable {
+  id: string;
+  run_id: string;
+  owner_key_id: string | null;
+  /** JSON: the contestant's instance with all its settings. */
+  a_instance: string;
+  b_instance: string;
+  a_model: string;
+  b_model: string;
+  /** Configuration keys (SPEC rule 9 instance ids). */
+  a_config: string;
+  b_config: string;
+  /** 'a', 'b', 'tie' or 'both_bad'; null until voted. */
+  winner: string | null;
+  voted_at: string | null;
+  created_at: string;
+}
+
+/** A server-side conversation of seed 004 (src/store/sessions.ts). */
+export interface SessionsTable {
+  id: string;
+  /** `key:<id>` for a session made with an API key, `shared` otherwise. */
+  owner: string;
+  /** The model of the latest turn. */
+  model: string;
+  /** JSON array of chat messages. */
+  messages: string;
+  created_at: string;
+  updated_at: string;
+  /** Idle expiry: updated_at plus the session TTL. */
+  expires_at: string;
+}

@@ -4,11 +4,12 @@ import {
   ArenaValidationError,
   checkModelsExist,
   parseArenaRequest,
-  runArena,
   type ArenaEvent,
   type ArenaRequest,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
+import { ownerOf, startRecordedArena } from '../core/runs.js';
+import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
 import { badRequest, clientGone, ndjson, sendStream } from './http.js';
 
 /**
@@ -58,19 +59,87 @@ export async function parseAndCheck(services: Services, body: unknown): Promise<
   }
 }
 
-/** The key of an instance in results and stream lines: the model name (legacy) or the instance id. */
-function identity(request: ArenaRequest, event: ArenaEvent): Record<string, string> {
+/**
+ * The key of an instance in results and stream lines: the model name (legacy) or the instance id.
+ * Anonymous streams (battles) carry the instance id alone, so the contestants stay hidden.
+ */
+function identity(request: ArenaRequest, event: ArenaEvent, anonymous: boolean): Record<string, string> {
+  if (anonymous) return { instance_id: event.instance.id };
   return request.legacy
     ? { model: event.instance.model }
     : { instance_id: event.instance.id, model: event.instance.model };
 }
 
-/** One NDJSON line of `/api/stream_chat` (and of battles). */
-export function streamLine(request: ArenaRequest, event: ArenaEvent): string {
-  const who = identity(request, event);
+/** One NDJSON line of `/api/stream_chat` (and of battles, anonymous). */
+export function streamLine(request: ArenaRequest, event: ArenaEvent, anonymous = false): string {
+  const who = identity(request, event, anonymous);
   if (event.type === 'token') return ndjson({ ...who, token: event.text, done: false });
   if (event.type === 'done') return ndjson({ ...who, token: '', done: true, metrics: event.metrics });
-  return ndjson({ ...who, token: '', done: true, error: event.error, metrics: event.metrics });
+  // A backend's message may name the model; a battle must not.
+  const error = anonymous ? event.error.split(event.instance.model).join(`contestant ${event.instance.id}`) : event.error;
+  return ndjson({ ...who, token: '', done: true, error, metrics: event.metrics });
+}
+
+export interface RunOptions {
+  kind: RunKind;
+  rerunOf?: string;
+  /** Writes the run's row; a battle writes its battle row in the same transaction. */
+  save?: (run: NewRun) => Promise<void>;
+  /** Battles: no model names in the stream. */
+  anonymous?: boolean;
+}
+
+/**
+ * Starts an Arena request that is saved as a run and sets its `X-Run-Id` header. The generations
+ * start before the row is written, so saving never delays the first token.
+ */
+export async function recordedArena(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  arena: ArenaRequest,
+  signal: AbortSignal,
+  options: RunOptions,
+): Promise<AsyncGenerator<ArenaEvent>> {
+  const runs = new RunStore(services.store.db);
+  const run: NewRun = {
+    id: timeOrderedId(),
+    kind: options.kind,
+    ownerKeyId: ownerOf(request.principal),
+    rerunOf: options.rerunOf ?? null,
+    legacy: arena.legacy,
+    history: arena.history,
+    instances: arena.instances,
+    createdAt: new Date().toISOString(),
+  };
+  const save = options.save ?? ((r: NewRun) => runs.create(r));
+  const { events } = await startRecordedArena({
+    generation: services.generation,
+    runs,
+    arena,
+    runId: run.id,
+    save: () => save(run),
+    signal,
+    usage: request.usage,
+    onFinishError: (err) => request.log.error({ err, run: run.id }, 'saving the answers of a run failed'),
+  });
+  reply.header('x-run-id', run.id);
+  return events;
+}
+
+/** Streams a recorded Arena request as the NDJSON of `/api/stream_chat`. */
+export async function streamArena(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  arena: ArenaRequest,
+  options: RunOptions,
+): Promise<FastifyReply> {
+  const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), options);
+  async function* lines() {
+    for await (const event of events) yield streamLine(arena, event, options.anonymous);
+  }
+  return sendStream(reply, 'application/x-ndjson', lines());
 }
 
 interface InstanceResult {
@@ -94,7 +163,8 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
       error: null,
     });
   }
-  for await (const event of runArena(services.generation, arena, clientGone(request, reply), request.usage)) {
+  const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), { kind: 'comparison' });
+  for await (const event of events) {
     const result = results.get(event.instance.id)!;
     if (event.type === 'token') result.response += event.text;
     else if (event.type === 'done') result.metrics = event.metrics;
@@ -128,11 +198,7 @@ export function arenaRoutes(services: Services) {
       schema: { tags: ['arena'], summary: 'Stream every instance of a comparison as interleaved NDJSON', body: arenaBodySchema },
     }, async (request, reply) => {
       const arena = await parseAndCheck(services, request.body);
-      const signal = clientGone(request, reply);
-      async function* lines() {
-        for await (const event of runArena(services.generation, arena, signal, request.usage)) yield streamLine(arena, event);
-      }
-      return sendStream(reply, 'application/x-ndjson', lines());
+      return streamArena(services, request, reply, arena, { kind: 'comparison' });
     });
 
     app.post('/api/pull_model', {

@@ -1,0 +1,133 @@
+import crypto from 'node:crypto';
+import type { ChatMessage } from '../backends/types.js';
+import {
+  ArenaValidationError,
+  checkModelsExist,
+  INSTANCE_DEFAULTS,
+  instanceId,
+  parseArenaRequest,
+  type ArenaRequest,
+  type ModelInstance,
+} from './arena.js';
+import type { Winner } from './leaderboard.js';
+import type { ModelRouter } from './router.js';
+import type { BattleRecord, Contestant } from '../store/battles.js';
+
+/**
+ * Blind battles: two contestants drawn from a pool answer the same conversation as the anonymous
+ * sides `a` and `b`; their names and settings are revealed only by the vote.
+ */
+
+export const WINNERS: readonly Winner[] = ['a', 'b', 'tie', 'both_bad'];
+export const MAX_POOL = 32;
+/**
+ * With one model there is nothing to compare across models, so its contestants are two of these
+ * configurations: temperature is the setting whose effect people most want to judge.
+ */
+export const VARIANT_TEMPERATURES = [0.3, 0.7, 1.1, 1.5] as const;
+
+export class ModelNotAllowedError extends Error {}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function withDefaults(model: string): ModelInstance {
+  const base = { ...INSTANCE_DEFAULTS, model };
+  return { ...base, id: instanceId(base) };
+}
+
+/**
+ * The contestants a battle may draw from, each keyed by its configuration (SPEC rule 9 instance id:
+ * the client's `id`, else the one built from the resolved model name and settings). No pool means
+ * every model the caller may use, with default settings.
+ */
+export async function resolvePool(
+  router: ModelRouter,
+  history: ChatMessage[],
+  pool: unknown,
+  allowed: (model: string) => boolean,
+): Promise<ModelInstance[]> {
+  if (pool === undefined || pool === null) {
+    const models = (await router.models()).map((m) => m.name).filter(allowed);
+    if (models.length === 0) throw new ArenaValidationError('No models available for a battle');
+    return models.map(withDefaults);
+  }
+  if (!Array.isArray(pool) || pool.length === 0) {
+    throw new ArenaValidationError('pool must be a non-empty array of model names or model instances');
+  }
+  if (pool.length > MAX_POOL) throw new ArenaValidationError(`pool may hold at most ${MAX_POOL} contestants`);
+  const raw = pool.map((entry, index) => {
+    if (typeof entry === 'string' && entry.trim() !== '') return { model: entry.trim() };
+    if (isRecord(entry) && typeof entry.model === 'string' && entry.model.trim() !== '') return entry;
+    throw new ArenaValidationError(`pool[${index}] must be a model name or a model instance with a model`);
+  });
+  let instances: ModelInstance[];
+  try {
+    instances = parseArenaRequest({ history, model_instances: raw }).instances;
+  } catch (error) {
+    if (error instanceof ArenaValidationError) throw new ArenaValidationError(error.message.replace(/model_instances\[/g, 'pool['));
+    throw error;
+  }
+  await checkModelsExist(router, instances);
+  const seen = new Set<string>();
+  return instances.map((instance, index) => {
+    if (!allowed(instance.model)) throw new ModelNotAllowedError(`This API key may not use model ${instance.model}`);
+    // Built ids use the resolved name, so `x` and `x:latest` are one configuration.
+    const id = typeof raw[index]!.id === 'string' ? instance.id : instanceId(instance);
+    if (seen.has(id)) throw new ArenaValidationError(`Duplicate model instance detected: ${id}`);
+    seen.add(id);
+    return { ...instance, id };
+  });
+}
+
+/** A uniformly random integer in [0, n). */
+export type RandomInt = (n: number) => number;
+const cryptoRandom: RandomInt = (n) => crypto.randomInt(n);
+
+/** Two distinct contestants in random order; from a single one, two of its temperature variants. */
+export function pickContestants(pool: ModelInstance[], random: RandomInt = cryptoRandom): { a: Contestant; b: Contestant } {
+  let candidates = pool;
+  if (pool.length === 1) {
+    const base = pool[0]!;
+    candidates = VARIANT_TEMPERATURES.map((temperature) => {
+      const variant = { ...base, temperature };
+      return { ...variant, id: instanceId(variant) };
+    });
+  }
+  const first = random(candidates.length);
+  let second = random(candidates.length - 1);
+  if (second >= first) second++;
+  const contestant = (instance: ModelInstance): Contestant => ({ config: instance.id, instance });
+  return { a: contestant(candidates[first]!), b: contestant(candidates[second]!) };
+}
+
+/** The comparison a battle runs: the two contestants under the names `a` and `b`. */
+export function battleRequest(history: ChatMessage[], contestants: { a: Contestant; b: Contestant }): ArenaRequest {
+  return {
+    history,
+    instances: [
+      { ...contestants.a.instance, id: 'a' },
+      { ...contestants.b.instance, id: 'b' },
+    ],
+    legacy: false,
+  };
+}
+
+export function parseWinner(body: unknown): Winner {
+  const winner = isRecord(body) ? body.winner : undefined;
+  if (typeof winner !== 'string' || !WINNERS.includes(winner as Winner)) {
+    throw new ArenaValidationError('winner must be one of "a", "b", "tie", "both_bad"');
+  }
+  return winner as Winner;
+}
+
+/** A revealed side: its configuration key, model and every setting. */
+export function contestantView(contestant: Contestant) {
+  const { id: _id, ...settings } = contestant.instance;
+  return { instance_id: contestant.config, ...settings };
+}
+
+export function revealed(battle: BattleRecord) {
+  return { a: contestantView(battle.a), b: contestantView(battle.b) };
+}

@@ -1,0 +1,245 @@
+import type { ModelInstance, ArenaEvent, ArenaRequest } from './arena.js';
+import { runArena } from './arena.js';
+import type { GenerationService, UsageSink } from './generation.js';
+import type { Principal } from './auth.js';
+import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord } from '../store/runs.js';
+
+/**
+ * Runs: every comparison and battle is saved with its settings and answers. The row is written while
+ * the generations already run, so saving never delays the first token; the answers are written when
+ * the run ends, including what had streamed when a client went away.
+ */
+
+export interface RecordedArena {
+  runId: string;
+  events: AsyncGenerator<ArenaEvent>;
+}
+
+export interface RecordOptions {
+  generation: GenerationService;
+  runs: RunStore;
+  arena: ArenaRequest;
+  runId: string;
+  /** Writes the run's row (and a battle's); awaited before the caller sends the run id. */
+  save: () => Promise<void>;
+  signal: AbortSignal;
+  usage?: UsageSink;
+  /** Failing to write the answers at the end cannot reach the client any more; it is logged. */
+  onFinishError: (error: unknown) => void;
+}
+
+/**
+ * Starts the generations, then saves the run: both proceed together, and the run id is returned only
+ * once the row exists, so a client that reads the `X-Run-Id` header can fetch the run at once. If the
+ * row cannot be written, the generations are stopped and the error is thrown.
+ */
+export async function startRecordedArena(options: RecordOptions): Promise<RecordedArena> {
+  const { arena, signal } = options;
+  const controller = new AbortController();
+  const forward = () => controller.abort(signal.reason);
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
+  const source = runArena(options.generation, arena, controller.signal, options.usage);
+  const first = source.next();
+  try {
+    await options.save();
+  } catch (error) {
+    controller.abort(new Error('the run could not be saved'));
+    await first.catch(() => undefined);
+    await source.return(undefined);
+    signal.removeEventListener('abort', forward);
+    throw error;
+  }
+
+  async function* events(): AsyncGenerator<ArenaEvent> {
+    const answers: Record<string, Answer> = {};
+    for (const instance of arena.instances) answers[instance.id] = { response: '', metrics: null, error: null };
+    const ended = new Set<string>();
+    let failed = false;
+    let completed = false;
+    try {
+      for (let step = await first; !step.done; step = await source.next()) {
+        const event = step.value;
+        const answer = answers[event.instance.id]!;
+        if (event.type === 'token') answer.response += event.text;
+        else {
+          ended.add(event.instance.id);
+          answer.metrics = event.metrics ?? null;
+          if (event.type === 'error') {
+            answer.error = event.error;
+            failed = true;
+          }
+        }
+        yield event;
+      }
+      completed = true;
+    } finally {
+      // Stops whatever still runs when the consumer left early (the client disconnected).
+      await source.return(undefined);
+      signal.removeEventListener('abort', forward);
+      for (const id of Object.keys(answers)) if (!ended.has(id)) answers[id]!.error = 'cancelled';
+      const status: RunStatus = !completed || controller.signal.aborted ? 'partial' : failed ? 'error' : 'done';
+      await options.runs.finish(options.runId, status, answers).catch(options.onFinishError);
+    }
+  }
+  return { runId: options.runId, events: events() };
+}
+
+/** The API key a run belongs to; the admin token and an open server own nothing (they see all). */
+export function ownerOf(principal: Principal | null | undefined): string | null {
+  return principal?.kind === 'key' ? principal.keyId : null;
+}
+
+/** A caller with an API key sees only its own runs and battles. */
+export function maySee(principal: Principal | null | undefined, owner: string | null): boolean {
+  return principal?.kind !== 'key' || principal.keyId === owner;
+}
+
+/** What an unvoted battle shows of its contestants: nothing but their side. */
+export interface HiddenInstance {
+  id: string;
+  hidden: true;
+}
+
+/** Whether a run's contestants must stay hidden: a battle nobody has voted on yet. */
+export function isBlind(run: RunSummaryRecord): boolean {
+  return run.kind === 'battle' && (run.battle === null || run.battle.winner === null);
+}
+
+export interface RunView {
+  id: string;
+  kind: string;
+  status: string;
+  created_at: string;
+  finished_at: string | null;
+  rerun_of: string | null;
+  legacy: boolean;
+  history: RunRecord['history'];
+  instances: (ModelInstance | HiddenInstance)[];
+  answers: Record<string, Answer>;
+  battle: RunRecord['battle'];
+}
+
+export function runView(run: RunRecord): RunView {
+  return {
+    id: run.id,
+    kind: run.kind,
+    status: run.status,
+    created_at: run.createdAt,
+    finished_at: run.finishedAt,
+    rerun_of: run.rerunOf,
+    legacy: run.legacy,
+    history: run.history,
+    instances: isBlind(run) ? run.instances.map((i) => ({ id: i.id, hidden: true as const })) : run.instances,
+    answers: run.answers,
+    battle: run.battle,
+  };
+}
+
+export function runSummaryView(run: RunSummaryRecord) {
+  const blind = isBlind(run);
+  return {
+    id: run.id,
+    kind: run.kind,
+    status: run.status,
+    created_at: run.createdAt,
+    finished_at: run.finishedAt,
+    rerun_of: run.rerunOf,
+    prompt: run.prompt,
+    models: blind ? [] : [...new Set(run.instances.map((i) => i.model))],
+    instance_count: run.instances.length,
+    battle: run.battle,
+  };
+}
+
+export type ExportFormat = 'json' | 'csv' | 'md';
+
+export const EXPORT_TYPES: Record<ExportFormat, string> = {
+  json: 'application/json; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+};
+
+const SETTINGS = ['temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed'] as const;
+
+function visible(instance: ModelInstance | HiddenInstance): instance is ModelInstance {
+  return !('hidden' in instance);
+}
+
+/** RFC 4180 quoting; text a spreadsheet would run as a formula (=, +, -, @) is prefixed with '. */
+function csvCell(value: unknown, text = false): string {
+  if (value === null || value === undefined) return '';
+  let cell = String(value);
+  if (text && /^[=+\-@\t\r]/.test(cell)) cell = `'${cell}`;
+  return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
+}
+
+function toCsv(run: RunView): string {
+  const header = ['run_id', 'created_at', 'kind', 'status', 'instance_id', 'model', ...SETTINGS, 'system', 'prompt', 'response', 'tokens', 'duration_s', 'tokens_per_sec', 'ttft_s', 'error', 'winner'];
+  const prompt = [...run.history].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const lines = [header.join(',')];
+  for (const instance of run.instances) {
+    const answer = run.answers[instance.id];
+    const settings = visible(instance) ? instance : undefined;
+    lines.push(
+      [
+        csvCell(run.id),
+        csvCell(run.created_at),
+        csvCell(run.kind),
+        csvCell(run.status),
+        csvCell(instance.id, true),
+        csvCell(settings?.model, true),
+        ...SETTINGS.map((key) => csvCell(settings?.[key])),
+        csvCell(settings?.system, true),
+        csvCell(prompt, true),
+        csvCell(answer?.response, true),
+        csvCell(answer?.metrics?.tokens),
+        csvCell(answer?.metrics?.duration_s),
+        csvCell(answer?.metrics?.tokens_per_sec),
+        csvCell(answer?.metrics?.ttft_s),
+        csvCell(answer?.error, true),
+        csvCell(run.battle?.winner),
+      ].join(','),
+    );
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** A fence longer than any run of backticks in the text, so model output cannot close it. */
+function fenced(text: string): string {
+  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return `${fence}text\n${text}\n${fence}`;
+}
+
+const mdCell = (value: unknown) => String(value ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+function toMarkdown(run: RunView): string {
+  const out: string[] = [`# ${run.kind === 'battle' ? 'Battle' : 'Comparison'} ${run.id}`, ''];
+  out.push(`- Created: ${run.created_at}`, `- Status: ${run.status}`);
+  if (run.rerun_of) out.push(`- Re-run of: ${run.rerun_of}`);
+  if (run.battle) out.push(`- Vote: ${run.battle.winner ?? 'not yet voted'}`);
+  out.push('', '## Conversation', '');
+  for (const message of run.history) out.push(`**${message.role}**:`, '', fenced(message.content), '');
+  out.push('## Instances', '', `| id | model | ${SETTINGS.join(' | ')} | system |`, `|${' --- |'.repeat(SETTINGS.length + 3)}`);
+  for (const instance of run.instances) {
+    const settings = visible(instance) ? instance : undefined;
+    out.push(`| ${mdCell(instance.id)} | ${mdCell(settings?.model ?? '(hidden until voted)')} | ${SETTINGS.map((k) => mdCell(settings?.[k])).join(' | ')} | ${mdCell(settings?.system)} |`);
+  }
+  out.push('', '## Answers', '');
+  for (const instance of run.instances) {
+    const answer = run.answers[instance.id];
+    const metrics = answer?.metrics;
+    out.push(`### ${instance.id}`, '');
+    if (metrics) out.push(`${metrics.tokens} tokens in ${metrics.duration_s} s (${metrics.tokens_per_sec} tokens/s, first token after ${metrics.ttft_s ?? '-'} s)`, '');
+    if (answer?.error) out.push(`Error: ${mdCell(answer.error)}`, '');
+    out.push(fenced(answer?.response ?? ''), '');
+  }
+  return out.join('\n');
+}
+
+export function exportRun(run: RunView, format: ExportFormat): string {
+  if (format === 'csv') return toCsv(run);
+  if (format === 'md') return toMarkdown(run);
+  return JSON.stringify(run, null, 2) + '\n';
+}

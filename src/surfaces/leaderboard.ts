@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../server.js';
+import { contestantView } from '../core/battles.js';
+import { computeLeaderboard, DEFAULT_ROUNDS, type LeaderboardRow, type Vote } from '../core/leaderboard.js';
+import { BattleStore, type VotedBattle } from '../store/battles.js';
+import { badRequest } from './http.js';
+
+/** `GET /api/leaderboard`: Bradley–Terry ratings of models, or of configurations, from the votes. */
+
+const rowProperties = {
+  rank: { type: 'integer', description: '1 + the number of contestants whose ci_low is above this ci_high' },
+  contestant: { type: 'string', description: 'Model name (by=model) or configuration key (by=config)' },
+  model: { type: 'string' },
+  settings: { type: 'object', nullable: true, additionalProperties: true, description: 'by=config: the configuration (model and every setting)' },
+  rating: { type: 'number', description: 'Elo scale, mean 1000' },
+  ci_low: { type: 'number', description: '95% bootstrap interval' },
+  ci_high: { type: 'number' },
+  battles: { type: 'integer' },
+  wins: { type: 'integer' },
+  losses: { type: 'integer' },
+  ties: { type: 'integer', description: 'Ties and both_bad votes' },
+  both_bad: { type: 'integer' },
+  win_rate: { type: 'number', description: '(wins + ties/2) / battles' },
+} as const;
+
+type Row = LeaderboardRow & { model: string; settings: Record<string, unknown> | null };
+
+export function leaderboardRoutes(services: Services) {
+  const battles = new BattleStore(services.store.db);
+  // The bootstrap costs time; the table only changes when a vote arrives, so the last one is kept.
+  const cache = new Map<string, { key: string; rows: Row[]; total: number }>();
+
+  function compute(by: 'model' | 'config', voted: VotedBattle[]): { rows: Row[]; total: number } {
+    const votes: Vote[] = [];
+    const settings = new Map<string, Record<string, unknown>>();
+    for (const battle of voted) {
+      if (by === 'model') {
+        // Two configurations of one model say nothing about that model against others.
+        if (battle.a_model === battle.b_model) continue;
+        votes.push({ a: battle.a_model, b: battle.b_model, winner: battle.winner });
+      } else {
+        votes.push({ a: battle.a_config, b: battle.b_config, winner: battle.winner });
+        settings.set(battle.a_config, contestantView({ config: battle.a_config, instance: battle.a_instance }));
+        settings.set(battle.b_config, contestantView({ config: battle.b_config, instance: battle.b_instance }));
+      }
+    }
+    const rows = computeLeaderboard(votes).map((row) => ({
+      ...row,
+      model: by === 'model' ? row.contestant : String(settings.get(row.contestant)!.model),
+      settings: by === 'model' ? null : settings.get(row.contestant)!,
+    }));
+    return { rows, total: votes.length };
+  }
+
+  return async function (app: FastifyInstance): Promise<void> {
+    app.get('/api/leaderboard', {
+      schema: {
+        tags: ['battles'],
+        summary: 'Bradley–Terry leaderboard with 95% bootstrap intervals, by model or by configuration',
+        description:
+          'Ties count half a win for each side; both_bad counts as a tie (as in Chatbot Arena). Only voted battles count; by=model ignores battles between two configurations of one model.',
+        querystring: { type: 'object', properties: { by: { type: 'string', enum: ['model', 'config'], default: 'model' } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              by: { type: 'string' },
+              total_battles: { type: 'integer' },
+              bootstrap_rounds: { type: 'integer' },
+              rows: { type: 'array', items: { type: 'object', properties: rowProperties } },
+            },
+          },
+          400: { type: 'object', properties: { error: { type: 'string' } } },
+        },
+      },
+      attachValidation: true,
+    }, async (request) => {
+      const by = (request.query as { by?: unknown }).by ?? 'model';
+      if (by !== 'model' && by !== 'config') throw badRequest('by must be "model" or "config"');
+      const voted = await battles.voted();
+      const key = `${by}:${voted.length}:${JSON.stringify(voted.at(-1) ?? null)}`;
+      let table = cache.get(by);
+      if (table?.key !== key) {
+        table = { key, ...compute(by, voted) };
+        cache.set(by, table);
+      }
+      return { by, total_battles: table.total, bootstrap_rounds: DEFAULT_ROUNDS, rows: table.rows };
+    });
+  };
+}

@@ -1,0 +1,180 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../server.js';
+import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../core/arena.js';
+import { EXPORT_TYPES, exportRun, isBlind, maySee, runSummaryView, runView, type ExportFormat } from '../core/runs.js';
+import { RunStore, type RunKind, type RunRecord } from '../store/runs.js';
+import { answerSchema } from './battles.js';
+import { streamArena } from './arena.js';
+import { badRequest, HttpError } from './http.js';
+
+/** Run history (issue 4): list, show, re-run and export saved comparisons and battles. */
+
+const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
+const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+
+const battleVoteSchema = {
+  type: 'object',
+  nullable: true,
+  description: 'The battle of a battle run, with its vote (winner null until voted)',
+  properties: { id: { type: 'string' }, winner: { type: 'string', nullable: true }, voted_at: { type: 'string', nullable: true } },
+} as const;
+
+const commonProperties = {
+  id: { type: 'string' },
+  kind: { type: 'string', enum: ['comparison', 'battle'] },
+  status: { type: 'string', enum: ['running', 'done', 'partial', 'error'] },
+  created_at: { type: 'string' },
+  finished_at: { type: 'string', nullable: true },
+  rerun_of: { type: 'string', nullable: true },
+  battle: battleVoteSchema,
+} as const;
+
+const runSchema = {
+  type: 'object',
+  properties: {
+    ...commonProperties,
+    legacy: { type: 'boolean', description: 'A legacy `models` request: results keyed by model name' },
+    history: { type: 'array', items: { type: 'object', properties: { role: { type: 'string' }, content: { type: 'string' } } } },
+    instances: {
+      type: 'array',
+      description: 'Every instance with all its settings; an unvoted battle shows only {id, hidden: true}',
+      items: { type: 'object', additionalProperties: true },
+    },
+    answers: { type: 'object', description: 'Answers keyed by instance id', additionalProperties: answerSchema },
+  },
+} as const;
+
+const summarySchema = {
+  type: 'object',
+  properties: {
+    ...commonProperties,
+    prompt: { type: 'string', description: 'The last user message, at most 200 characters' },
+    models: { type: 'array', items: { type: 'string' }, description: 'Empty for an unvoted battle' },
+    instance_count: { type: 'integer' },
+  },
+} as const;
+
+function integerQuery(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw badRequest(`${name} must be an integer between ${min} and ${max}`);
+  }
+  return number;
+}
+
+export function runRoutes(services: Services) {
+  const runs = new RunStore(services.store.db);
+
+  async function visibleRun(request: FastifyRequest): Promise<RunRecord> {
+    const run = await runs.get((request.params as { id: string }).id);
+    if (!run || !maySee(request.principal, run.ownerKeyId)) throw new HttpError(404, 'Run not found');
+    return run;
+  }
+
+  return async function (app: FastifyInstance): Promise<void> {
+    app.get('/api/runs', {
+      attachValidation: true, // query strings are strings; the handler checks the numbers
+      schema: {
+        tags: ['runs'],
+        summary: 'Saved comparisons and battles, newest first',
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'string', description: '1-100, default 20' },
+            offset: { type: 'string', description: '0 or more, default 0' },
+            kind: { type: 'string', enum: ['comparison', 'battle'] },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              runs: { type: 'array', items: summarySchema },
+              total: { type: 'integer' },
+              limit: { type: 'integer' },
+              offset: { type: 'integer' },
+            },
+          },
+          400: errorSchema,
+        },
+      },
+    }, async (request) => {
+      const query = request.query as Record<string, unknown>;
+      const limit = integerQuery(query.limit, 'limit', 20, 1, 100);
+      const offset = integerQuery(query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+      if (query.kind !== undefined && query.kind !== 'comparison' && query.kind !== 'battle') {
+        throw badRequest('kind must be "comparison" or "battle"');
+      }
+      const principal = request.principal;
+      const { runs: page, total } = await runs.list({
+        limit,
+        offset,
+        kind: query.kind as RunKind | undefined,
+        ownerKeyId: principal?.kind === 'key' ? principal.keyId : undefined,
+      });
+      return { runs: page.map(runSummaryView), total, limit, offset };
+    });
+
+    app.get('/api/runs/:id', {
+      schema: { tags: ['runs'], summary: 'One saved run: conversation, instances, answers, metrics, vote', params: idParams, response: { 200: runSchema, 404: errorSchema } },
+    }, async (request) => runView(await visibleRun(request)));
+
+    app.post('/api/runs/:id/rerun', {
+      schema: {
+        tags: ['runs'],
+        summary: 'Run a saved run again with the same conversation and settings, streamed like /api/stream_chat',
+        description: 'The new run id is in the X-Run-Id header; its rerun_of is the original. A battle can be re-run only once voted.',
+        params: idParams,
+        response: {
+          200: { description: 'NDJSON lines as /api/stream_chat', headers: { 'x-run-id': { type: 'string' } }, content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } } },
+          400: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+        },
+      },
+    }, async (request, reply) => {
+      const run = await visibleRun(request);
+      // Re-running an unvoted battle would show who the contestants are before the vote.
+      if (isBlind(run)) throw new HttpError(409, 'Vote on this battle before re-running it');
+      const arena: ArenaRequest = { history: run.history, instances: run.instances.map((i) => ({ ...i })), legacy: run.legacy };
+      try {
+        await checkModelsExist(services.router, arena.instances);
+      } catch (error) {
+        if (error instanceof ArenaValidationError) throw badRequest(error.message);
+        throw error;
+      }
+      return streamArena(services, request, reply, arena, { kind: 'comparison', rerunOf: run.id });
+    });
+
+    app.get('/api/runs/:id/export', {
+      attachValidation: true,
+      schema: {
+        tags: ['runs'],
+        summary: 'Download a run as JSON, CSV (one row per instance) or Markdown',
+        params: idParams,
+        querystring: { type: 'object', properties: { format: { type: 'string', enum: ['json', 'csv', 'md'], default: 'json' } } },
+        response: {
+          200: {
+            description: 'The run as a file (Content-Disposition: attachment)',
+            content: {
+              'application/json': { schema: runSchema },
+              'text/csv': { schema: { type: 'string' } },
+              'text/markdown': { schema: { type: 'string' } },
+            },
+          },
+          400: errorSchema,
+          404: errorSchema,
+        },
+      },
+    }, async (request, reply) => {
+      const format = (request.query as { format?: unknown }).format ?? 'json';
+      if (typeof format !== 'string' || !(format in EXPORT_TYPES)) throw badRequest('format must be json, csv or md');
+      const run = await visibleRun(request);
+      const body = exportRun(runView(run), format as ExportFormat);
+      reply.header('content-type', EXPORT_TYPES[format as ExportFormat]);
+      reply.header('content-disposition', `attachment; filename="run-${run.id}.${format}"`);
+      return reply.send(body);
+    });
+  };
+}
