@@ -9,6 +9,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Put before every Redis key and channel, so several deployments (or test runs) can share one Redis. */
+  redisPrefix: string;
   ollamaHosts: string[];
   /** Each entry is a base URL, optionally followed by `|apiKey`. */
   openaiBackends: { baseUrl: string; apiKey?: string }[];
@@ -66,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.REDIS_PREFIX || 'ollama-arena:',
     ollamaHosts: env.OLLAMA_HOSTS !== undefined ? list(env.OLLAMA_HOSTS).map(withScheme) : ['http://127.0.0.1:11434'],
     ollamaHostsExplicit: env.OLLAMA_HOSTS !== undefined,
     openaiBackends: list(env.OPENAI_BACKENDS).map((entry) => {

@@ -12,6 +12,7 @@ import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
 import { openStore, type Store } from './store/database.js';
+import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
 import { HttpError, statusOf } from './surfaces/http.js';
 import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
@@ -22,9 +23,10 @@ import { leaderboardRoutes } from './surfaces/leaderboard.js';
 import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
 import { pullEventRoutes } from './surfaces/pull-events.js';
+import { adminRoutes } from './surfaces/admin.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
-export interface Services {
+export interface Services extends ApiManagement {
   config: Config;
   engine: EmbeddedEngine;
   router: ModelRouter;
@@ -94,7 +96,9 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   });
   const router = new ModelRouter([engine, ...backends]);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const management = await openApiManagement(config, store, (err, what) => app.log.warn({ err }, what));
   const services: Services = {
+    ...management,
     config,
     engine,
     router,
@@ -131,6 +135,9 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     if (reply.statusCode >= 400) metrics.httpErrors.inc({ route, status });
     metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });
+
+  // API keys, rate limits, allow-lists, catalog and usage: hooks that run after authentication.
+  await installApiManagement(app, management, services);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
@@ -186,10 +193,12 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(runRoutes(services));
   await app.register(webRoutes());
   await app.register(pullEventRoutes(services));
+  await app.register(adminRoutes(services));
 
   app.addHook('onClose', async () => {
     services.pulls.cancelAll();
     await router.close();
+    await closeApiManagement(management);
     await store.close();
   });
 

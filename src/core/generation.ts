@@ -12,6 +12,12 @@ export interface UsageSink {
   add(model: string, promptTokens: number, completionTokens: number): void;
 }
 
+/** Admin policy applied to every generation before it reaches the router (the model catalog). */
+export interface GenerationPolicy {
+  /** Returns the request to run (e.g. with default options filled in), or throws to refuse it. */
+  prepare<T extends ChatRequest | CompletionRequest>(request: T): T;
+}
+
 export interface GenerationResult {
   text: string;
   stats: GenerationStats;
@@ -47,17 +53,31 @@ export function arenaMetrics(result: GenerationResult): ArenaMetrics {
  * recorded and usage is accounted, so no surface can forget either.
  */
 export class GenerationService {
+  private policy?: GenerationPolicy;
+
   constructor(
     private readonly router: ModelRouter,
     private readonly metrics: Metrics,
   ) {}
 
+  usePolicy(policy: GenerationPolicy): void {
+    this.policy = policy;
+  }
+
   chat(request: ChatRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
-    return this.observe(request.model, this.router.chat(request), usage);
+    return this.observe(request.model, this.prepared(request, (r) => this.router.chat(r)), usage);
   }
 
   complete(request: CompletionRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
-    return this.observe(request.model, this.router.complete(request), usage);
+    return this.observe(request.model, this.prepared(request, (r) => this.router.complete(r)), usage);
+  }
+
+  /** Applies the policy lazily, so that a refusal surfaces as the stream's error, like any other. */
+  private async *prepared<T extends ChatRequest | CompletionRequest>(
+    request: T,
+    start: (request: T) => AsyncGenerator<GenerationEvent>,
+  ): AsyncGenerator<GenerationEvent> {
+    yield* start(this.policy ? this.policy.prepare(request) : request);
   }
 
   private async *observe(

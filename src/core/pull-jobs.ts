@@ -31,7 +31,8 @@ const FINISHED_JOBS_KEPT = 100;
  */
 export class PullJobs {
   readonly events = new EventEmitter();
-  private readonly jobs = new Map<string, { job: PullJob; controller: AbortController }>();
+  /** `controller` is absent for jobs mirrored from another replica (see core/shared-events.ts). */
+  private readonly jobs = new Map<string, { job: PullJob; controller?: AbortController }>();
 
   constructor(private readonly router: ModelRouter) {
     this.events.setMaxListeners(0);
@@ -139,12 +140,32 @@ export class PullJobs {
   cancel(id: string): boolean {
     const entry = this.jobs.get(id);
     if (!entry || entry.job.state !== 'running') return false;
-    entry.controller.abort(new Error('cancelled'));
+    // A mirrored job runs on another replica: ask it to cancel (shared-events forwards this).
+    if (!entry.controller) this.events.emit('cancel-mirrored', id);
+    else entry.controller.abort(new Error('cancelled'));
     return true;
   }
 
   cancelAll(): void {
-    for (const entry of this.jobs.values()) entry.controller.abort(new Error('server shutting down'));
+    for (const entry of this.jobs.values()) entry.controller?.abort(new Error('server shutting down'));
+  }
+
+  /** Whether the job runs on another replica and is only mirrored here. */
+  isMirrored(id: string): boolean {
+    const entry = this.jobs.get(id);
+    return entry !== undefined && entry.controller === undefined;
+  }
+
+  /** Records another replica's job as it reported it, and tells this replica's followers. */
+  mirror(job: PullJob): void {
+    const entry = this.jobs.get(job.id);
+    if (entry?.controller) return;
+    if (entry) Object.assign(entry.job, job);
+    else {
+      this.jobs.set(job.id, { job: { ...job } });
+      this.trim();
+    }
+    this.events.emit('update', { ...job });
   }
 
   private trim(): void {

@@ -4,8 +4,59 @@
  */
 
 export interface Tables {
+  settings: SettingsTable;
+  api_keys: ApiKeysTable;
+  usage_records: UsageRecordsTable;
+  model_catalog: ModelCatalogTable;
   runs: RunsTable;
   battles: BattlesTable;
+}
+
+/** Server-wide values every replica must share (e.g. the API-key HMAC secret). */
+export interface SettingsTable {
+  name: string;
+  value: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  /** HMAC-SHA256 (hex) of the secret, keyed by the `api_key_hmac` setting. */
+  hash: string;
+  /** The first characters of the secret, shown so people can tell keys apart. */
+  prefix: string;
+  tier: string;
+  /** The key's own limits; null means the tier's. */
+  rpm: number | null;
+  tpm: number | null;
+  /** JSON array of allowed model names; null means every model. */
+  models: string | null;
+  expires_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface UsageRecordsTable {
+  request_id: string;
+  key_id: string | null;
+  model: string | null;
+  surface: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  duration_ms: number;
+  status: number;
+  created_at: string;
+}
+
+export interface ModelCatalogTable {
+  name: string;
+  description: string;
+  /** 1 or 0 (SQLite has no boolean). */
+  is_active: number;
+  /** JSON object of default generation parameters. */
+  parameters: string;
+  updated_at: string;
 }
 
 /** One saved comparison, battle or re-run (src/store/runs.ts). */

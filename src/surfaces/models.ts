@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../server.js';
 import type { RoutedModel } from '../core/router.js';
 import { HttpError } from './http.js';
+import { ApiKeys } from '../core/api-keys.js';
 
 /**
  * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and
@@ -10,18 +11,19 @@ import { HttpError } from './http.js';
 
 export function modelDetails(model: RoutedModel, services: Services) {
   const { info } = model;
+  const entry = services.catalog.get(model.name);
   return {
     id: model.name,
     name: model.name,
-    description: '',
-    is_active: true,
+    description: entry?.description ?? '',
+    is_active: entry?.is_active ?? true,
     family: info.family ?? null,
     parameter_size: info.parameterSize ?? null,
     size_mb: info.sizeBytes === undefined ? null : Math.round(info.sizeBytes / (1024 * 1024)),
     quantization: info.quantization ?? null,
     context_size: info.contextSize ?? null,
     template: info.template ?? null,
-    parameters: {},
+    parameters: entry?.parameters ?? {},
     loaded: info.loaded === true,
     backends: model.replicas.map((backend) => ({
       id: backend.id,
@@ -49,7 +51,9 @@ export function modelRoutes(services: Services) {
       },
     }, async (request) => {
       const details = ['true', '1'].includes((request.query as { details?: string }).details ?? '');
-      const models = await services.router.models();
+      // A key with an allow-list sees only its models (inactive ones are already hidden by the router).
+      const principal = request.principal;
+      const models = (await services.router.models()).filter((m) => principal?.kind !== 'key' || ApiKeys.allows(principal, m.name));
       if (!details) return { models: models.map((m) => m.name) };
       return { models: models.map((m) => modelDetails(m, services)) };
     });

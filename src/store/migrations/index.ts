@@ -1,4 +1,5 @@
 import type { Migration } from 'kysely';
+import { apiKeysUsageCatalog } from './002_api_keys_usage_catalog.js';
 import { runsBattles } from './004_runs_battles.js';
 
 /**
@@ -6,5 +7,6 @@ import { runsBattles } from './004_runs_battles.js';
  * edited, only followed by a new one.
  */
 export const migrations: Record<string, Migration> = {
+  '002_api_keys_usage_catalog': apiKeysUsageCatalog,
   '004_runs_battles': runsBattles,
 };

@@ -1,0 +1,194 @@
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import type { AccessLevel } from './auth.js';
+import { bearerToken } from './auth.js';
+import { ApiKeys } from './api-keys.js';
+import { Catalog, inactiveMessage } from './catalog.js';
+import type { GenerationService } from './generation.js';
+import type { PullJobs } from './pull-jobs.js';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
+import { normaliseModelName, type ModelRouter } from './router.js';
+import { SharedEvents, sharePullJobs } from './shared-events.js';
+import { UsageLedger } from './usage-ledger.js';
+import type { Store } from '../store/database.js';
+import type { UsageRecord } from '../store/usage.js';
+import { HttpError } from '../surfaces/http.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The surface a route's usage is recorded under (`arena`, `ollama`, `openai`...); see surfaceOf. */
+    surface?: string;
+  }
+}
+
+/**
+ * API management wired into the request cycle: API keys (auth.ts asks them), per-key rate limits,
+ * model allow-lists, the catalog's inactive models and defaults, and the usage ledger, shared by
+ * every replica through the database and Redis.
+ */
+export interface ApiManagement {
+  shared: SharedEvents;
+  keys: ApiKeys;
+  catalog: Catalog;
+  limiter: RateLimiter;
+  usageLedger: UsageLedger;
+}
+
+export async function openApiManagement(config: Config, store: Store, log: (error: unknown, what: string) => void): Promise<ApiManagement> {
+  const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix);
+  const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key last-used write failed'));
+  const catalog = await Catalog.open(store.db, shared, (error) => log(error, 'catalog reload failed'));
+  const limiter = shared.redis
+    ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'))
+    : new MemoryRateLimiter();
+  const usageLedger = new UsageLedger(store.db, (error) => log(error, 'usage write failed; kept for retry'));
+  return { shared, keys, catalog, limiter, usageLedger };
+}
+
+/** Writes what is buffered and lets go of Redis; runs before the store closes. */
+export async function closeApiManagement(management: ApiManagement): Promise<void> {
+  management.catalog.close();
+  management.limiter.close();
+  await Promise.all([management.usageLedger.close(), management.keys.close()]);
+  await management.shared.close();
+}
+
+/** The access level of the matched route, as the auth hook in server.ts decides it. */
+function accessOf(request: FastifyRequest): AccessLevel | undefined {
+  if (request.routeOptions.url === undefined) return undefined; // no route matched: a 404
+  const path = request.url;
+  return request.routeOptions.config?.access ?? (path.startsWith('/api/') || path.startsWith('/v1/') ? 'model' : 'public');
+}
+
+const ARENA_ROUTES = ['/api/stream_chat', '/api/models', '/api/health', '/api/pull_model', '/api/delete_model', '/api/pulls', '/api/battles', '/api/runs', '/api/leaderboard'];
+
+/** Which API a request used, for the usage ledger: a route's `config.surface`, else from its path. */
+export function surfaceOf(request: FastifyRequest): string {
+  const configured = request.routeOptions.config?.surface;
+  if (configured) return configured;
+  const route = request.routeOptions.url ?? request.url;
+  if (route.startsWith('/v1/')) return 'openai';
+  if (route === '/api/chat') return isRecord(request.body) && request.body.history !== undefined ? 'arena' : 'ollama';
+  if (route.startsWith('/api/models/')) return 'models';
+  if (route.startsWith('/api/sessions')) return 'sessions';
+  if (route.startsWith('/api/admin/')) return 'admin';
+  if (ARENA_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) return 'arena';
+  return 'ollama';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), the
+ * Arena's `models` and `model_instances[].model`, `/api/show`'s legacy `name`, and the `:name` of the
+ * `/api/models/{name}` routes.
+ */
+export function requestedModels(request: FastifyRequest): string[] {
+  const names: string[] = [];
+  const body = request.body;
+  if (isRecord(body)) {
+    if (typeof body.model === 'string') names.push(body.model);
+    else if (request.routeOptions.url === '/api/show' && typeof body.name === 'string') names.push(body.name);
+    if (Array.isArray(body.models)) for (const m of body.models) if (typeof m === 'string') names.push(m);
+    if (Array.isArray(body.model_instances)) {
+      for (const instance of body.model_instances) if (isRecord(instance) && typeof instance.model === 'string') names.push(instance.model);
+    }
+  }
+  const params = request.params as Record<string, unknown> | undefined;
+  if (request.routeOptions.url?.startsWith('/api/models/') && typeof params?.name === 'string') names.push(params.name);
+  return names.filter((name) => name.trim() !== '');
+}
+
+export interface Wiring {
+  config: Config;
+  auth: { useKeys(keys: ApiKeys): void };
+  router: ModelRouter;
+  generation: GenerationService;
+  pulls: PullJobs;
+}
+
+/**
+ * Plugs API management into the server. Call it before the route plugins are registered, after the
+ * auth hook, so that its hooks run for every route and after authentication.
+ */
+export async function installApiManagement(app: FastifyInstance, management: ApiManagement, wiring: Wiring): Promise<void> {
+  const { keys, catalog, limiter, usageLedger, shared } = management;
+  wiring.auth.useKeys(keys);
+  wiring.generation.usePolicy(catalog);
+  wiring.router.useListFilter((name) => catalog.isActive(name));
+  await sharePullJobs(shared, wiring.pulls, wiring.router);
+
+  // Rate limits: every request made with an API key (admin-token and open requests are not limited).
+  app.addHook('onRequest', async (request, reply) => {
+    let principal = request.principal;
+    if (principal?.kind !== 'key') return;
+    const decision = await limiter.take(principal.keyId, principal.rpm, principal.tpm);
+    if (decision.epoch !== undefined && keys.isStale(principal, decision.epoch)) {
+      // A key changed on some replica since this one cached it: read it again before trusting it.
+      const verdict = await keys.verify(bearerToken(request.headers.authorization) ?? '');
+      if ('refused' in verdict) throw new HttpError(401, verdict.refused, 'authentication_error', 'invalid_api_key');
+      request.principal = principal = verdict;
+    }
+    const resetSeconds = Math.ceil(decision.resetAt / 1000);
+    reply.header('x-ratelimit-limit', decision.limit);
+    reply.header('x-ratelimit-remaining', decision.remaining);
+    reply.header('x-ratelimit-reset', resetSeconds);
+    if (principal.tpm !== undefined) {
+      reply.header('x-ratelimit-limit-tokens', principal.tpm);
+      reply.header('x-ratelimit-remaining-tokens', Math.max(0, principal.tpm - decision.tokensUsed));
+    }
+    keys.noteUse(principal.keyId);
+    if (!decision.allowed) {
+      reply.header('retry-after', Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000)));
+      const message =
+        decision.reason === 'tokens'
+          ? `Rate limit exceeded: ${principal.tpm} tokens per minute for this API key`
+          : `Rate limit exceeded: ${decision.limit} requests per minute for this API key`;
+      throw new HttpError(429, message, 'rate_limit_error', 'rate_limit_exceeded');
+    }
+  });
+
+  // The models a request names: active in the catalog, and on the key's allow-list.
+  app.addHook('preHandler', async (request) => {
+    const principal = request.principal;
+    if (!principal || accessOf(request) !== 'model') return;
+    const isDetails = request.routeOptions.url?.startsWith('/api/models/') === true;
+    for (const name of requestedModels(request)) {
+      if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
+        throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');
+      }
+      // Details of an inactive model stay readable (admin pages show them); using it does not.
+      if (!isDetails && !catalog.isActive(name)) throw new HttpError(403, inactiveMessage(name), 'invalid_request_error', 'model_inactive');
+    }
+  });
+
+  // Usage: one record per request and model on every model route, written in batches.
+  app.addHook('onResponse', async (request, reply) => {
+    const principal = request.principal;
+    if (!principal || accessOf(request) !== 'model') return;
+    const keyId = principal.kind === 'key' ? principal.keyId : null;
+    const base = {
+      request_id: crypto.randomUUID(),
+      key_id: keyId,
+      surface: surfaceOf(request),
+      duration_ms: Math.round(reply.elapsedTime),
+      status: reply.statusCode,
+      created_at: new Date().toISOString(),
+    };
+    const records: UsageRecord[] = [];
+    let tokens = 0;
+    for (const [model, used] of request.usage?.byModel ?? []) {
+      records.push({ ...base, model: normaliseModelName(model), prompt_tokens: used.promptTokens, completion_tokens: used.completionTokens });
+      tokens += used.promptTokens + used.completionTokens;
+    }
+    if (records.length === 0) {
+      const named = requestedModels(request)[0];
+      records.push({ ...base, model: named === undefined ? null : normaliseModelName(named), prompt_tokens: 0, completion_tokens: 0 });
+    }
+    usageLedger.record(records);
+    if (keyId !== null && tokens > 0) limiter.addTokens(keyId, tokens);
+  });
+}

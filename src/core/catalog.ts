@@ -1,0 +1,146 @@
+import { BackendError, type ChatRequest, type CompletionRequest, type GenerationOptions } from '../backends/types.js';
+import { CatalogStore, type CatalogRow } from '../store/catalog.js';
+import type { Db } from '../store/database.js';
+import { normaliseModelName } from './router.js';
+import type { SharedEvents } from './shared-events.js';
+
+/** Default generation parameters an admin may set per model (seed 002's `parameters`). */
+export interface ModelParameters {
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repeat_penalty?: number;
+  repeat_last_n?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  num_predict?: number;
+  /** Seed 002's name for num_predict; kept as given so the catalog shows what the admin wrote. */
+  max_tokens?: number;
+  seed?: number;
+  stop?: string[];
+  num_ctx?: number;
+}
+
+export interface CatalogEntry {
+  name: string;
+  description: string;
+  is_active: boolean;
+  parameters: ModelParameters;
+  updated_at: string;
+}
+
+/** How often the catalog is re-read even without a change event (a replica that missed one). */
+const RELOAD_MS = 30_000;
+
+function key(name: string): string {
+  return normaliseModelName(name).toLowerCase();
+}
+
+/**
+ * The model catalog: admins' description, active flag and default parameters per model, held in
+ * memory (read on every request) and reloaded on every replica when any replica changes it.
+ * It is the one place that decides which models are listed and which may generate.
+ */
+export class Catalog {
+  private entries = new Map<string, CatalogEntry>();
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly store: CatalogStore,
+    private readonly shared: SharedEvents,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.timer = setInterval(() => void this.reload().catch(onError), RELOAD_MS);
+    this.timer.unref();
+  }
+
+  static async open(db: Db, shared: SharedEvents, onError: (error: unknown) => void): Promise<Catalog> {
+    const catalog = new Catalog(new CatalogStore(db), shared, onError);
+    await catalog.reload();
+    await shared.on('catalog', () => void catalog.reload().catch(onError));
+    return catalog;
+  }
+
+  private async reload(): Promise<void> {
+    const rows = await this.store.all();
+    this.entries = new Map(rows.map((row) => [key(row.name), Catalog.entry(row)]));
+  }
+
+  private static entry(row: CatalogRow): CatalogEntry {
+    return {
+      name: row.name,
+      description: row.description,
+      is_active: row.is_active === 1,
+      parameters: JSON.parse(row.parameters) as ModelParameters,
+      updated_at: row.updated_at,
+    };
+  }
+
+  get(name: string): CatalogEntry | undefined {
+    return this.entries.get(key(name));
+  }
+
+  all(): CatalogEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Inactive models are hidden from lists and refused; a model the catalog does not know is active. */
+  isActive(name: string): boolean {
+    return this.entries.get(key(name))?.is_active ?? true;
+  }
+
+  /** Sets some fields of a model's entry (the others keep their value) on every replica. */
+  async set(name: string, change: { description?: string; is_active?: boolean; parameters?: ModelParameters }): Promise<CatalogEntry> {
+    const current = this.get(name);
+    const entry: CatalogEntry = {
+      name: current?.name ?? normaliseModelName(name),
+      description: change.description ?? current?.description ?? '',
+      is_active: change.is_active ?? current?.is_active ?? true,
+      parameters: change.parameters ?? current?.parameters ?? {},
+      updated_at: new Date().toISOString(),
+    };
+    await this.store.upsert({ ...entry, is_active: entry.is_active ? 1 : 0, parameters: JSON.stringify(entry.parameters) });
+    this.entries.set(key(entry.name), entry);
+    await this.shared.publish('catalog', null);
+    return entry;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const current = this.get(name);
+    if (!current) return false;
+    await this.store.remove(current.name);
+    this.entries.delete(key(name));
+    await this.shared.publish('catalog', null);
+    return true;
+  }
+
+  /**
+   * GenerationService's policy hook: refuses an inactive model and fills every option the request
+   * left out with the model's catalog default.
+   */
+  prepare<T extends ChatRequest | CompletionRequest>(request: T): T {
+    const entry = this.get(request.model);
+    if (!entry) return request;
+    if (!entry.is_active) throw new BackendError(inactiveMessage(request.model), 403);
+    const defaults = toOptions(entry.parameters);
+    const options: GenerationOptions = { ...request.options };
+    for (const [name, value] of Object.entries(defaults) as [keyof GenerationOptions, never][]) {
+      if (options[name] === undefined) options[name] = value;
+    }
+    return { ...request, options };
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export function inactiveMessage(model: string): string {
+  return `Model '${model}' is not active: an administrator has disabled it`;
+}
+
+function toOptions(parameters: ModelParameters): GenerationOptions {
+  const { max_tokens, ...rest } = parameters;
+  return { ...rest, ...(rest.num_predict === undefined && max_tokens !== undefined ? { num_predict: max_tokens } : {}) };
+}
