@@ -11,6 +11,7 @@ import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
+import { SessionService } from './core/sessions.js';
 import { openStore, type Store } from './store/database.js';
 import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
 import { HttpError, statusOf } from './surfaces/http.js';
@@ -23,6 +24,9 @@ import { leaderboardRoutes } from './surfaces/leaderboard.js';
 import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
 import { pullEventRoutes } from './surfaces/pull-events.js';
+import { ollamaRoutes } from './surfaces/ollama.js';
+import { openAiRoutes } from './surfaces/openai.js';
+import { sessionRoutes } from './surfaces/sessions.js';
 import { adminRoutes } from './surfaces/admin.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
@@ -35,6 +39,8 @@ export interface Services extends ApiManagement {
   auth: Authenticator;
   pulls: PullJobs;
   store: Store;
+  /** Seed 004's server-side chat sessions. */
+  sessions: SessionService;
   startedAt: Date;
 }
 
@@ -107,6 +113,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     auth: new Authenticator(config.webChatToken),
     pulls: new PullJobs(router),
     store,
+    sessions: new SessionService(store, config.sessionTtlMs),
     startedAt: new Date(),
   };
 
@@ -193,6 +200,9 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(runRoutes(services));
   await app.register(webRoutes());
   await app.register(pullEventRoutes(services));
+  await app.register(ollamaRoutes(services));
+  await app.register(openAiRoutes(services));
+  await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
 
   app.addHook('onClose', async () => {

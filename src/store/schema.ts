@@ -10,6 +10,7 @@ export interface Tables {
   model_catalog: ModelCatalogTable;
   runs: RunsTable;
   battles: BattlesTable;
+  sessions: SessionsTable;
 }
 
 /** Server-wide values every replica must share (e.g. the API-key HMAC secret). */

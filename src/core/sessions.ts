@@ -1,0 +1,123 @@
+import crypto from 'node:crypto';
+import type { ChatMessage } from '../backends/types.js';
+import type { Principal } from './auth.js';
+import { SessionStore, type StoredSession } from '../store/sessions.js';
+import type { Store } from '../store/database.js';
+
+/**
+ * Seed 004's server-side sessions: `/api/chat` keeps the conversation so a client sends only its new
+ * message. A session belongs to the API key that made it (the admin and an open server share one
+ * scope), is forgotten after `ttlMs` without a turn, and is invisible (404) to anyone else.
+ */
+
+export class SessionError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: 400 | 404,
+  ) {
+    super(message);
+  }
+}
+
+/** What a chat turn needs: the id to return and the stored conversation to put before the new messages. */
+export interface OpenSession {
+  id: string;
+  history: ChatMessage[];
+  isNew: boolean;
+}
+
+export interface SessionView {
+  session_id: string;
+  model: string;
+  messages: ChatMessage[];
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+}
+
+/** Idle sessions are swept at most this often, when a new session is made. */
+const SWEEP_INTERVAL_MS = 60_000;
+const MAX_ID_LENGTH = 200;
+
+export class SessionService {
+  private readonly store: SessionStore;
+  private lastSweep = 0;
+
+  constructor(
+    store: Store,
+    private readonly ttlMs: number,
+  ) {
+    this.store = new SessionStore(store);
+  }
+
+  private static ownerOf(principal: Principal | undefined): string {
+    return principal?.kind === 'key' ? `key:${principal.keyId}` : 'shared';
+  }
+
+  /** Whether `principal` may see the session: its owner, or the admin, who governs every key. */
+  private static visible(session: StoredSession, principal: Principal | undefined): boolean {
+    return principal?.kind === 'admin' || session.owner === SessionService.ownerOf(principal);
+  }
+
+  private async find(id: unknown, principal: Principal | undefined): Promise<StoredSession> {
+    if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) {
+      throw new SessionError(`session_id must be a non-empty string of at most ${MAX_ID_LENGTH} characters`, 400);
+    }
+    const session = await this.store.get(id);
+    if (session && session.expiresAt <= new Date().toISOString()) {
+      await this.store.delete(id);
+    } else if (session && SessionService.visible(session, principal)) {
+      return session;
+    }
+    throw new SessionError(`session '${id}' not found`, 404);
+  }
+
+  /** The session a chat turn continues (`session_id` given) or starts (absent: a new id). */
+  async open(id: unknown, principal: Principal | undefined): Promise<OpenSession> {
+    if (id === undefined || id === null) {
+      void this.sweepSometimes();
+      return { id: crypto.randomUUID(), history: [], isNew: true };
+    }
+    const session = await this.find(id, principal);
+    return { id: session.id, history: session.messages, isNew: false };
+  }
+
+  /** Stores a finished turn: the client's new messages and the answer. */
+  async record(session: OpenSession, principal: Principal | undefined, model: string, messages: ChatMessage[]): Promise<void> {
+    const now = new Date();
+    await this.store.append(
+      {
+        id: session.id,
+        owner: SessionService.ownerOf(principal),
+        model,
+        messages,
+        now: now.toISOString(),
+        expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
+      },
+      session.isNew,
+    );
+  }
+
+  async get(id: string, principal: Principal | undefined): Promise<SessionView> {
+    const session = await this.find(id, principal);
+    return {
+      session_id: session.id,
+      model: session.model,
+      messages: session.messages,
+      created_at: session.createdAt,
+      updated_at: session.updatedAt,
+      expires_at: session.expiresAt,
+    };
+  }
+
+  async delete(id: string, principal: Principal | undefined): Promise<void> {
+    const session = await this.find(id, principal);
+    await this.store.delete(session.id);
+  }
+
+  private async sweepSometimes(): Promise<void> {
+    if (Date.now() - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = Date.now();
+    await this.store.sweep(new Date().toISOString()).catch(() => undefined);
+  }
+}

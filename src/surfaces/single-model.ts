@@ -1,0 +1,73 @@
+import type { GenerationEvent, GenerationStats } from '../backends/types.js';
+import type { RoutedModel } from '../core/router.js';
+import { badRequest } from './http.js';
+
+/**
+ * What the single-model surfaces (Ollama, OpenAI) share: turning a generation into an HTTP answer,
+ * and embedding post-processing.
+ */
+
+/**
+ * Waits for the first event before the response is committed, so that whatever fails before any
+ * output (unknown model, prompt longer than the context, a bad schema) is an HTTP status with an error
+ * body rather than a 200 followed by an error line. When `signal` fires (the client left), the
+ * generation is closed even if nobody ever reads from it again, which frees its sequence at once.
+ */
+export async function primed(source: AsyncGenerator<GenerationEvent>, signal: AbortSignal): Promise<AsyncGenerator<GenerationEvent>> {
+  const first = await source.next();
+  const close = () => void source.return(undefined).catch(() => undefined);
+  if (signal.aborted) close();
+  else signal.addEventListener('abort', close, { once: true });
+  async function* replay(): AsyncGenerator<GenerationEvent> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      yield* source;
+    } finally {
+      signal.removeEventListener('abort', close);
+    }
+  }
+  return replay();
+}
+
+/** The OpenAI / seed 002 finish reason of a generation. */
+export function finishReason(stats: GenerationStats): 'stop' | 'length' | 'tool_calls' {
+  if (stats.toolCalls?.length) return 'tool_calls';
+  return stats.doneReason === 'length' ? 'length' : 'stop';
+}
+
+/** Seed 002's and OpenAI's `usage` object. */
+export function usageOf(stats: GenerationStats): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return { prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, total_tokens: stats.promptTokens + stats.completionTokens };
+}
+
+/** Whether the client asked for Server-Sent Events (SPEC rule 3). */
+export function wantsEventStream(accept: string | undefined): boolean {
+  return accept?.toLowerCase().includes('text/event-stream') === true;
+}
+
+/** `dimensions` (Ollama and OpenAI): keep the first n components and normalise again, as both do. */
+export function truncateDimensions(vectors: number[][], dimensions: unknown): number[][] {
+  if (dimensions === undefined || dimensions === null) return vectors;
+  if (typeof dimensions !== 'number' || !Number.isInteger(dimensions) || dimensions < 1) throw badRequest('dimensions must be a positive integer');
+  return vectors.map((vector) => {
+    if (dimensions > vector.length) throw badRequest(`dimensions must be at most ${vector.length} for this model`);
+    const cut = vector.slice(0, dimensions);
+    const norm = Math.sqrt(cut.reduce((sum, v) => sum + v * v, 0));
+    return norm === 0 ? cut : cut.map((v) => v / norm);
+  });
+}
+
+/** Images need a vision model; a text-only one refuses them rather than silently ignoring them. */
+export function rejectImages(model: RoutedModel, hasImages: boolean): void {
+  if (hasImages && !model.info.capabilities?.includes('vision')) {
+    throw badRequest(`model '${model.name}' does not support images: it is a text-only model`);
+  }
+}
+
+/** A suffix needs fill-in-the-middle support (`insert`); backends that do not say are trusted. */
+export function rejectSuffix(model: RoutedModel, suffix: string | undefined): void {
+  if (suffix && model.info.capabilities && !model.info.capabilities.includes('insert')) {
+    throw badRequest(`model '${model.name}' does not support insert (suffix): it has no fill-in-the-middle support`);
+  }
+}
