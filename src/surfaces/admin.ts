@@ -179,6 +179,7 @@ export function adminRoutes(services: Services) {
           completion_tokens: row.completion_tokens,
         })),
         by_model: summary.byModel,
+        by_surface: summary.bySurface,
         by_day: summary.byDay,
         series_by_model: summary.seriesByModel,
         series_by_key: summary.seriesByKey,
