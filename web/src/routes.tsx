@@ -1,5 +1,10 @@
 import type { ReactElement } from 'react';
 import { adminRoutes } from './pages/admin/adminRoutes.js';
+import { BattlePage } from './pages/BattlePage.js';
+import { ComparePage } from './pages/ComparePage.js';
+import { LeaderboardPage } from './pages/LeaderboardPage.js';
+import { ModelsPage } from './pages/ModelsPage.js';
+import { RunPage } from './pages/RunPage.js';
 
 /**
  * Every page of the app: its path pattern (`:param` segments), its label in the navigation (none =
@@ -11,7 +16,13 @@ export interface Route {
   render: (params: Record<string, string>) => ReactElement;
 }
 
-export const routes: Route[] = [];
+export const routes: Route[] = [
+  { pattern: '/', label: 'Compare', render: () => <ComparePage /> },
+  { pattern: '/battle', label: 'Battle', render: () => <BattlePage /> },
+  { pattern: '/leaderboard', label: 'Leaderboard', render: () => <LeaderboardPage /> },
+  { pattern: '/models', label: 'Models', render: () => <ModelsPage /> },
+  { pattern: '/runs/:id', render: (params) => <RunPage id={params.id!} /> },
+];
 // The admin pages keep their own table; they follow the others in the navigation.
 routes.push(...adminRoutes);
 

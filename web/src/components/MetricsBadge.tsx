@@ -1,0 +1,51 @@
+import { useEffect, useState } from 'react';
+import type { Column } from './useColumns.js';
+
+/** Re-renders every `ms` while `active`, so elapsed times move even when no token arrives. */
+function useTicker(active: boolean, ms = 200): void {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (!active) return;
+    const timer = setInterval(() => setTick((t) => t + 1), ms);
+    return () => clearInterval(timer);
+  }, [active, ms]);
+}
+
+const seconds = (s: number | null | undefined) => (s === null || s === undefined ? '–' : `${s.toFixed(2)} s`);
+
+/**
+ * Time to first token, tokens/s and token count of a column's latest answer: measured in the browser
+ * while it streams, then the server's own numbers once the answer is done.
+ */
+export function MetricsBadge({ column }: { column: Column }) {
+  useTicker(column.streaming);
+  const turn = column.turns[column.turns.length - 1];
+  if (!turn) return null;
+  let ttft: number | null;
+  let tps: number | null;
+  let tokens: number;
+  if (column.streaming || !turn.metrics) {
+    const now = performance.now();
+    ttft = column.firstTokenAt === null ? null : (column.firstTokenAt - column.startedAt) / 1000;
+    const generating = column.firstTokenAt === null ? 0 : (now - column.firstTokenAt) / 1000;
+    tokens = column.liveTokens;
+    tps = generating > 0.05 ? tokens / generating : null;
+    if (column.streaming && ttft === null) ttft = (now - column.startedAt) / 1000;
+  } else {
+    ({ ttft_s: ttft, tokens_per_sec: tps, tokens } = turn.metrics);
+  }
+  const waiting = column.streaming && column.firstTokenAt === null;
+  return (
+    <div className={`metrics${column.streaming ? ' live' : ''}`} data-testid="metrics">
+      <span title="time to first token">
+        TTFT <b data-metric="ttft">{waiting ? `${seconds(ttft)}…` : seconds(ttft)}</b>
+      </span>
+      <span title="tokens per second">
+        <b data-metric="tps">{tps === null ? '–' : tps.toFixed(1)}</b> tok/s
+      </span>
+      <span title="tokens generated">
+        <b data-metric="tokens">{tokens}</b> tokens
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,17 @@
+/** A labelled progress bar; without a percent (size unknown yet) it shows as indeterminate. */
+export function ProgressBar({ percent, label }: { percent: number | undefined; label: string }) {
+  const known = percent !== undefined;
+  return (
+    <div
+      className={`progress${known ? '' : ' indeterminate'}`}
+      role="progressbar"
+      aria-label={label}
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={known ? percent : undefined}
+    >
+      <div className="progress-fill" style={{ width: known ? `${percent}%` : undefined }} />
+      <span className="progress-text">{known ? `${percent.toFixed(1)}%` : '…'}</span>
+    </div>
+  );
+}

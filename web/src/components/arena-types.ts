@@ -1,0 +1,169 @@
+/**
+ * The Arena API's shapes as the browser sees them (seeds 000/001 and docs/arena-api.md), and the
+ * instance settings with their documented defaults and ranges.
+ */
+
+export interface Metrics {
+  tokens: number;
+  duration_s: number;
+  tokens_per_sec: number;
+  ttft_s: number | null;
+  prompt_tokens: number;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** One NDJSON line of `/api/stream_chat`, `/api/battles` and re-runs. */
+export interface StreamLine {
+  instance_id?: string;
+  model?: string;
+  token: string;
+  done: boolean;
+  metrics?: Metrics;
+  error?: string;
+}
+
+export interface InstanceSettings {
+  model: string;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  repeat_penalty: number;
+  num_predict: number;
+  seed: number;
+  system?: string;
+}
+
+export interface Instance extends InstanceSettings {
+  id: string;
+}
+
+export type NumericSetting = Exclude<keyof InstanceSettings, 'model' | 'system'>;
+
+/** Seed 001's defaults, ranges and steps, in the order the editor shows them. */
+export const SETTINGS: { key: NumericSetting; label: string; min: number; max: number; step: number; default: number }[] = [
+  { key: 'temperature', label: 'temperature', min: 0.01, max: 2, step: 0.05, default: 0.7 },
+  { key: 'top_p', label: 'top_p', min: 0, max: 1, step: 0.05, default: 0.9 },
+  { key: 'top_k', label: 'top_k', min: 0, max: 100, step: 1, default: 40 },
+  { key: 'repeat_penalty', label: 'repeat_penalty', min: 1, max: 2, step: 0.05, default: 1.1 },
+  { key: 'num_predict', label: 'num_predict', min: -1, max: 4096, step: 1, default: -1 },
+  { key: 'seed', label: 'seed', min: 0, max: Number.MAX_SAFE_INTEGER, step: 1, default: 0 },
+];
+
+export function defaultSettings(model: string): InstanceSettings {
+  const settings = { model } as InstanceSettings;
+  for (const s of SETTINGS) settings[s.key] = s.default;
+  return settings;
+}
+
+/** SPEC rule 9's instance id, the same key the server computes, so runs and leaderboards name it alike. */
+export function instanceKey(s: InstanceSettings): string {
+  const model = s.model.replace(/[^A-Za-z0-9]/g, '_');
+  return `${model}__${s.temperature}_${s.top_p}_${s.top_k}_${s.repeat_penalty}_${s.num_predict}_${s.seed}`;
+}
+
+/**
+ * The part of a run id a person can tell apart: ids are UUIDv7, whose first characters are a
+ * timestamp shared by every run of the same minute, so the end is shown.
+ */
+export function shortId(id: string): string {
+  return id.slice(-8);
+}
+
+/** A short human summary of the settings, for column headers. */
+export function settingsSummary(s: Partial<InstanceSettings>): string {
+  const parts = [`T ${s.temperature}`, `p ${s.top_p}`, `k ${s.top_k}`, `rep ${s.repeat_penalty}`];
+  if (s.num_predict !== undefined && s.num_predict !== -1) parts.push(`max ${s.num_predict}`);
+  if (s.seed) parts.push(`seed ${s.seed}`);
+  if (s.system) parts.push('system prompt');
+  return parts.join(' · ');
+}
+
+export interface Answer {
+  response: string;
+  metrics: Metrics | null;
+  error: string | null;
+}
+
+/** A revealed battle side. */
+export interface Contestant extends InstanceSettings {
+  instance_id: string;
+}
+
+export type Winner = 'a' | 'b' | 'tie' | 'both_bad';
+
+export interface VoteResult {
+  id: string;
+  run_id: string;
+  winner: Winner;
+  voted_at: string;
+  contestants: { a: Contestant; b: Contestant };
+}
+
+export interface Run {
+  id: string;
+  kind: 'comparison' | 'battle';
+  status: 'running' | 'done' | 'partial' | 'error';
+  created_at: string;
+  finished_at: string | null;
+  rerun_of: string | null;
+  legacy: boolean;
+  history: ChatMessage[];
+  instances: (Instance | { id: string; hidden: true })[];
+  answers: Record<string, Answer>;
+  battle: null | { id: string; winner: Winner | null; voted_at: string | null };
+}
+
+export interface LeaderboardRow {
+  rank: number;
+  contestant: string;
+  model: string;
+  settings: Contestant | null;
+  rating: number;
+  ci_low: number;
+  ci_high: number;
+  battles: number;
+  wins: number;
+  losses: number;
+  ties: number;
+  both_bad: number;
+  win_rate: number;
+}
+
+export interface Leaderboard {
+  by: 'model' | 'config';
+  total_battles: number;
+  bootstrap_rounds: number;
+  rows: LeaderboardRow[];
+}
+
+export interface ModelDetails {
+  name: string;
+  family: string | null;
+  parameter_size: string | null;
+  size_mb: number | null;
+  quantization: string | null;
+  context_size: number | null;
+  loaded: boolean;
+  backends: { id: string; kind: string; healthy: boolean }[];
+}
+
+export interface PullJob {
+  id: string;
+  source: string;
+  model: string;
+  backend: string;
+  status: string;
+  total?: number;
+  completed?: number;
+  percent?: number;
+  state: 'running' | 'success' | 'error' | 'cancelled';
+  error?: string;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+export const WINNER_LABELS: Record<Winner, string> = { a: 'A better', b: 'B better', tie: 'Tie', both_bad: 'Both bad' };

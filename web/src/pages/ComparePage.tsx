@@ -1,0 +1,193 @@
+import '../components/arena.css';
+import { useEffect, useRef, useState } from 'react';
+import { instanceKey, settingsSummary, shortId, defaultSettings, type ChatMessage, type InstanceSettings } from '../components/arena-types.js';
+import { GridHelper } from '../components/GridHelper.js';
+import { InstanceEditor, settingsProblems } from '../components/InstanceEditor.js';
+import { Link } from '../components/Link.js';
+import { PromptBox } from '../components/PromptBox.js';
+import { StreamColumn } from '../components/StreamColumn.js';
+import { historyOf, useColumns } from '../components/useColumns.js';
+import { useModels } from '../components/useModels.js';
+
+/** An instance on the page: a stable key for its column, and its settings (editable between turns). */
+interface Slot {
+  uid: string;
+  settings: InstanceSettings;
+}
+
+const STORAGE_KEY = 'ollama-arena-compare-instances';
+let nextUid = 0;
+const slot = (settings: InstanceSettings): Slot => ({ uid: `i${++nextUid}`, settings });
+
+/** The instances of the last visit, so a reload keeps the comparison set up. */
+function savedSlots(): Slot[] {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '[]') as InstanceSettings[];
+    return Array.isArray(saved) ? saved.map(slot) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Two instances to start from: the first two models, or the first model at two temperatures. */
+function starterSlots(models: string[]): Slot[] {
+  if (models.length === 0) return [];
+  const second = models[1] ? defaultSettings(models[1]) : { ...defaultSettings(models[0]!), temperature: 1.2 };
+  return [slot(defaultSettings(models[0]!)), slot(second)];
+}
+
+/** What stops a comparison from being sent: settings out of range, or two instances that are the same. */
+function problemsOf(slots: Slot[]): string[] {
+  const problems = slots.flatMap((s, i) => settingsProblems(s.settings).map((p) => `#${i + 1}: ${p}`));
+  const seen = new Map<string, number>();
+  slots.forEach((s, i) => {
+    const key = instanceKey(s.settings);
+    if (seen.has(key)) problems.push(`#${i + 1} has the same settings as #${seen.get(key)! + 1}: change one`);
+    else seen.set(key, i);
+  });
+  return problems;
+}
+
+/**
+ * The compare page: any number of model instances answer the same prompt, each streaming into its
+ * own column with live metrics. Each column keeps its own conversation; a turn sends every column its
+ * own history, in one request per distinct history (so the first turn is a single saved run).
+ */
+export function ComparePage() {
+  const { models, error: modelsError } = useModels();
+  const names = models?.map((m) => m.name) ?? [];
+  const [slots, setSlots] = useState<Slot[]>(savedSlots);
+  const columns = useColumns();
+  const controller = useRef<AbortController | null>(null);
+  const [runIds, setRunIds] = useState<string[]>([]);
+
+  useEffect(() => {
+    if (models && slots.length === 0) setSlots(starterSlots(models.map((m) => m.name)));
+    // Only when the model list arrives: an empty list after that is the user's choice.
+  }, [models]);
+  useEffect(() => localStorage.setItem(STORAGE_KEY, JSON.stringify(slots.map((s) => s.settings))), [slots]);
+  useEffect(() => () => controller.current?.abort(), []);
+
+  const problems = problemsOf(slots);
+  const setSettings = (uid: string, settings: InstanceSettings) => setSlots((all) => all.map((s) => (s.uid === uid ? { ...s, settings } : s)));
+  const duplicate = (index: number) => setSlots((all) => [...all.slice(0, index + 1), slot({ ...all[index]!.settings }), ...all.slice(index + 1)]);
+  const removeSlot = (uid: string) => {
+    setSlots((all) => all.filter((s) => s.uid !== uid));
+    columns.remove(uid);
+  };
+
+  const send = async (prompt: string) => {
+    if (problems.length > 0 || slots.length === 0) return;
+    const groups = new Map<string, { history: ChatMessage[]; slots: Slot[] }>();
+    for (const s of slots) {
+      const history = historyOf(columns.current.current[s.uid], prompt);
+      const key = JSON.stringify(history);
+      const group = groups.get(key) ?? { history, slots: [] };
+      group.slots.push(s);
+      groups.set(key, group);
+    }
+    const abort = new AbortController();
+    controller.current = abort;
+    setRunIds([]);
+    columns.begin(slots.map((s) => s.uid), prompt);
+    await Promise.all(
+      [...groups.values()].map((group) => {
+        // The client-given id is SPEC rule 9's key, so runs and exports name instances as the server would.
+        const byId = new Map(group.slots.map((s) => [instanceKey(s.settings), s.uid]));
+        return columns.stream(
+          '/api/stream_chat',
+          { history: group.history, model_instances: group.slots.map((s) => ({ id: instanceKey(s.settings), ...s.settings })) },
+          group.slots.map((s) => s.uid),
+          {
+            signal: abort.signal,
+            columnOf: (line) => byId.get(line.instance_id ?? ''),
+            onResponse: (response) => {
+              const runId = response.headers.get('x-run-id');
+              if (runId) setRunIds((ids) => [...ids, runId]);
+            },
+          },
+        );
+      }),
+    );
+  };
+
+  const started = Object.keys(columns.columns).length > 0;
+  return (
+    <div className="page compare-page">
+      <details className="panel instances" open>
+        <summary>
+          Instances ({slots.length}) <span className="hint">model + settings; duplicate one to vary a single setting</span>
+        </summary>
+        {modelsError && <p className="error">Could not list models: {modelsError}</p>}
+        {models && names.length === 0 && <p className="empty">No models yet: pull one on the <Link to="/models">Models</Link> page.</p>}
+        <div className="instance-list">
+          {slots.map((s, index) => (
+            <InstanceEditor
+              key={s.uid}
+              index={index}
+              value={s.settings}
+              models={names}
+              onChange={(settings) => setSettings(s.uid, settings)}
+              onDuplicate={() => duplicate(index)}
+              onRemove={() => removeSlot(s.uid)}
+            />
+          ))}
+        </div>
+        <div className="instance-actions">
+          <button type="button" disabled={names.length === 0} onClick={() => setSlots((all) => [...all, slot(defaultSettings(names[0]!))])}>
+            Add instance
+          </button>
+        </div>
+        <details className="grid">
+          <summary>Grid: models × temperatures × seeds</summary>
+          <GridHelper models={names} onApply={(grid, replace) => setSlots((all) => [...(replace ? [] : all), ...grid.map(slot)])} />
+        </details>
+        {problems.length > 0 && (
+          <ul className="error problems">
+            {problems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        )}
+      </details>
+
+      <div className="columns" style={{ ['--count' as string]: Math.max(1, slots.length) }}>
+        {slots.map((s, index) => (
+          <StreamColumn
+            key={s.uid}
+            title={`#${index + 1} ${s.settings.model}`}
+            subtitle={settingsSummary(s.settings)}
+            column={columns.columns[s.uid]}
+          />
+        ))}
+      </div>
+
+      {runIds.length > 0 && !columns.streaming && (
+        <p className="run-links" data-testid="run-links">
+          Saved as {runIds.length === 1 ? 'run' : 'runs'}{' '}
+          {/* A new tab, so that opening the permalink does not end the conversation here. */}
+          {runIds.map((id) => (
+            <a key={id} href={`/runs/${id}`} target="_blank" rel="noopener">
+              {shortId(id)}
+            </a>
+          ))}
+        </p>
+      )}
+
+      <PromptBox
+        busy={columns.streaming}
+        disabled={problems.length > 0 || slots.length === 0}
+        onSend={(prompt) => void send(prompt)}
+        onStop={() => controller.current?.abort()}
+        placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
+        extra={
+          started && (
+            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); }}>
+              New conversation
+            </button>
+          )
+        }
+      />
+    </div>
+  );
+}
