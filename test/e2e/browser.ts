@@ -1,0 +1,43 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { REPO_ROOT } from '../helpers/server.js';
+
+/** Where the README's screenshots come from: every e2e test saves the page it checked. */
+export const SCREENSHOTS = path.join(REPO_ROOT, 'docs/screenshots');
+export const DESKTOP = { width: 1280, height: 860 };
+export const PHONE = { width: 390, height: 844 };
+
+/** Debian's Chromium as this machine runs it: headless, no sandbox (root), no background traffic. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+export interface OpenedPage {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught exceptions and console errors of the page, which a test expects to stay empty. */
+  errors: string[];
+}
+
+/** A fresh browser profile (its own localStorage) with one page at `url`. */
+export async function openPage(browser: Browser, url: string, viewport = DESKTOP): Promise<OpenedPage> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    // 401s are expected where a test checks the token prompt; anything else is a real error.
+    if (message.type() === 'error' && !/status of 401/.test(message.text())) errors.push(`${message.text()} (${message.location().url})`);
+  });
+  await page.goto(url);
+  return { context, page, errors };
+}
+
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage });
+}
