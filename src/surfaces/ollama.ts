@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
-import type { ChatMessage, GenerationEvent, GenerationOptions, GenerationStats, ModelInfo, ToolCall } from '../backends/types.js';
+import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
@@ -525,7 +525,8 @@ export function ollamaRoutes(services: Services) {
       if (!stream) {
         let last: Record<string, unknown> = {};
         for await (const line of pullLines(services, job.id, signal)) last = line;
-        if (typeof last.error === 'string') throw new HttpError(502, last.error);
+        // The model host failed, not this server: a gateway error that carries the host's reason.
+        if (typeof last.error === 'string') throw new BackendError(last.error, 502);
         return last;
       }
       async function* lines(): AsyncGenerator<string> {
