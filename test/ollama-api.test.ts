@@ -213,7 +213,7 @@ describe('chat', () => {
 describe('generate', () => {
   it('answers non-streamed with response, text and the superset; raw, system and format are honoured', async () => {
     const answer = (await ollama.generate({ model: 'stories260K', prompt: 'Once upon a time', system: 'A story.', options: { num_predict: 8 } })) as GenerateResponse & Record<string, unknown>;
-    expect(answer.response.length).toBeGreaterThan(0);
+    expect((answer.response ?? '').length).toBeGreaterThan(0);
     expect(answer.text).toBe(answer.response);
     expect(answer).toMatchObject({ done: true, object: 'text.completion', choices: [{ index: 0, text: answer.response }] });
     expect(answer.usage).toMatchObject({ completion_tokens: answer.eval_count });
@@ -223,7 +223,7 @@ describe('generate', () => {
 
     const schema = { type: 'object', properties: { mood: { type: 'string', enum: ['happy', 'sad'] } }, required: ['mood'] };
     const structured = await ollama.generate({ model: 'stories260K', prompt: 'Lily felt', format: schema, options: { num_predict: 40 } });
-    expect(['happy', 'sad']).toContain(JSON.parse(structured.response).mood);
+    expect(['happy', 'sad']).toContain(JSON.parse(structured.response ?? '').mood);
   });
 
   it('streams through the client with the metrics on the final part only', async () => {
