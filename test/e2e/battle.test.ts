@@ -95,10 +95,24 @@ describe('battle page', () => {
     await board.getByRole('tab', { name: 'By model' }).click();
     await board.locator('tbody tr').first().waitFor();
     await screenshot(board, 'leaderboard');
+
+    // The battle's saved run shows the vote and, now that it is cast, who answered.
+    await page.getByRole('link', { name: 'Saved run' }).click();
+    await page.getByTestId('run-prompt').waitFor();
+    expect(await page.locator('h1').textContent()).toContain('Battle');
+    expect(await page.getByText('Vote:').textContent()).toContain('Tie');
+    expect(await page.getByTestId('run-prompt').textContent()).toContain('Another story, please');
+    const titles = (await page.locator('.column-title strong').allTextContents()).join(' ');
+    expect(titles).toMatch(/A: (stories260K|scripted):latest/);
+    expect(titles).toMatch(/B: (stories260K|scripted):latest/);
   });
 
   it('votes with the buttons at a phone width', async () => {
     const page = await open('/battle', PHONE);
+    await page.getByText(/^Pool:/).click();
+    await page.getByLabel(TEST_MODEL).check();
+    await page.getByLabel('scripted:latest').check();
+    await page.getByText(/^Pool:/).click();
     await battle(page, 'A short story');
     await page.getByRole('button', { name: /Both bad/ }).click();
     await page.getByTestId('reveal').waitFor();

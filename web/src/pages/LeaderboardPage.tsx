@@ -1,10 +1,25 @@
 import '../components/arena.css';
 import { useEffect, useState } from 'react';
 import { apiJson } from '../api.js';
-import { settingsSummary, type Leaderboard } from '../components/arena-types.js';
+import { settingsSummary, type Leaderboard, type LeaderboardRow } from '../components/arena-types.js';
 import { Link } from '../components/Link.js';
 
 type By = 'model' | 'config';
+
+/**
+ * A contestant's 95% interval drawn on the scale shared by the whole table, with its rating as a dot:
+ * overlapping bars are the ties in rank that the numbers alone make hard to see.
+ */
+function CiBar({ row, low, high }: { row: LeaderboardRow; low: number; high: number }) {
+  const span = Math.max(1, high - low);
+  const at = (value: number) => `${((value - low) / span) * 100}%`;
+  return (
+    <span className="ci-bar" aria-hidden="true">
+      <span className="ci-range" style={{ left: at(row.ci_low), right: `calc(100% - ${at(row.ci_high)})` }} />
+      <span className="ci-dot" style={{ left: at(row.rating) }} />
+    </span>
+  );
+}
 
 /**
  * Bradley–Terry ratings from the blind battles' votes, by model or by configuration, with 95%
@@ -18,9 +33,14 @@ export function LeaderboardPage() {
   useEffect(() => {
     let live = true;
     setBoard(null);
-    apiJson<Leaderboard>(`/api/leaderboard?by=${by}`)
-      .then((b) => live && (setBoard(b), setError(null)))
-      .catch((e: Error) => live && setError(e.message));
+    apiJson<Leaderboard>(`/api/leaderboard?by=${by}`).then(
+      (b) => {
+        if (!live) return;
+        setBoard(b);
+        setError(null);
+      },
+      (e: Error) => live && setError(e.message),
+    );
     return () => {
       live = false;
     };
@@ -55,6 +75,7 @@ export function LeaderboardPage() {
                     <th>{by === 'model' ? 'Model' : 'Configuration'}</th>
                     <th className="num">Rating</th>
                     <th className="num">95% CI</th>
+                    <th className="ci-col" />
                     <th className="num">Battles</th>
                     <th className="num">Win rate</th>
                     <th className="num">W / L / T</th>
@@ -75,6 +96,9 @@ export function LeaderboardPage() {
                           {' '}
                           (+{(row.ci_high - row.rating).toFixed(0)} / −{(row.rating - row.ci_low).toFixed(0)})
                         </span>
+                      </td>
+                      <td className="ci-col">
+                        <CiBar row={row} low={Math.min(...board.rows.map((r) => r.ci_low))} high={Math.max(...board.rows.map((r) => r.ci_high))} />
                       </td>
                       <td className="num" data-testid="battles">{row.battles}</td>
                       <td className="num">{(row.win_rate * 100).toFixed(0)}%</td>

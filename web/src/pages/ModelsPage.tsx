@@ -52,31 +52,33 @@ function ModelRow({ model, onChanged }: { model: ModelDetails; onChanged: () => 
           {model.loaded ? 'loaded' : 'not loaded'}
         </span>
       </td>
-      <td className="row-actions">
-        {model.loaded ? (
-          <button type="button" disabled={busy !== null} onClick={() => void act('unload', `/api/models/${name}/unload`)}>
-            {busy === 'unload' ? 'Unloading…' : 'Unload'}
-          </button>
-        ) : (
-          <button type="button" disabled={busy !== null} onClick={() => void act('load', `/api/models/${name}/load`)}>
-            {busy === 'load' ? 'Loading…' : 'Load'}
-          </button>
-        )}
-        {confirming ? (
-          <span className="confirm">
-            Delete {model.name}?
-            <button type="button" className="danger" disabled={busy !== null} onClick={() => void act('delete', '/api/delete_model', { model: model.name })}>
-              Yes, delete
+      <td>
+        <div className="row-actions">
+          {model.loaded ? (
+            <button type="button" disabled={busy !== null} onClick={() => void act('unload', `/api/models/${name}/unload`)}>
+              {busy === 'unload' ? 'Unloading…' : 'Unload'}
             </button>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Cancel
+          ) : (
+            <button type="button" disabled={busy !== null} onClick={() => void act('load', `/api/models/${name}/load`)}>
+              {busy === 'load' ? 'Loading…' : 'Load'}
             </button>
-          </span>
-        ) : (
-          <button type="button" className="danger" disabled={busy !== null} onClick={() => setConfirming(true)}>
-            Delete
-          </button>
-        )}
+          )}
+          {confirming ? (
+            <span className="confirm">
+              Delete {model.name}?
+              <button type="button" className="danger" disabled={busy !== null} onClick={() => void act('delete', '/api/delete_model', { model: model.name })}>
+                Yes, delete
+              </button>
+              <button type="button" onClick={() => setConfirming(false)}>
+                Cancel
+              </button>
+            </span>
+          ) : (
+            <button type="button" className="danger" disabled={busy !== null} onClick={() => setConfirming(true)}>
+              Delete
+            </button>
+          )}
+        </div>
       </td>
     </tr>
   );
