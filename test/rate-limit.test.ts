@@ -26,7 +26,7 @@ describe.each(CASES)('rate limits ($name)', ({ store, redis }) => {
   beforeAll(async () => {
     const setup = await store.setup();
     cleanup = setup.cleanup;
-    const redisEnv = redis ? { REDIS_URL: shared.url, REDIS_PREFIX: shared.prefix } : {};
+    const redisEnv: Record<string, string> = redis ? { REDIS_URL: shared.url, REDIS_PREFIX: shared.prefix } : {};
     server = await startServer({ ...setup.env, ...redisEnv, WEB_CHAT_TOKEN: ADMIN_TOKEN });
   });
   afterAll(async () => {
