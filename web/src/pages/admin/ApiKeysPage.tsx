@@ -173,38 +173,33 @@ export function ApiKeysPage() {
           <table className="data" aria-label="API keys">
             <thead>
               <tr>
-                <th>Name</th>
                 <th>Key</th>
-                <th>Tier</th>
                 <th>Limits</th>
-                <th>Models</th>
                 <th>Created</th>
                 <th>Last used</th>
                 <th>Expires</th>
                 <th>State</th>
-                <th className="num">Requests</th>
-                <th className="num">Tokens</th>
+                <th className="num">Usage</th>
                 <th />
               </tr>
             </thead>
             <tbody>
               {keys.map((key) => {
                 const state = key.status;
+                const usageLink = `/admin/usage?key_id=${encodeURIComponent(key.id)}`;
                 return (
                   <tr key={key.id} className={state === 'active' ? undefined : 'inactive'} data-key-id={key.id}>
-                    <td>{key.name}</td>
                     <td>
-                      <code className="prefix">{key.prefix}…</code>
-                    </td>
-                    <td>
-                      <span className={`badge ${key.tier}`}>{key.tier}</span>
+                      <strong>{key.name}</strong> <span className={`badge ${key.tier}`}>{key.tier}</span>
+                      <div>
+                        <code className="prefix">{key.prefix}…</code>
+                      </div>
                     </td>
                     <td>
                       {key.rpm.toLocaleString()} req/min
-                      <br />
-                      {key.tpm === null ? <span className="muted">no token limit</span> : `${key.tpm.toLocaleString()} tok/min`}
+                      <div>{key.tpm === null ? <span className="muted">no token limit</span> : `${key.tpm.toLocaleString()} tok/min`}</div>
+                      <div className="muted">{key.models && key.models.length > 0 ? key.models.join(', ') : 'every model'}</div>
                     </td>
-                    <td>{key.models && key.models.length > 0 ? key.models.join(', ') : <span className="muted">all</span>}</td>
                     <td>{formatDate(key.created_at)}</td>
                     <td>{formatDate(key.last_used_at)}</td>
                     <td>{key.expires_at ? formatDate(key.expires_at) : <span className="muted">never</span>}</td>
@@ -214,16 +209,14 @@ export function ApiKeysPage() {
                       </span>
                       {key.revoked_at && <div className="muted">{formatDate(key.revoked_at)}</div>}
                     </td>
-                    <td className="num">{formatCount(key.usage.requests)}</td>
-                    <td className="num" title={`${key.usage.prompt_tokens.toLocaleString()} prompt + ${key.usage.completion_tokens.toLocaleString()} completion`}>
-                      {formatCount(totalTokens(key.usage))}
-                      <div>
-                        <a href={`/admin/usage?key_id=${encodeURIComponent(key.id)}`} onClick={(e) => (e.preventDefault(), navigate(`/admin/usage?key_id=${encodeURIComponent(key.id)}`))}>
-                          by day →
-                        </a>
-                      </div>
+                    <td className="num" title={`${key.usage.prompt_tokens.toLocaleString()} prompt + ${key.usage.completion_tokens.toLocaleString()} completion tokens`}>
+                      <span data-testid="key-requests">{formatCount(key.usage.requests)}</span> req
+                      <div>{formatCount(totalTokens(key.usage))} tokens</div>
+                      <a href={usageLink} onClick={(e) => (e.preventDefault(), navigate(usageLink))}>
+                        by day →
+                      </a>
                     </td>
-                    <td className="row-actions">
+                    <td className="key-actions">
                       <KeyActions apiKey={key} onChanged={refresh} onRotated={(k) => setIssued({ title: `Key “${k.name}” rotated: its new secret`, key: k })} />
                     </td>
                   </tr>

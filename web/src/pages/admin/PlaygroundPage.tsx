@@ -178,9 +178,10 @@ export function PlaygroundPage() {
           </label>
           <label>
             API key
+            {/* Uncontrolled: React would copy a controlled value into the DOM attribute, i.e. the page source. */}
             <input
               type="password"
-              value={key}
+              defaultValue=""
               onChange={(e) => setKey(e.target.value)}
               placeholder={getToken() ? 'empty: your saved token' : 'empty: no key'}
               autoComplete="off"

@@ -22,9 +22,15 @@ function TotalsTable({ title, head, rows }: { title: string; head: string; rows:
             <tr>
               <th>{head}</th>
               <th className="num">Requests</th>
-              <th className="num">Prompt tokens</th>
-              <th className="num">Completion tokens</th>
-              <th className="num">Total tokens</th>
+              <th className="num" title="prompt tokens">
+                Prompt
+              </th>
+              <th className="num" title="completion tokens">
+                Completion
+              </th>
+              <th className="num" title="prompt + completion tokens">
+                Tokens
+              </th>
             </tr>
           </thead>
           <tbody>

@@ -1,0 +1,209 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { launchBrowser, openPage, screenshot } from './browser.js';
+import { buildRequest, curlCommand, readAnswer, type PlaygroundForm } from '../../web/src/pages/admin/playgroundRequest.js';
+
+const ADMIN_TOKEN = 'admin-e2e-token-7f3c9a';
+const run = promisify(execFile);
+
+function form(overrides: Partial<PlaygroundForm> = {}): PlaygroundForm {
+  return {
+    api: 'ollama-chat',
+    model: TEST_MODEL,
+    system: '',
+    prompt: 'Once upon a time',
+    stream: false,
+    params: { temperature: '0', top_p: '', top_k: '', repeat_penalty: '', max_tokens: '16', seed: '7', stop: '' },
+    ...overrides,
+  };
+}
+
+describe('playground requests', () => {
+  it('puts every parameter where each API expects it and leaves empty ones out', () => {
+    const params = { temperature: '0.5', top_p: '0.9', top_k: '40', repeat_penalty: '1.1', max_tokens: '32', seed: '3', stop: '\n\nThe end\nfoo, bar\n\\n\\n' };
+    const chat = buildRequest(form({ system: 'Be brief.', params, stream: true }));
+    expect(chat).toEqual({
+      method: 'POST',
+      path: '/api/chat',
+      body: {
+        model: TEST_MODEL,
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Once upon a time' },
+        ],
+        stream: true,
+        options: { temperature: 0.5, top_p: 0.9, top_k: 40, repeat_penalty: 1.1, seed: 3, num_predict: 32, stop: ['The end', 'foo, bar', '\n\n'] },
+      },
+    });
+    const generate = buildRequest(form({ api: 'ollama-generate', system: 'Be brief.' }));
+    expect(generate.path).toBe('/api/generate');
+    expect(generate.body).toEqual({ model: TEST_MODEL, prompt: 'Once upon a time', system: 'Be brief.', stream: false, options: { temperature: 0, seed: 7, num_predict: 16 } });
+    const openai = buildRequest(form({ api: 'openai-chat', params }));
+    expect(openai.path).toBe('/v1/chat/completions');
+    expect(openai.body).toMatchObject({ max_tokens: 32, temperature: 0.5, top_k: 40, repeat_penalty: 1.1, stop: ['The end', 'foo, bar', '\n\n'], stream: false });
+    expect(openai.body).not.toHaveProperty('options');
+    const bare = buildRequest(form({ params: { temperature: '', top_p: '', top_k: '', repeat_penalty: '', max_tokens: '', seed: '', stop: '' } }));
+    expect(bare.body).toEqual({ model: TEST_MODEL, messages: [{ role: 'user', content: 'Once upon a time' }], stream: false });
+  });
+
+  it('writes a curl line whose arguments survive the shell, quotes included', async () => {
+    const request = buildRequest(form({ prompt: `It's Tom's "day" $HOME \\ done`, stream: true }));
+    const line = curlCommand('http://127.0.0.1:7860', request, '<your key>');
+    expect(line.startsWith('curl -N -X POST ')).toBe(true);
+    // The shell splits the line into arguments; they must be exactly what curl is meant to get.
+    const { stdout } = await run('sh', ['-c', `set -- ${line.slice('curl '.length)}; for a in "$@"; do printf '%s\\0' "$a"; done`]);
+    expect(stdout.split('\0').slice(0, -1)).toEqual([
+      '-N', '-X', 'POST', 'http://127.0.0.1:7860/api/chat',
+      '-H', 'Authorization: Bearer <your key>',
+      '-H', 'Content-Type: application/json',
+      '-d', JSON.stringify(request.body),
+    ]);
+    expect(curlCommand('http://h', request, undefined)).not.toContain('Authorization');
+  });
+
+  it('reads the answer of each API, streamed or not, and their errors', () => {
+    expect(readAnswer('{"message":{"role":"assistant","content":"Hi"},"done":false}\n{"message":{"role":"assistant","content":" there"},"done":true}\n').text).toBe('Hi there');
+    expect(readAnswer('{"response":"Once","done":false}\n{"response":" more","done":true}').text).toBe('Once more');
+    expect(readAnswer('data: {"choices":[{"delta":{"content":"A"}}]}\n\ndata: {"choices":[{"delta":{"content":"B"}}]}\n\ndata: [DONE]\n').text).toBe('AB');
+    expect(readAnswer(JSON.stringify({ choices: [{ message: { content: 'whole' } }] }, null, 2)).text).toBe('whole');
+    expect(readAnswer('{"error":"Invalid API key"}').error).toBe('Invalid API key');
+    expect(readAnswer('{"error":{"message":"Rate limit","type":"rate_limit_error"}}').error).toBe('Rate limit');
+  });
+});
+
+describe('admin pages in Chromium', () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+
+  beforeAll(async () => {
+    server = await startServer({ WEB_CHAT_TOKEN: ADMIN_TOKEN });
+    browser = await launchBrowser();
+    const opened = await openPage(browser, `${server.url}/admin/api-keys`);
+    ({ page, errors } = opened);
+    // The copy button uses the asynchronous clipboard API, which asks the user; the test says yes.
+    await opened.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const keyRow = (name: string) => page.locator('table[aria-label="API keys"] tbody tr', { hasText: name });
+
+  it('creates a key, shows its secret once, uses it from the playground, shows its usage and revokes it', async () => {
+    // The token is asked once, on the first 401, and kept for the next pages.
+    await page.getByLabel('token').fill(ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('No keys yet').waitFor();
+
+    await page.getByLabel('key name').fill('playground-e2e');
+    await page.getByLabel('tier').selectOption('premium');
+    await page.getByLabel('tpm').fill('100000');
+    await page.getByRole('checkbox', { name: TEST_MODEL }).check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secretField = page.getByTestId('secret');
+    await secretField.waitFor();
+    const secret = await secretField.inputValue();
+    expect(secret).toMatch(/^oa-/);
+
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    await page.getByRole('button', { name: 'Copied ✓' }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+
+    // Listed with its prefix, tier and limits; once the box is closed the secret is nowhere on the page.
+    const row = keyRow('playground-e2e');
+    await row.waitFor();
+    const listedPrefix = (await row.locator('code.prefix').innerText()).replace('…', '');
+    expect(secret.startsWith(listedPrefix)).toBe(true);
+    await expect.poll(() => row.innerText()).toContain('premium');
+    expect(await row.innerText()).toMatch(/300 req\/min[\s\S]*100,000 tok\/min/);
+    expect(await row.getByTestId('key-state').innerText()).toBe('active');
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    await secretField.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+
+    // The playground, with the new key, streams an answer from the real model.
+    await page.getByRole('link', { name: 'Playground' }).click();
+    await expect.poll(() => page.getByLabel('model').inputValue()).toBe(TEST_MODEL);
+    await page.getByLabel('API key').fill(secret);
+    await page.getByLabel('temperature').fill('0');
+    await page.getByLabel('max_tokens').fill('24');
+    await page.getByLabel('seed').fill('42');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('response-status').innerText(), { timeout: 30_000 }).toMatch(/HTTP 200.*total/);
+    const streamedAnswer = await page.getByTestId('answer').innerText();
+    expect(streamedAnswer.trim().length).toBeGreaterThan(0);
+    const rawLines = (await page.getByTestId('raw-response').innerText()).split('\n').filter(Boolean);
+    expect(rawLines.length).toBeGreaterThan(1);
+    expect(JSON.parse(rawLines.at(-1)!)).toMatchObject({ done: true, model: TEST_MODEL });
+    // The key's limit shows in the answer's headers: the request was made with the key, not the admin token.
+    expect(await page.locator('pre.headers').innerText()).toContain('x-ratelimit-limit: 300');
+    const rawRequest = await page.getByTestId('raw-request').innerText();
+    expect(rawRequest).toContain('Authorization: Bearer <your key>');
+    expect(JSON.parse(rawRequest.slice(rawRequest.indexOf('{')))).toMatchObject({ model: TEST_MODEL, stream: true, options: { temperature: 0, num_predict: 24, seed: 42 } });
+    expect(await page.content()).not.toContain(secret);
+
+    // The curl line copied "with the key in use" reproduces the request: run it and get the same answer.
+    await page.getByLabel('stream').uncheck();
+    await page.getByRole('button', { name: 'Copy curl with the key in use' }).click();
+    const curl = await page.evaluate(() => navigator.clipboard.readText());
+    expect(curl).toContain(`Authorization: Bearer ${secret}`);
+    expect((await page.getByTestId('curl').innerText())).toContain('Bearer <your key>');
+    const { stdout } = await run('sh', ['-c', `${curl} --silent --show-error`]);
+    expect(readAnswer(stdout).text).toBe(streamedAnswer);
+
+    // The OpenAI API, not streamed, with the same key and settings gives an answer too.
+    await page.getByLabel('API', { exact: true }).selectOption('openai-chat');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('response-status').innerText(), { timeout: 30_000 }).toMatch(/HTTP 200.*total/);
+    expect(JSON.parse(await page.getByTestId('raw-response').innerText())).toMatchObject({ object: 'chat.completion', model: TEST_MODEL });
+    expect((await page.getByTestId('answer').innerText()).trim().length).toBeGreaterThan(0);
+    await screenshot(page, 'admin-playground');
+
+    // Usage: the key's requests (two from the page, one from curl) in the charts and the totals.
+    await page.getByRole('link', { name: 'Usage' }).click();
+    const byKey = page.locator('table[aria-label="Totals by key"]');
+    await expect.poll(() => byKey.innerText()).toMatch(/playground-e2e \(oa-[^)]*\)\s+3\b/);
+    expect(await page.locator('svg[aria-label="Requests per day, by key"] rect').count()).toBeGreaterThan(0);
+    expect(await page.locator('table[aria-label="Totals by model"]').innerText()).toContain(TEST_MODEL);
+    await screenshot(page, 'admin-usage');
+
+    // Revoke, after a confirmation; the key is marked revoked and refused from then on.
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await expect.poll(() => keyRow('playground-e2e').getByTestId('key-requests').innerText()).toBe('3');
+    await keyRow('playground-e2e').getByRole('button', { name: 'Revoke' }).click();
+    await keyRow('playground-e2e').getByRole('button', { name: 'Yes, revoke' }).click();
+    await expect.poll(() => keyRow('playground-e2e').getByTestId('key-state').innerText()).toBe('revoked');
+    const refused = await fetch(`${server.url}/api/models`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(refused.status).toBe(401);
+  });
+
+  it('rotates a key: the new secret is shown once and the old one stops working', async () => {
+    await page.goto(`${server.url}/admin/api-keys`);
+    await page.getByLabel('key name').fill('rotate-e2e');
+    await page.getByLabel('rpm').fill('120');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const first = await page.getByTestId('secret').inputValue();
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    await expect.poll(() => keyRow('rotate-e2e').innerText()).toContain('120 req/min');
+
+    await keyRow('rotate-e2e').getByRole('button', { name: 'Rotate' }).click();
+    await keyRow('rotate-e2e').getByRole('button', { name: 'Yes, rotate' }).click();
+    await expect.poll(() => page.getByTestId('secret').inputValue()).not.toBe(first);
+    const second = await page.getByTestId('secret').inputValue();
+    expect(second).toMatch(/^oa-/);
+    const status = async (key: string) => (await fetch(`${server.url}/api/models`, { headers: { authorization: `Bearer ${key}` } })).status;
+    expect(await status(first)).toBe(401);
+    expect(await status(second)).toBe(200);
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    await expect.poll(async () => (await page.content()).includes(second)).toBe(false);
+    await screenshot(page, 'admin-api-keys');
+    expect(errors).toEqual([]);
+  });
+});
