@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeLeaderboard, fitRatings, seededRandom, type Vote } from '../src/core/leaderboard.js';
+import { computeLeaderboard, fitRatings, seededRandom, type LeaderboardRow, type Vote } from '../src/core/leaderboard.js';
 
 /**
  * The Bradley–Terry maths against a hand-computed example.
@@ -24,13 +24,13 @@ function votes(a: string, b: string, aWins: number, bWins: number, ties = 0, bot
 const handExample = [...votes('A', 'B', 2, 1), ...votes('B', 'C', 2, 1), ...votes('A', 'C', 4, 1)];
 const expected = { A: 1000 + 400 * Math.log10(4) - 400 * Math.log10(2), B: 1000, C: 1000 - 400 * Math.log10(2) };
 
-function byName(rows: ReturnType<typeof computeLeaderboard>) {
+function byName(rows: LeaderboardRow[]) {
   return Object.fromEntries(rows.map((row) => [row.contestant, row]));
 }
 
 describe('Bradley–Terry fit', () => {
-  it('matches the hand-computed maximum likelihood (no prior)', () => {
-    const rows = byName(computeLeaderboard(handExample, { prior: 0, rounds: 0 }));
+  it('matches the hand-computed maximum likelihood (no prior)', async () => {
+    const rows = byName(await computeLeaderboard(handExample, { prior: 0, rounds: 0 }));
     expect(rows.A!.rating).toBeCloseTo(1120.41, 2);
     expect(rows.B!.rating).toBeCloseTo(1000, 2);
     expect(rows.C!.rating).toBeCloseTo(879.59, 2);
@@ -56,10 +56,10 @@ describe('Bradley–Terry fit', () => {
     expect(ratings.reduce((s, r) => s + r, 0) / 4).toBeCloseTo(1000, 6);
   });
 
-  it('counts a tie, and a both_bad vote, as half a win for each side', () => {
+  it('counts a tie, and a both_bad vote, as half a win for each side', async () => {
     // A–B: 1 win + 2 ties is 2 : 1 for A, the same as the hand example; B–C uses both_bad the same way.
     const withTies = [...votes('A', 'B', 1, 0, 2), ...votes('B', 'C', 1, 0, 0, 2), ...votes('A', 'C', 4, 1)];
-    const rows = byName(computeLeaderboard(withTies, { prior: 0, rounds: 0 }));
+    const rows = byName(await computeLeaderboard(withTies, { prior: 0, rounds: 0 }));
     expect(rows.A!.rating).toBeCloseTo(1120.41, 2);
     expect(rows.C!.rating).toBeCloseTo(879.59, 2);
     expect(rows.A!).toMatchObject({ battles: 8, wins: 5, losses: 1, ties: 2, both_bad: 0 });
@@ -67,13 +67,13 @@ describe('Bradley–Terry fit', () => {
     expect(rows.A!.win_rate).toBeCloseTo((5 + 1) / 8, 4);
   });
 
-  it('with the default weak prior, approaches the maximum likelihood as votes grow, and stays finite when unbeaten', () => {
+  it('with the default weak prior, approaches the maximum likelihood as votes grow, and stays finite when unbeaten', async () => {
     const many = Array.from({ length: 100 }, () => handExample).flat();
-    const rows = byName(computeLeaderboard(many, { rounds: 0 }));
+    const rows = byName(await computeLeaderboard(many, { rounds: 0 }));
     expect(Math.abs(rows.A!.rating - expected.A)).toBeLessThan(1);
     expect(Math.abs(rows.C!.rating - expected.C)).toBeLessThan(1);
 
-    const unbeaten = byName(computeLeaderboard(votes('X', 'Y', 3, 0), { rounds: 0 }));
+    const unbeaten = byName(await computeLeaderboard(votes('X', 'Y', 3, 0), { rounds: 0 }));
     expect(Number.isFinite(unbeaten.X!.rating)).toBe(true);
     expect(unbeaten.X!.rating).toBeGreaterThan(unbeaten.Y!.rating);
     expect(unbeaten.X!.rating + unbeaten.Y!.rating).toBeCloseTo(2000, 6);
@@ -83,28 +83,28 @@ describe('Bradley–Terry fit', () => {
 describe('bootstrap intervals and ranks', () => {
   const data = [...votes('A', 'B', 30, 10, 5), ...votes('B', 'C', 25, 15), ...votes('A', 'C', 40, 5), ...votes('C', 'D', 20, 20)];
 
-  it('brackets each rating, is reproducible with the same seed, and narrows with more votes', () => {
-    const first = computeLeaderboard(data, { rounds: 300, seed: 7 });
-    const again = computeLeaderboard(data, { rounds: 300, seed: 7 });
+  it('brackets each rating, is reproducible with the same seed, and narrows with more votes', async () => {
+    const first = await computeLeaderboard(data, { rounds: 300, seed: 7 });
+    const again = await computeLeaderboard(data, { rounds: 300, seed: 7 });
     expect(again).toEqual(first);
     for (const row of first) {
       expect(row.ci_low).toBeLessThanOrEqual(row.rating);
       expect(row.ci_high).toBeGreaterThanOrEqual(row.rating);
       expect(row.ci_high - row.ci_low).toBeGreaterThan(0);
     }
-    const other = computeLeaderboard(data, { rounds: 300, seed: 8 });
+    const other = await computeLeaderboard(data, { rounds: 300, seed: 8 });
     expect(other.map((r) => r.rating)).toEqual(first.map((r) => r.rating));
 
     const width = (rows: typeof first, name: string) => {
       const row = rows.find((r) => r.contestant === name)!;
       return row.ci_high - row.ci_low;
     };
-    const bigger = computeLeaderboard(Array.from({ length: 10 }, () => data).flat(), { rounds: 300, seed: 7 });
+    const bigger = await computeLeaderboard(Array.from({ length: 10 }, () => data).flat(), { rounds: 300, seed: 7 });
     expect(width(bigger, 'B')).toBeLessThan(width(first, 'B') * 0.6);
   });
 
-  it('ranks by interval overlap: 1 + the number whose lower bound is above my upper bound', () => {
-    const rows = computeLeaderboard(data, { rounds: 300, seed: 7 });
+  it('ranks by interval overlap: 1 + the number whose lower bound is above my upper bound', async () => {
+    const rows = await computeLeaderboard(data, { rounds: 300, seed: 7 });
     for (const row of rows) {
       const above = rows.filter((other) => other.ci_low > row.ci_high).length;
       expect(row.rank).toBe(1 + above);
@@ -129,7 +129,7 @@ describe('bootstrap intervals and ranks', () => {
     expect(Math.max(...values)).toBeLessThan(1);
   });
 
-  it('returns no rows without votes', () => {
-    expect(computeLeaderboard([])).toEqual([]);
+  it('returns no rows without votes', async () => {
+    expect(await computeLeaderboard([])).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
  * Model: P(i beats j) = p_i / (p_i + p_j). Ratings are on the Elo scale, r_i = 400·log10(p_i), shifted
  * so that their mean is 1000. A tie (and a `both_bad` vote, as Chatbot Arena treats it) is half a win
  * for each side. The fit is the maximum of the likelihood, found with Hunter's MM iteration (2004),
- * plus a weak prior: every contestant plays `prior` virtual tied games against an anchor of strength 1.
+ * plus a weak prior: every contestant plays `prior` virtual tied games against an anchor player.
  * Without it a contestant that never lost (or never won) has an infinite rating, and bootstrap samples
  * often produce such contestants; with it those ratings stay finite and the fit converges quickly.
  */
@@ -48,7 +48,7 @@ export const DEFAULT_PRIOR = 1;
 const SCALE = 400;
 const ANCHOR = 1000;
 const MAX_ITERATIONS = 10_000;
-const TOLERANCE = 1e-10;
+const TOLERANCE = 1e-9;
 
 /** mulberry32: a small, fast, seedable PRNG; reproducibility is all the bootstrap needs from it. */
 export function seededRandom(seed: number): () => number {
@@ -81,38 +81,54 @@ function winMatrix(n: number, votes: readonly [number, number, Winner][], pick?:
 /**
  * Elo-scale ratings (mean 1000) maximising the Bradley–Terry likelihood of the win matrix plus the
  * prior. With prior 0 the caller must give data in which everyone has won and lost something.
+ *
+ * The prior's anchor is one more player, whose strength is fitted like the others': every contestant
+ * has tied `prior` games with it. That keeps the problem scale-free, so the MM iteration can be
+ * normalised after each sweep; a fixed anchor instead leaves a slowly converging common scale.
  */
 export function fitRatings(wins: Float64Array[], prior = DEFAULT_PRIOR): number[] {
   const n = wins.length;
-  const p = new Float64Array(n).fill(1);
-  const totalWins = wins.map((row) => row.reduce((sum, w) => sum + w, 0));
-  const played = (i: number) => totalWins[i]! + wins.reduce((sum, row) => sum + row[i]!, 0) > 0;
-  const active = Array.from({ length: n }, (_, i) => played(i));
+  const size = prior > 0 ? n + 1 : n;
+  const games = Array.from({ length: size }, () => new Float64Array(size));
+  const won = new Float64Array(size);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      games[i]![j] = wins[i]![j]! + wins[j]![i]!;
+      won[i]! += wins[i]![j]!;
+    }
+    if (prior > 0) {
+      games[i]![n] = prior;
+      games[n]![i] = prior;
+      won[i]! += prior / 2;
+      won[n]! += prior / 2;
+    }
+  }
+  const active = Array.from({ length: size }, (_, i) => games[i]!.some((g) => g > 0));
+  const p = new Float64Array(size).fill(1);
   for (let iteration = 0; iteration < MAX_ITERATIONS; iteration++) {
     let change = 0;
     // Gauss–Seidel: each update already uses the others' newest strengths, which converges faster.
-    for (let i = 0; i < n; i++) {
-      if (!active[i] && prior === 0) continue;
-      let denominator = prior > 0 ? prior / (p[i]! + 1) : 0;
-      for (let j = 0; j < n; j++) {
-        const games = wins[i]![j]! + wins[j]![i]!;
-        if (games > 0) denominator += games / (p[i]! + p[j]!);
-      }
-      const next = (totalWins[i]! + prior / 2) / denominator;
+    for (let i = 0; i < size; i++) {
+      if (!active[i]) continue;
+      let denominator = 0;
+      for (let j = 0; j < size; j++) if (games[i]![j]! > 0) denominator += games[i]![j]! / (p[i]! + p[j]!);
+      const next = won[i]! / denominator;
       change = Math.max(change, Math.abs(Math.log(next / p[i]!)));
       p[i] = next;
     }
-    if (prior === 0) {
-      // Without an anchor the scale is free; keep the geometric mean at 1 so nothing under- or overflows.
-      let logMean = 0;
-      for (let i = 0; i < n; i++) if (active[i]) logMean += Math.log(p[i]!);
-      const activeCount = active.filter(Boolean).length;
-      const factor = Math.exp(-logMean / Math.max(1, activeCount));
-      for (let i = 0; i < n; i++) if (active[i]) p[i]! *= factor;
+    // The scale is free; keeping the geometric mean at 1 stops it drifting into under- or overflow.
+    let logSum = 0;
+    let count = 0;
+    for (let i = 0; i < size; i++) {
+      if (!active[i]) continue;
+      logSum += Math.log(p[i]!);
+      count++;
     }
+    const factor = Math.exp(-logSum / Math.max(1, count));
+    for (let i = 0; i < size; i++) if (active[i]) p[i]! *= factor;
     if (change < TOLERANCE) break;
   }
-  const ratings = Array.from(p, (strength) => SCALE * Math.log10(strength));
+  const ratings = Array.from(p.subarray(0, n), (strength) => SCALE * Math.log10(strength));
   const mean = ratings.reduce((sum, r) => sum + r, 0) / Math.max(1, n);
   return ratings.map((r) => r - mean + ANCHOR);
 }
@@ -132,8 +148,10 @@ const round = (value: number, digits: number) => Number(value.toFixed(digits));
  * The leaderboard of a list of votes (in a stable order, so that the seeded bootstrap draws the same
  * samples each time): ratings from all votes, 95% percentile-bootstrap intervals from `rounds` resamples
  * of the votes, and rank = 1 + the number of contestants whose lower bound is above this upper bound.
+ * It hands the event loop back between bootstrap rounds: with many votes the whole takes a second or
+ * more, and the server is streaming other people's tokens meanwhile.
  */
-export function computeLeaderboard(votes: readonly Vote[], options: LeaderboardOptions = {}): LeaderboardRow[] {
+export async function computeLeaderboard(votes: readonly Vote[], options: LeaderboardOptions = {}): Promise<LeaderboardRow[]> {
   const rounds = options.rounds ?? DEFAULT_ROUNDS;
   const prior = options.prior ?? DEFAULT_PRIOR;
   const names: string[] = [];
@@ -156,6 +174,7 @@ export function computeLeaderboard(votes: readonly Vote[], options: LeaderboardO
   const random = seededRandom(options.seed ?? 42);
   const pick = new Int32Array(encoded.length);
   for (let r = 0; r < rounds; r++) {
+    if (r % 5 === 4) await new Promise((resolve) => setImmediate(resolve));
     for (let k = 0; k < pick.length; k++) pick[k] = Math.floor(random() * encoded.length);
     fitRatings(winMatrix(n, encoded, pick), prior).forEach((rating, i) => samples[i]!.push(rating));
   }

@@ -30,7 +30,7 @@ export function leaderboardRoutes(services: Services) {
   // The bootstrap costs time; the table only changes when a vote arrives, so the last one is kept.
   const cache = new Map<string, { key: string; rows: Row[]; total: number }>();
 
-  function compute(by: 'model' | 'config', voted: VotedBattle[]): { rows: Row[]; total: number } {
+  async function compute(by: 'model' | 'config', voted: VotedBattle[]): Promise<{ rows: Row[]; total: number }> {
     const votes: Vote[] = [];
     const settings = new Map<string, Record<string, unknown>>();
     for (const battle of voted) {
@@ -44,7 +44,7 @@ export function leaderboardRoutes(services: Services) {
         settings.set(battle.b_config, contestantView({ config: battle.b_config, instance: battle.b_instance }));
       }
     }
-    const rows = computeLeaderboard(votes).map((row) => ({
+    const rows = (await computeLeaderboard(votes)).map((row) => ({
       ...row,
       model: by === 'model' ? row.contestant : String(settings.get(row.contestant)!.model),
       settings: by === 'model' ? null : settings.get(row.contestant)!,
@@ -81,7 +81,7 @@ export function leaderboardRoutes(services: Services) {
       const key = `${by}:${voted.length}:${JSON.stringify(voted.at(-1) ?? null)}`;
       let table = cache.get(by);
       if (table?.key !== key) {
-        table = { key, ...compute(by, voted) };
+        table = { key, ...(await compute(by, voted)) };
         cache.set(by, table);
       }
       return { by, total_battles: table.total, bootstrap_rounds: DEFAULT_ROUNDS, rows: table.rows };
