@@ -104,6 +104,10 @@ describe('saving comparisons', () => {
       signal: controller.signal,
     });
     const runId = response.headers.get('x-run-id')!;
+    // The run exists as soon as its id is announced, before any answer is complete.
+    const early = await getRun(runId);
+    expect(early.status).toBe('running');
+    expect(early.instances.map((i) => i.id)).toEqual(['long']);
     let received = '';
     for await (const line of ndjsonLines<Line>(response)) {
       received += line.token;
