@@ -72,7 +72,7 @@ describe('chat completions', () => {
       stream_options: { include_usage: true },
     });
     let text = '';
-    const chunks = [];
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const chunk of stream) {
       chunks.push(chunk);
       text += chunk.choices[0]?.delta.content ?? '';
