@@ -163,20 +163,30 @@ describe('admin pages in Chromium', () => {
     await page.getByRole('button', { name: 'Send' }).click();
     await expect.poll(() => page.getByTestId('response-status').innerText(), { timeout: 30_000 }).toMatch(/HTTP 200.*total/);
     expect(JSON.parse(await page.getByTestId('raw-response').innerText())).toMatchObject({ object: 'chat.completion', model: TEST_MODEL });
-    expect((await page.getByTestId('answer').innerText()).trim().length).toBeGreaterThan(0);
+    const openAiAnswer = await page.getByTestId('answer').innerText();
+    expect(openAiAnswer.trim().length).toBeGreaterThan(0);
     await screenshot(page, 'admin-playground');
 
-    // Usage: the key's requests (two from the page, one from curl) in the charts and the totals.
+    // Streamed, the OpenAI API answers server-sent events, shown raw, and the same text.
+    await page.getByLabel('stream').check();
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('response-status').innerText(), { timeout: 30_000 }).toMatch(/HTTP 200.*total/);
+    const sseLines = (await page.getByTestId('raw-response').innerText()).split('\n').filter(Boolean);
+    expect(sseLines.every((line) => line.startsWith('data: '))).toBe(true);
+    expect(sseLines.at(-1)).toBe('data: [DONE]');
+    expect(await page.getByTestId('answer').innerText()).toBe(openAiAnswer);
+
+    // Usage: the key's requests (three from the page, one from curl) in the charts and the totals.
     await page.getByRole('link', { name: 'Usage' }).click();
     const byKey = page.locator('table[aria-label="Totals by key"]');
-    await expect.poll(() => byKey.innerText()).toMatch(/playground-e2e \(oa-[^)]*\)\s+3\b/);
+    await expect.poll(() => byKey.innerText()).toMatch(/playground-e2e \(oa-[^)]*\)\s+4\b/);
     expect(await page.locator('svg[aria-label="Requests per day, by key"] rect').count()).toBeGreaterThan(0);
     expect(await page.locator('table[aria-label="Totals by model"]').innerText()).toContain(TEST_MODEL);
     await screenshot(page, 'admin-usage');
 
     // Revoke, after a confirmation; the key is marked revoked and refused from then on.
     await page.getByRole('link', { name: 'API keys' }).click();
-    await expect.poll(() => keyRow('playground-e2e').getByTestId('key-requests').innerText()).toBe('3');
+    await expect.poll(() => keyRow('playground-e2e').getByTestId('key-requests').innerText()).toBe('4');
     await keyRow('playground-e2e').getByRole('button', { name: 'Revoke' }).click();
     await keyRow('playground-e2e').getByRole('button', { name: 'Yes, revoke' }).click();
     await expect.poll(() => keyRow('playground-e2e').getByTestId('key-state').innerText()).toBe('revoked');
@@ -188,10 +198,13 @@ describe('admin pages in Chromium', () => {
     await page.goto(`${server.url}/admin/api-keys`);
     await page.getByLabel('key name').fill('rotate-e2e');
     await page.getByLabel('rpm').fill('120');
+    await page.getByLabel('expires').fill('2030-01-02T03:04');
     await page.getByRole('button', { name: 'Create key' }).click();
     const first = await page.getByTestId('secret').inputValue();
     await page.getByRole('button', { name: 'I have saved it' }).click();
     await expect.poll(() => keyRow('rotate-e2e').innerText()).toContain('120 req/min');
+    // The expiry was typed in local time and is shown back in local time.
+    expect(await keyRow('rotate-e2e').innerText()).toContain(new Date('2030-01-02T03:04').toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }));
 
     await keyRow('rotate-e2e').getByRole('button', { name: 'Rotate' }).click();
     await keyRow('rotate-e2e').getByRole('button', { name: 'Yes, rotate' }).click();
@@ -205,5 +218,27 @@ describe('admin pages in Chromium', () => {
     await expect.poll(async () => (await page.content()).includes(second)).toBe(false);
     await screenshot(page, 'admin-api-keys');
     expect(errors).toEqual([]);
+  });
+
+  it('copies the secret with the fallback when the clipboard API is refused', async () => {
+    const { context, page: plain } = await openPage(browser, `${server.url}/health`);
+    try {
+      // Like a page served over plain http on another host: the asynchronous clipboard API refuses.
+      await plain.addInitScript(() => {
+        Object.defineProperty(navigator.clipboard, 'writeText', { value: () => Promise.reject(new DOMException('refused', 'NotAllowedError')) });
+      });
+      await context.grantPermissions(['clipboard-read'], { origin: server.url });
+      await plain.goto(`${server.url}/admin/api-keys`);
+      await plain.evaluate((token) => localStorage.setItem('ollama-arena-token', token), ADMIN_TOKEN);
+      await plain.reload();
+      await plain.getByLabel('key name').fill('fallback-e2e');
+      await plain.getByRole('button', { name: 'Create key' }).click();
+      const secret = await plain.getByTestId('secret').inputValue();
+      await plain.getByRole('button', { name: 'Copy', exact: true }).click();
+      await plain.getByRole('button', { name: 'Copied ✓' }).waitFor();
+      expect(await plain.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    } finally {
+      await context.close();
+    }
   });
 });
