@@ -8,7 +8,8 @@ import { pathToFileURL } from 'node:url';
  * TensorZero, Bifrost and LiteLLM measure theirs: any time added is the gateway's), and in tests it
  * plays an Ollama host that fails, stalls or is slow, which a real server cannot be made to do.
  *
- * Run alone: `npx tsx bench/mock-upstream.ts [port]`.
+ * Run alone: `npx tsx bench/mock-upstream.ts [model ...]` starts one server per model name (default
+ * one serving `mock:latest`) and prints a JSON line `{"model", "url"}` for each.
  */
 
 export interface MockUpstreamOptions {
@@ -169,6 +170,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const mock = await startMockUpstream({ port: Number(process.argv[2] ?? 0) });
-  console.log(`mock upstream (Ollama /api and OpenAI /v1 wire formats) at ${mock.url}`);
+  const names = process.argv.slice(2);
+  for (const model of names.length ? names : ['mock:latest']) {
+    const mock = await startMockUpstream({ models: [model] });
+    console.log(JSON.stringify({ model, url: mock.url }));
+  }
 }

@@ -106,13 +106,14 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
 
   it('stops the upstream generation when the client goes away', async () => {
     const engine = upstream.services.engine;
-    const abortedBefore = engine.stats.aborted;
+    const generatedBefore = engine.stats.generated;
     const response = await postJson(`${gateway.url}/api/chat`, { model: TEST_MODEL, messages, options: { num_predict: 400 } });
     const reader = response.body!.getReader();
     await reader.read();
     await reader.cancel();
     await expect.poll(() => engine.stats.running, { timeout: 10_000 }).toBe(0);
-    expect(engine.stats.aborted).toBeGreaterThan(abortedBefore);
+    // The upstream stopped within a few tokens of the cut instead of writing its 400-token story.
+    expect(engine.stats.generated - generatedBefore).toBeLessThan(50);
   });
 
   it('loads and unloads on the upstream', async () => {

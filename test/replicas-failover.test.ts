@@ -24,9 +24,9 @@ async function arenaChat(gateway: RunningServer, prompt: string): Promise<ChatOu
     history: [user(prompt)],
     model_instances: [{ id: 'a', model: 'stories260K', num_predict: 12, seed: 7 }],
   });
-  const body = (await response.json()) as { responses?: { response: string; error?: string }[]; error?: string };
-  const first = body.responses?.[0];
-  return { status: response.status, text: first?.response ?? '', error: first?.error ?? body.error };
+  // One instance answers with one result object (seed 001), its `error` null when all went well.
+  const body = (await response.json()) as { response?: string; error?: string | null };
+  return { status: response.status, text: body.response ?? '', error: body.error ?? undefined };
 }
 
 async function replicaHealth(gateway: RunningServer): Promise<{ id: string; healthy: boolean }[]> {

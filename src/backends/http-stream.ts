@@ -17,6 +17,8 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
   /** Time allowed until the response headers arrive (model loads happen before them on Ollama). */
   timeoutMs?: number;
+  /** Servers may pick the stream format from it (ours sends SSE on /api/chat for text/event-stream). */
+  accept?: string;
 }
 
 /** Long enough for a big model to load before its first token; Ollama's own load timeout is 5 minutes. */
@@ -44,7 +46,7 @@ export class Upstream {
   }
 
   /** Sends a request and resolves with the response once its headers are in, whatever its status. */
-  request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
+  request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs, accept = 'application/json' }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -54,7 +56,7 @@ export class Upstream {
         agent: this.agent,
         headers: {
           ...this.headers,
-          accept: 'application/json, application/x-ndjson, text/event-stream',
+          accept,
           ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
         },
       });
@@ -224,6 +226,7 @@ export async function* generationStream(
   path: string,
   body: unknown,
   signal: AbortSignal,
+  accept: 'application/x-ndjson' | 'text/event-stream',
   pieces: (response: http.IncomingMessage) => AsyncIterable<StreamPiece>,
 ): AsyncGenerator<GenerationEvent> {
   const label = upstream.label;
@@ -248,7 +251,7 @@ export async function* generationStream(
   if (signal.aborted) return;
   let response: http.IncomingMessage;
   try {
-    response = await upstream.request(path, { method: 'POST', body, signal });
+    response = await upstream.request(path, { method: 'POST', body, signal, accept });
   } catch (error) {
     if (signal.aborted) return yield { type: 'done', stats: measured('abort') };
     throw error;

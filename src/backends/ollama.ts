@@ -203,7 +203,7 @@ export class OllamaBackend implements Backend {
       tools: request.tools?.length ? request.tools : undefined,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
-    return generationStream(this.upstream, '/api/chat', body, request.signal, ollamaPieces);
+    return generationStream(this.upstream, '/api/chat', body, request.signal, 'application/x-ndjson', ollamaPieces);
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
@@ -218,7 +218,7 @@ export class OllamaBackend implements Backend {
       format: request.format,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
-    return generationStream(this.upstream, '/api/generate', body, request.signal, ollamaPieces);
+    return generationStream(this.upstream, '/api/generate', body, request.signal, 'application/x-ndjson', ollamaPieces);
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {
@@ -259,7 +259,7 @@ export class OllamaBackend implements Backend {
    * different local name is wanted, the pulled model is copied to it and the original name removed.
    */
   async *pull(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress> {
-    const response = await this.upstream.request('/api/pull', { method: 'POST', body: { model: source, stream: true }, signal, timeoutMs: METADATA_TIMEOUT_MS * 6 });
+    const response = await this.upstream.request('/api/pull', { method: 'POST', body: { model: source, stream: true }, signal, accept: 'application/x-ndjson', timeoutMs: METADATA_TIMEOUT_MS * 6 });
     let succeeded = false;
     try {
       await this.upstream.ensureOk(response);

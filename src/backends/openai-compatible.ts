@@ -206,7 +206,7 @@ export class OpenAICompatibleBackend implements Backend {
       ...openAiSampling(request.options, request.format),
       tools: request.tools?.length ? request.tools : undefined,
     };
-    return generationStream(this.upstream, '/chat/completions', body, request.signal, openAiPieces);
+    return generationStream(this.upstream, '/chat/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
@@ -220,7 +220,7 @@ export class OpenAICompatibleBackend implements Backend {
       stream_options: { include_usage: true },
       ...openAiSampling(request.options, request.format),
     };
-    return generationStream(this.upstream, '/completions', body, request.signal, openAiPieces);
+    return generationStream(this.upstream, '/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {
