@@ -276,3 +276,53 @@ function parseCsv(text: string): string[][] {
   }
   return rows;
 }
+
+describe('with API keys', () => {
+  const ADMIN = 'admin-secret-token';
+  let keyed: RunningServer;
+  const as = (token: string) => ({ authorization: `Bearer ${token}` });
+  async function createKey(body: Record<string, unknown>): Promise<string> {
+    const response = await postJson(`${keyed.url}/api/admin/keys`, body, as(ADMIN));
+    expect(response.status).toBe(201);
+    return (await response.json()).key;
+  }
+
+  beforeAll(async () => {
+    keyed = await startServer({ WEB_CHAT_TOKEN: ADMIN });
+  });
+  afterAll(async () => {
+    await keyed.close();
+  });
+
+  it('shows a key only its own runs and battles; the admin sees all', async () => {
+    const [alice, bob] = [await createKey({ name: 'alice' }), await createKey({ name: 'bob' })];
+    const response = await postJson(`${keyed.url}/api/stream_chat`, { history, model_instances: [{ model: 'stories260K', num_predict: 3 }] }, as(alice));
+    const runId = response.headers.get('x-run-id')!;
+    await response.text();
+    const battle = await postJson(`${keyed.url}/api/battles`, { history, pool: [{ model: 'stories260K', num_predict: 3 }] }, as(alice));
+    const battleId = battle.headers.get('x-battle-id')!;
+    await battle.text();
+
+    const list = async (token: string) => (await (await fetch(`${keyed.url}/api/runs`, { headers: as(token) })).json()).runs.map((r: { id: string }) => r.id);
+    expect(await list(alice)).toContain(runId);
+    expect(await list(bob)).toEqual([]);
+    expect(await list(ADMIN)).toContain(runId);
+    for (const path of [`/api/runs/${runId}`, `/api/runs/${runId}/export?format=md`, `/api/battles/${battleId}`]) {
+      expect((await fetch(`${keyed.url}${path}`, { headers: as(bob) })).status, path).toBe(404);
+      expect((await fetch(`${keyed.url}${path}`, { headers: as(alice) })).status, path).toBe(200);
+    }
+    expect((await fetch(`${keyed.url}/api/runs/${runId}/rerun`, { method: 'POST', headers: as(bob) })).status).toBe(404);
+    expect((await postJson(`${keyed.url}/api/battles/${battleId}/vote`, { winner: 'a' }, as(bob))).status).toBe(404);
+    expect((await postJson(`${keyed.url}/api/battles/${battleId}/vote`, { winner: 'a' }, as(alice))).status).toBe(200);
+  });
+
+  it("keeps battles within a key's model allow-list", async () => {
+    const limited = await createKey({ name: 'limited', models: ['some-other-model'] });
+    const byPool = await postJson(`${keyed.url}/api/battles`, { history, pool: ['stories260K'] }, as(limited));
+    expect(byPool.status).toBe(403);
+    expect(await byPool.json()).toEqual({ error: `This API key is not allowed to use model '${TEST_MODEL}'` });
+    const byDefault = await postJson(`${keyed.url}/api/battles`, { history }, as(limited));
+    expect(byDefault.status).toBe(400);
+    expect(await byDefault.json()).toEqual({ error: 'No models available for a battle' });
+  });
+});

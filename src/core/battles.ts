@@ -11,6 +11,7 @@ import {
 } from './arena.js';
 import type { Winner } from './leaderboard.js';
 import type { ModelRouter } from './router.js';
+import { notAllowedMessage } from './runs.js';
 import type { BattleRecord, Contestant } from '../store/battles.js';
 
 /**
@@ -72,7 +73,7 @@ export async function resolvePool(
   await checkModelsExist(router, instances);
   const seen = new Set<string>();
   return instances.map((instance, index) => {
-    if (!allowed(instance.model)) throw new ModelNotAllowedError(`This API key may not use model ${instance.model}`);
+    if (!allowed(instance.model)) throw new ModelNotAllowedError(notAllowedMessage(instance.model));
     // Built ids use the resolved name, so `x` and `x:latest` are one configuration.
     const id = typeof raw[index]!.id === 'string' ? instance.id : instanceId(instance);
     if (seen.has(id)) throw new ArenaValidationError(`Duplicate model instance detected: ${id}`);

@@ -1,6 +1,7 @@
 import type { ModelInstance, ArenaEvent, ArenaRequest } from './arena.js';
 import { runArena } from './arena.js';
 import type { GenerationService, UsageSink } from './generation.js';
+import { ApiKeys } from './api-keys.js';
 import type { Principal } from './auth.js';
 import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord } from '../store/runs.js';
 
@@ -93,6 +94,15 @@ export function ownerOf(principal: Principal | null | undefined): string | null 
 /** A caller with an API key sees only its own runs and battles. */
 export function maySee(principal: Principal | null | undefined, owner: string | null): boolean {
   return principal?.kind !== 'key' || principal.keyId === owner;
+}
+
+/** The key's model allow-list, for requests whose models are not in their body (pools, re-runs). */
+export function mayUseModel(principal: Principal | null | undefined, model: string): boolean {
+  return principal?.kind !== 'key' || ApiKeys.allows(principal, model);
+}
+
+export function notAllowedMessage(model: string): string {
+  return `This API key is not allowed to use model '${model}'`;
 }
 
 /** What an unvoted battle shows of its contestants: nothing but their side. */

@@ -3,8 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import { ArenaValidationError, parseHistory } from '../core/arena.js';
 import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../core/battles.js';
-import { maySee } from '../core/runs.js';
-import { normaliseModelName } from '../core/router.js';
+import { maySee, mayUseModel } from '../core/runs.js';
 import { BattleStore, type BattleRecord } from '../store/battles.js';
 import { RunStore } from '../store/runs.js';
 import { arenaBodySchema, streamArena } from './arena.js';
@@ -64,13 +63,6 @@ function notFound(): HttpError {
   return new HttpError(404, 'Battle not found');
 }
 
-function allowedModels(request: FastifyRequest): (model: string) => boolean {
-  const principal = request.principal;
-  if (principal?.kind !== 'key' || !principal.models) return () => true;
-  const allowed = new Set(principal.models.map(normaliseModelName));
-  return (model) => allowed.has(normaliseModelName(model));
-}
-
 export function battleRoutes(services: Services) {
   const battles = new BattleStore(services.store.db);
   const runs = new RunStore(services.store.db);
@@ -123,6 +115,7 @@ export function battleRoutes(services: Services) {
             },
           },
           400: errorSchema,
+          403: errorSchema,
         },
       },
     }, async (request, reply) => {
@@ -131,10 +124,10 @@ export function battleRoutes(services: Services) {
       let history;
       try {
         history = parseHistory(body.history);
-        pool = await resolvePool(services.router, history, body.pool, allowedModels(request));
+        pool = await resolvePool(services.router, history, body.pool, (model) => mayUseModel(request.principal, model));
       } catch (error) {
         if (error instanceof ArenaValidationError) throw badRequest(error.message);
-        if (error instanceof ModelNotAllowedError) throw new HttpError(403, error.message);
+        if (error instanceof ModelNotAllowedError) throw new HttpError(403, error.message, 'permission_error', 'model_not_allowed');
         throw error;
       }
       const contestants = pickContestants(pool);

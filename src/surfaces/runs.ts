@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../core/arena.js';
-import { EXPORT_TYPES, exportRun, isBlind, maySee, runSummaryView, runView, type ExportFormat } from '../core/runs.js';
+import { EXPORT_TYPES, exportRun, isBlind, maySee, mayUseModel, notAllowedMessage, runSummaryView, runView, type ExportFormat } from '../core/runs.js';
 import { RunStore, type RunKind, type RunRecord } from '../store/runs.js';
 import { answerSchema } from './battles.js';
 import { streamArena } from './arena.js';
@@ -129,6 +129,7 @@ export function runRoutes(services: Services) {
         response: {
           200: { description: 'NDJSON lines as /api/stream_chat', headers: { 'x-run-id': { type: 'string' } }, content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } } },
           400: errorSchema,
+          403: errorSchema,
           404: errorSchema,
           409: errorSchema,
         },
@@ -138,6 +139,9 @@ export function runRoutes(services: Services) {
       // Re-running an unvoted battle would show who the contestants are before the vote.
       if (isBlind(run)) throw new HttpError(409, 'Vote on this battle before re-running it');
       const arena: ArenaRequest = { history: run.history, instances: run.instances.map((i) => ({ ...i })), legacy: run.legacy };
+      // The key's allow-list may have changed since the run was made.
+      const refused = arena.instances.find((i) => !mayUseModel(request.principal, i.model));
+      if (refused) throw new HttpError(403, notAllowedMessage(refused.model), 'permission_error', 'model_not_allowed');
       try {
         await checkModelsExist(services.router, arena.instances);
       } catch (error) {
