@@ -220,6 +220,20 @@ describe('admin pages in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('stops a streamed answer midway', async () => {
+    await page.goto(`${server.url}/admin/playground`);
+    await expect.poll(() => page.getByLabel('model').inputValue()).toBe(TEST_MODEL);
+    await page.getByLabel('max_tokens').fill('400');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(async () => (await page.getByTestId('raw-response').innerText()).split('\n').length, { timeout: 30_000 }).toBeGreaterThan(3);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText('stopped', { exact: true }).waitFor();
+    const lines = (await page.getByTestId('raw-response').innerText()).split('\n').filter(Boolean);
+    expect(lines.length).toBeLessThan(400);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ done: false });
+    expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true);
+  });
+
   it('copies the secret with the fallback when the clipboard API is refused', async () => {
     const { context, page: plain } = await openPage(browser, `${server.url}/health`);
     try {

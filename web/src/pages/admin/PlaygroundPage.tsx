@@ -81,6 +81,13 @@ export function PlaygroundPage() {
   const [key, setKey] = useState('');
   const [exchange, setExchange] = useState<Exchange>();
   const abort = useRef<AbortController>(undefined);
+  const rawResponse = useRef<HTMLPreElement>(null);
+  const lineCount = exchange?.lines.length ?? 0;
+  // While lines stream in, keep the newest in view unless the user scrolled up to read.
+  useEffect(() => {
+    const pre = rawResponse.current;
+    if (pre && pre.scrollHeight - pre.scrollTop - pre.clientHeight < 80) pre.scrollTop = pre.scrollHeight;
+  }, [lineCount]);
 
   useEffect(() => {
     listModels()
@@ -257,7 +264,7 @@ export function PlaygroundPage() {
               {exchange.headers.length > 0 && (
                 <pre className="raw headers">{exchange.headers.map(([name, value]) => `${name}: ${value}`).join('\n')}</pre>
               )}
-              <pre className="raw body" data-testid="raw-response">
+              <pre ref={rawResponse} className="raw body" data-testid="raw-response">
                 {exchange.lines.join('\n')}
               </pre>
               {exchange.error && <p className="error">{exchange.error}</p>}
