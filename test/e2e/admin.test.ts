@@ -234,6 +234,21 @@ describe('admin pages in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true);
   });
 
+  it('says why no key can be created on a server without an admin token', async () => {
+    const open = await startServer();
+    const { context, page: openPageTab } = await openPage(browser, `${open.url}/admin/api-keys`);
+    try {
+      await openPageTab.getByText('No keys yet').waitFor();
+      await openPageTab.getByLabel('key name').fill('nobody-governs-me');
+      await openPageTab.getByRole('button', { name: 'Create key' }).click();
+      await openPageTab.getByText(/Set WEB_CHAT_TOKEN before creating API keys/).waitFor();
+      expect(await openPageTab.getByTestId('secret').count()).toBe(0);
+    } finally {
+      await context.close();
+      await open.close();
+    }
+  });
+
   it('copies the secret with the fallback when the clipboard API is refused', async () => {
     const { context, page: plain } = await openPage(browser, `${server.url}/health`);
     try {
