@@ -42,6 +42,8 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
   else signal.addEventListener('abort', forward, { once: true });
   const source = runArena(options.generation, arena, controller.signal, options.usage);
   const first = source.next();
+  // Awaited below; this only keeps a failure meanwhile from counting as an unhandled rejection.
+  first.catch(() => undefined);
   try {
     await options.save();
   } catch (error) {
@@ -130,7 +132,23 @@ export interface RunView {
   battle: RunRecord['battle'];
 }
 
+/** A backend's error message may name the model; an unvoted battle's must not. */
+export function hideModel(text: string, instance: ModelInstance): string {
+  return text.split(instance.model).join(`contestant ${instance.id}`);
+}
+
+export function anonymiseAnswers(run: RunRecord): Record<string, Answer> {
+  const answers: Record<string, Answer> = {};
+  for (const [id, answer] of Object.entries(run.answers)) {
+    let error = answer.error;
+    for (const instance of run.instances) if (error !== null) error = hideModel(error, instance);
+    answers[id] = { ...answer, error };
+  }
+  return answers;
+}
+
 export function runView(run: RunRecord): RunView {
+  const blind = isBlind(run);
   return {
     id: run.id,
     kind: run.kind,
@@ -140,8 +158,8 @@ export function runView(run: RunRecord): RunView {
     rerun_of: run.rerunOf,
     legacy: run.legacy,
     history: run.history,
-    instances: isBlind(run) ? run.instances.map((i) => ({ id: i.id, hidden: true as const })) : run.instances,
-    answers: run.answers,
+    instances: blind ? run.instances.map((i) => ({ id: i.id, hidden: true as const })) : run.instances,
+    answers: blind ? anonymiseAnswers(run) : run.answers,
     battle: run.battle,
   };
 }

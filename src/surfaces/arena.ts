@@ -8,7 +8,7 @@ import {
   type ArenaRequest,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
-import { ownerOf, startRecordedArena } from '../core/runs.js';
+import { hideModel, ownerOf, startRecordedArena } from '../core/runs.js';
 import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
 import { badRequest, clientGone, ndjson, sendStream } from './http.js';
 
@@ -75,8 +75,7 @@ export function streamLine(request: ArenaRequest, event: ArenaEvent, anonymous =
   const who = identity(request, event, anonymous);
   if (event.type === 'token') return ndjson({ ...who, token: event.text, done: false });
   if (event.type === 'done') return ndjson({ ...who, token: '', done: true, metrics: event.metrics });
-  // A backend's message may name the model; a battle must not.
-  const error = anonymous ? event.error.split(event.instance.model).join(`contestant ${event.instance.id}`) : event.error;
+  const error = anonymous ? hideModel(event.error, event.instance) : event.error;
   return ndjson({ ...who, token: '', done: true, error, metrics: event.metrics });
 }
 

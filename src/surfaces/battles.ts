@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import { ArenaValidationError, parseHistory } from '../core/arena.js';
 import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../core/battles.js';
-import { maySee, mayUseModel } from '../core/runs.js';
+import { anonymiseAnswers, maySee, mayUseModel } from '../core/runs.js';
 import { BattleStore, type BattleRecord } from '../store/battles.js';
 import { RunStore } from '../store/runs.js';
 import { arenaBodySchema, streamArena } from './arena.js';
@@ -213,7 +213,7 @@ export function battleRoutes(services: Services) {
         winner: battle.winner,
         voted_at: battle.votedAt,
         contestants: battle.winner === null ? null : revealed(battle),
-        answers: run?.answers ?? {},
+        answers: !run ? {} : battle.winner === null ? anonymiseAnswers(run) : run.answers,
       };
     });
   };
