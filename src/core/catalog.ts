@@ -5,22 +5,13 @@ import { normaliseModelName } from './router.js';
 import type { SharedEvents } from './shared-events.js';
 
 /** Default generation parameters an admin may set per model (seed 002's `parameters`). */
-export interface ModelParameters {
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  min_p?: number;
-  repeat_penalty?: number;
-  repeat_last_n?: number;
-  presence_penalty?: number;
-  frequency_penalty?: number;
-  num_predict?: number;
+export type ModelParameters = Pick<
+  GenerationOptions,
+  'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'repeat_last_n' | 'presence_penalty' | 'frequency_penalty' | 'num_predict' | 'seed' | 'stop' | 'num_ctx'
+> & {
   /** Seed 002's name for num_predict; kept as given so the catalog shows what the admin wrote. */
   max_tokens?: number;
-  seed?: number;
-  stop?: string[];
-  num_ctx?: number;
-}
+};
 
 export interface CatalogEntry {
   name: string;
