@@ -192,6 +192,13 @@ describe('admin pages in Chromium', () => {
     await expect.poll(() => keyRow('playground-e2e').getByTestId('key-state').innerText()).toBe('revoked');
     const refused = await fetch(`${server.url}/api/models`, { headers: { authorization: `Bearer ${secret}` } });
     expect(refused.status).toBe(401);
+
+    // A key's "by day" link opens the usage page filtered to that key.
+    const keyId = await keyRow('playground-e2e').getAttribute('data-key-id');
+    await keyRow('playground-e2e').getByRole('link', { name: 'by day →' }).click();
+    await expect.poll(() => page.getByLabel('key filter').inputValue()).toBe(keyId);
+    await expect.poll(() => page.locator('table[aria-label="Totals by key"] tbody tr').count()).toBe(1);
+    expect(await page.locator('table[aria-label="Totals by key"]').innerText()).toContain('playground-e2e');
   });
 
   it('rotates a key: the new secret is shown once and the old one stops working', async () => {
