@@ -194,7 +194,18 @@ export function arenaRoutes(services: Services) {
 
     app.post('/api/stream_chat', {
       attachValidation: true, // the schema documents; parseArenaRequest validates with the seed's messages
-      schema: { tags: ['arena'], summary: 'Stream every instance of a comparison as interleaved NDJSON', body: arenaBodySchema },
+      schema: {
+        tags: ['arena'],
+        summary: 'Stream every instance of a comparison as interleaved NDJSON',
+        body: arenaBodySchema,
+        response: {
+          200: {
+            description: 'NDJSON lines {instance_id (or model for legacy requests), token, done, metrics?, error?}; the comparison is saved as a run',
+            headers: { 'x-run-id': { type: 'string', description: 'The saved run (GET /api/runs/{id})' } },
+            content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } },
+          },
+        },
+      },
     }, async (request, reply) => {
       const arena = await parseAndCheck(services, request.body);
       return streamArena(services, request, reply, arena, { kind: 'comparison' });
