@@ -54,11 +54,27 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
     throw error;
   }
 
+  const answers: Record<string, Answer> = {};
+  for (const instance of arena.instances) answers[instance.id] = { response: '', metrics: null, error: null };
+  const ended = new Set<string>();
+  let failed = false;
+  let started = false;
+  let finishing: Promise<void> | undefined;
+  // Once, from whichever comes first: the consumer's end, or a client that left before it began.
+  const finish = (completed: boolean) =>
+    (finishing ??= (async () => {
+      // Stops whatever still runs when the consumer left early (the client disconnected).
+      await source.return(undefined);
+      signal.removeEventListener('abort', forward);
+      for (const id of Object.keys(answers)) if (!ended.has(id)) answers[id]!.error = 'cancelled';
+      const status: RunStatus = !completed || controller.signal.aborted ? 'partial' : failed ? 'error' : 'done';
+      await options.runs.finish(options.runId, status, answers).catch(options.onFinishError);
+    })());
+  // A response torn down before its body was read never runs the generator below, nor its `finally`.
+  controller.signal.addEventListener('abort', () => void (started || finish(false)), { once: true });
+
   async function* events(): AsyncGenerator<ArenaEvent> {
-    const answers: Record<string, Answer> = {};
-    for (const instance of arena.instances) answers[instance.id] = { response: '', metrics: null, error: null };
-    const ended = new Set<string>();
-    let failed = false;
+    started = true;
     let completed = false;
     try {
       for (let step = await first; !step.done; step = await source.next()) {
@@ -77,12 +93,7 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
       }
       completed = true;
     } finally {
-      // Stops whatever still runs when the consumer left early (the client disconnected).
-      await source.return(undefined);
-      signal.removeEventListener('abort', forward);
-      for (const id of Object.keys(answers)) if (!ended.has(id)) answers[id]!.error = 'cancelled';
-      const status: RunStatus = !completed || controller.signal.aborted ? 'partial' : failed ? 'error' : 'done';
-      await options.runs.finish(options.runId, status, answers).catch(options.onFinishError);
+      await finish(completed);
     }
   }
   return { runId: options.runId, events: events() };
