@@ -16,6 +16,7 @@ function form(overrides: Partial<PlaygroundForm> = {}): PlaygroundForm {
     system: '',
     prompt: 'Once upon a time',
     stream: false,
+    events: false,
     params: { temperature: '0', top_p: '', top_k: '', repeat_penalty: '', max_tokens: '16', seed: '7', stop: '' },
     ...overrides,
   };
@@ -28,6 +29,7 @@ describe('playground requests', () => {
     expect(chat).toEqual({
       method: 'POST',
       path: '/api/chat',
+      headers: { 'Content-Type': 'application/json' },
       body: {
         model: TEST_MODEL,
         messages: [
@@ -45,6 +47,10 @@ describe('playground requests', () => {
     expect(openai.path).toBe('/v1/chat/completions');
     expect(openai.body).toMatchObject({ max_tokens: 32, temperature: 0.5, top_k: 40, repeat_penalty: 1.1, stop: ['The end', 'foo, bar', '\n\n'], stream: false });
     expect(openai.body).not.toHaveProperty('options');
+    // Seed 004's SSE is asked with Accept, on the Ollama routes only, and only when streamed.
+    expect(buildRequest(form({ stream: true, events: true })).headers).toEqual({ 'Content-Type': 'application/json', Accept: 'text/event-stream' });
+    expect(buildRequest(form({ stream: false, events: true })).headers).not.toHaveProperty('Accept');
+    expect(buildRequest(form({ api: 'openai-chat', stream: true, events: true })).headers).not.toHaveProperty('Accept');
     const bare = buildRequest(form({ params: { temperature: '', top_p: '', top_k: '', repeat_penalty: '', max_tokens: '', seed: '', stop: '' } }));
     expect(bare.body).toEqual({ model: TEST_MODEL, messages: [{ role: 'user', content: 'Once upon a time' }], stream: false });
   });
@@ -69,6 +75,7 @@ describe('playground requests', () => {
     expect(readAnswer('{"response":"Once","done":false}\n{"response":" more","done":true}').text).toBe('Once more');
     expect(readAnswer('data: {"choices":[{"delta":{"content":"A"}}]}\n\ndata: {"choices":[{"delta":{"content":"B"}}]}\n\ndata: [DONE]\n').text).toBe('AB');
     expect(readAnswer(JSON.stringify({ choices: [{ message: { content: 'whole' } }] }, null, 2)).text).toBe('whole');
+    expect(readAnswer('data: {"token":"Once","done":false}\n\ndata: {"token":" upon","done":false}\n\ndata: {"done":true,"full_text":"Once upon"}\n').text).toBe('Once upon');
     expect(readAnswer('{"error":"Invalid API key"}').error).toBe('Invalid API key');
     expect(readAnswer('{"error":{"message":"Rate limit","type":"rate_limit_error"}}').error).toBe('Rate limit');
   });
@@ -156,7 +163,7 @@ describe('admin pages in Chromium', () => {
     expect(curl).toContain(`Authorization: Bearer ${secret}`);
     expect((await page.getByTestId('curl').innerText())).toContain('Bearer <your key>');
     const { stdout } = await run('sh', ['-c', `${curl} --silent --show-error`]);
-    expect(readAnswer(stdout).text).toBe(streamedAnswer);
+    expect(readAnswer(stdout).text.trim()).toBe(streamedAnswer.trim());
 
     // The OpenAI API, not streamed, with the same key and settings gives an answer too.
     await page.getByLabel('API', { exact: true }).selectOption('openai-chat');
@@ -239,6 +246,25 @@ describe('admin pages in Chromium', () => {
     expect(lines.length).toBeLessThan(400);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ done: false });
     expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true);
+  });
+
+  it("streams seed 004's server-sent events from /api/generate", async () => {
+    await page.goto(`${server.url}/admin/playground`);
+    await expect.poll(() => page.getByLabel('model').inputValue()).toBe(TEST_MODEL);
+    await page.getByLabel('API', { exact: true }).selectOption('ollama-generate');
+    await page.getByLabel('server-sent events').check();
+    await page.getByLabel('max_tokens').fill('16');
+    expect(await page.getByTestId('raw-request').innerText()).toContain('Accept: text/event-stream');
+    expect(await page.getByTestId('curl').innerText()).toContain(`-H 'Accept: text/event-stream'`);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('response-status').innerText(), { timeout: 30_000 }).toMatch(/HTTP 200.*total/);
+    expect(await page.locator('pre.headers').innerText()).toContain('content-type: text/event-stream');
+    const events = (await page.getByTestId('raw-response').innerText()).split('\n').filter(Boolean);
+    expect(events.every((line) => line.startsWith('data: '))).toBe(true);
+    const last = JSON.parse(events.at(-1)!.slice('data: '.length)) as { done: boolean; full_text: string };
+    expect(last.done).toBe(true);
+    expect(last.full_text.length).toBeGreaterThan(0);
+    expect((await page.getByTestId('answer').innerText()).trim()).toBe(last.full_text.trim());
   });
 
   it('says why no key can be created on a server without an admin token', async () => {

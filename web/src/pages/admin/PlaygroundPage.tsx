@@ -76,6 +76,7 @@ export function PlaygroundPage() {
     system: '',
     prompt: 'Once upon a time',
     stream: true,
+    events: false,
     params: EMPTY_PARAMS,
   });
   const [key, setKey] = useState('');
@@ -106,7 +107,7 @@ export function PlaygroundPage() {
     `${request.method} ${request.path} HTTP/1.1`,
     `Host: ${window.location.host}`,
     ...(keyInUse ? [`Authorization: Bearer ${KEY_PLACEHOLDER}`] : []),
-    'Content-Type: application/json',
+    ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
     '',
     JSON.stringify(request.body, null, 2),
   ].join('\n');
@@ -120,8 +121,8 @@ export function PlaygroundPage() {
     const controller = new AbortController();
     abort.current = controller;
     const started = performance.now();
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (keyInUse) headers.authorization = `Bearer ${keyInUse}`;
+    const headers: Record<string, string> = { ...request.headers };
+    if (keyInUse) headers.Authorization = `Bearer ${keyInUse}`;
     setExchange({ status: 'sending…', headers: [], lines: [], answer: '', running: true });
     try {
       const response = await fetch(request.path, { method: 'POST', headers, body: JSON.stringify(request.body), signal: controller.signal });
@@ -183,6 +184,12 @@ export function PlaygroundPage() {
             <input type="checkbox" checked={form.stream} onChange={(e) => set('stream', e.target.checked)} aria-label="stream" />
             Stream the answer
           </label>
+          {form.stream && form.api !== 'openai-chat' && (
+            <label className="inline">
+              <input type="checkbox" checked={form.events} onChange={(e) => set('events', e.target.checked)} aria-label="server-sent events" />
+              as Server-Sent Events (Accept: text/event-stream)
+            </label>
+          )}
           <label>
             API key
             {/* Uncontrolled: React would copy a controlled value into the DOM attribute, i.e. the page source. */}

@@ -35,13 +35,25 @@ export interface PlaygroundForm {
   system: string;
   prompt: string;
   stream: boolean;
+  /**
+   * Ollama routes only, when streamed: ask for seed 004's Server-Sent Events (`Accept: text/event-stream`,
+   * SPEC rule 3) instead of Ollama's NDJSON.
+   */
+  events: boolean;
   params: PlaygroundParams;
 }
 
 export interface BuiltRequest {
   method: 'POST';
   path: string;
+  /** Every header but Authorization, which the page adds (and masks) itself. */
+  headers: Record<string, string>;
   body: Record<string, unknown>;
+}
+
+/** Whether the form asks for seed 004's SSE: only the Ollama routes speak it, and only when streamed. */
+export function wantsEvents(form: PlaygroundForm): boolean {
+  return form.events && form.stream && form.api !== 'openai-chat';
 }
 
 function numberOrUndefined(text: string): number | undefined {
@@ -85,7 +97,7 @@ export function buildRequest(form: PlaygroundForm): BuiltRequest {
     // top_k and repeat_penalty are not in OpenAI's schema; like llama.cpp's and vLLM's servers we take
     // them as extra body fields, so the playground can still set every parameter on this API.
     const body = defined({ model: form.model, messages, stream: form.stream, ...sampling, max_tokens: maxTokens, stop });
-    return { method: 'POST', path, body };
+    return { method: 'POST', path, headers: { 'Content-Type': 'application/json' }, body };
   }
   // Ollama's own knob for the answer length is num_predict, inside options.
   const options = defined({ ...sampling, num_predict: maxTokens, stop });
@@ -94,7 +106,8 @@ export function buildRequest(form: PlaygroundForm): BuiltRequest {
       ? { model: form.model, messages }
       : defined({ model: form.model, prompt: form.prompt, system: form.system.trim() ? form.system : undefined });
   // `stream` is always written: Ollama streams by default, so leaving it out would not say what was meant.
-  return { method: 'POST', path, body: { ...base, stream: form.stream, ...(Object.keys(options).length > 0 ? { options } : {}) } };
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(wantsEvents(form) ? { Accept: 'text/event-stream' } : {}) };
+  return { method: 'POST', path, headers, body: { ...base, stream: form.stream, ...(Object.keys(options).length > 0 ? { options } : {}) } };
 }
 
 /** The placeholder shown wherever the request is displayed, so no secret is ever rendered. */
@@ -111,7 +124,8 @@ function shellQuote(text: string): string {
 export function curlCommand(origin: string, request: BuiltRequest, key: string | undefined): string {
   const parts = ['curl', ...(request.body.stream === true ? ['-N'] : []), '-X', request.method, shellQuote(origin + request.path)];
   if (key !== undefined) parts.push('-H', shellQuote(`Authorization: Bearer ${key}`));
-  parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(request.body)));
+  for (const [name, value] of Object.entries(request.headers)) parts.push('-H', shellQuote(`${name}: ${value}`));
+  parts.push('-d', shellQuote(JSON.stringify(request.body)));
   return parts.join(' ');
 }
 
@@ -130,8 +144,8 @@ function errorMessage(error: unknown): string | undefined {
 
 /**
  * Reads one line of any answer the three APIs give: Ollama NDJSON (chat `message.content`, generate
- * `response`), OpenAI SSE (`data: {...}` with `choices[].delta`, `data: [DONE]`) and each API's
- * non-streamed object, which arrives as a single line or as the whole body.
+ * `response`), seed 004's SSE (`data: {"token"}`), OpenAI SSE (`data: {...}` with `choices[].delta`,
+ * `data: [DONE]`) and each API's non-streamed object, as a single line or as the whole body.
  */
 export function readAnswerLine(line: string): LineReading {
   let text = line.trim();
@@ -148,6 +162,8 @@ export function readAnswerLine(line: string): LineReading {
   // The /api surfaces may add `details` beside the message (SPEC rule 5); both help the user.
   if (error !== undefined && typeof value.details === 'string') return { text: '', error: `${error}: ${value.details}` };
   if (error !== undefined) return { text: '', error };
+  // Seed 004's SSE: one `token` per event; the last event's `full_text` repeats them all, so it adds nothing.
+  if (typeof value.token === 'string') return { text: value.token };
   const message = value.message as { content?: unknown } | undefined;
   if (typeof message?.content === 'string') return { text: message.content };
   if (typeof value.response === 'string') return { text: value.response };
