@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { Ollama, type ChatResponse, type GenerateResponse } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +192,29 @@ describe('chat', () => {
     await expect(async () => {
       for await (const part of stream) void part;
     }).rejects.toThrow('upstream connection lost');
+  });
+
+  it('stops generating the moment a streaming client goes away', async () => {
+    const { stats } = server.services.engine;
+    await ollama.generate({ model: 'stories260K', prompt: '' }); // loaded, so that 480 tokens would take a while
+    // Leave after the response headers, before reading anything; then after reading the first line.
+    for (const leaveOn of ['response', 'data'] as const) {
+      const generatedBefore = stats.generated;
+      await new Promise<void>((resolve, reject) => {
+        const request = http.request(`${server.url}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+          const leave = () => {
+            request.destroy();
+            resolve();
+          };
+          if (leaveOn === 'response') leave();
+          else response.once('data', leave);
+        });
+        request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+        request.end(JSON.stringify({ model: 'stories260K', prompt: 'Once upon a time', options: { num_predict: 480 } }));
+      });
+      await expect.poll(() => stats.running, { timeout: 10_000 }).toBe(0);
+      expect(stats.generated - generatedBefore).toBeLessThan(480);
+    }
   });
 
   it('validates the body with 400s naming the field', async () => {
