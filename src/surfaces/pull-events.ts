@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Services } from '../server.js';
 import type { PullJob } from '../core/pull-jobs.js';
 import { PushStream } from '../core/push-stream.js';
@@ -17,10 +17,15 @@ export type PullEvent = { type: 'snapshot'; pulls: PullJob[] } | { type: 'update
  */
 export function pullEventRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
-    const open = new Set<PushStream<string>>();
-    // Streams never go idle, so they must be ended for the server to close.
+    const open = new Map<PushStream<string>, FastifyReply>();
+    // Feeds never go idle, so the server ends them to close; and since a client may keep the socket
+    // alive after the last line (no request in flight is not enough for it to let go), it goes too.
     app.addHook('preClose', async () => {
-      for (const stream of open) stream.end();
+      for (const [stream, reply] of open) {
+        const socket = reply.raw.socket;
+        reply.raw.once('finish', () => socket?.destroy());
+        stream.end();
+      }
     });
 
     app.get('/api/pulls/events', {
@@ -41,7 +46,7 @@ export function pullEventRoutes(services: Services) {
         open.delete(stream);
         stream.end();
       };
-      open.add(stream);
+      open.set(stream, reply);
       reply.raw.on('close', stop);
       request.raw.on('aborted', stop);
       return sendStream(reply, 'application/x-ndjson', stream);

@@ -139,6 +139,22 @@ describe('compare page', () => {
     expect(await run.getByTestId('answer').count()).toBe(2);
   });
 
+  it('lists the saved runs in the history, newest first, each linking to its permalink', async () => {
+    const page = await open('/runs');
+    const rows = page.getByTestId('runs').locator('tbody tr');
+    await rows.first().waitFor();
+    // The first turn, the second turn's one or two runs, and the re-run.
+    expect(await rows.count()).toBeGreaterThanOrEqual(3);
+    expect(await rows.first().textContent()).toContain('re-run');
+    await screenshot(page, 'history');
+    await page.getByRole('tab', { name: 'Battles' }).click();
+    await page.getByText('Nothing saved yet').waitFor();
+    await page.getByRole('tab', { name: 'Comparisons' }).click();
+    await page.getByRole('link', { name: 'What happened next?' }).first().click();
+    await page.getByTestId('run-prompt').waitFor();
+    expect(new URL(page.url()).pathname).toMatch(/^\/runs\/[0-9a-f-]{36}$/);
+  });
+
   it('renders Markdown and code from a model, never its HTML, and shows a failing instance in its own column', async () => {
     scripted.answer = HOSTILE;
     scripted.delayMs = 0;

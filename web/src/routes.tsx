@@ -5,6 +5,7 @@ import { ComparePage } from './pages/ComparePage.js';
 import { LeaderboardPage } from './pages/LeaderboardPage.js';
 import { ModelsPage } from './pages/ModelsPage.js';
 import { RunPage } from './pages/RunPage.js';
+import { RunsPage } from './pages/RunsPage.js';
 
 /**
  * Every page of the app: its path pattern (`:param` segments), its label in the navigation (none =
@@ -20,6 +21,7 @@ export const routes: Route[] = [
   { pattern: '/', label: 'Compare', render: () => <ComparePage /> },
   { pattern: '/battle', label: 'Battle', render: () => <BattlePage /> },
   { pattern: '/leaderboard', label: 'Leaderboard', render: () => <LeaderboardPage /> },
+  { pattern: '/runs', label: 'History', render: () => <RunsPage /> },
   { pattern: '/models', label: 'Models', render: () => <ModelsPage /> },
   { pattern: '/runs/:id', render: (params) => <RunPage id={params.id!} /> },
 ];

@@ -117,6 +117,28 @@ export interface Run {
   battle: null | { id: string; winner: Winner | null; voted_at: string | null };
 }
 
+export interface RunSummary {
+  id: string;
+  kind: Run['kind'];
+  status: Run['status'];
+  created_at: string;
+  finished_at: string | null;
+  rerun_of: string | null;
+  /** The last user message, at most 200 characters. */
+  prompt: string;
+  /** Empty for a battle not voted yet. */
+  models: string[];
+  instance_count: number;
+  battle: Run['battle'];
+}
+
+export interface RunList {
+  runs: RunSummary[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
 export interface LeaderboardRow {
   rank: number;
   contestant: string;
