@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, startServer, type RunningServer } from './helpers/server.js';
+import { freePort, postJson, startServer, type RunningServer } from './helpers/server.js';
 import { STORES, testRedis } from './helpers/stores.js';
 
 /**
@@ -116,5 +118,38 @@ describe.each(CASES)('rate limits ($name)', ({ store, redis }) => {
     const responses = await Promise.all(Array.from({ length: 70 }, () => fetch(`${server.url}/api/models`, { headers: admin })));
     expect(responses.every((r) => r.status === 200)).toBe(true);
     expect(responses[0]!.headers.get('x-ratelimit-limit')).toBeNull();
+  });
+});
+
+describe('while Redis is down', () => {
+  let redis: ChildProcess | undefined;
+  let server: RunningServer | undefined;
+  afterAll(async () => {
+    redis?.kill('SIGKILL');
+    await server?.close();
+  });
+
+  it('keeps limiting on each replica and still revokes', async () => {
+    const port = await freePort();
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const url = `redis://127.0.0.1:${port}`;
+    await expect.poll(() => new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); }).on('error', () => resolve(false));
+    }), { timeout: 5_000 }).toBe(true);
+    server = await startServer({ REDIS_URL: url, REDIS_PREFIX: 'down:', WEB_CHAT_TOKEN: ADMIN_TOKEN, LOG_LEVEL: 'fatal' });
+    const created = await postJson(`${server.url}/api/admin/keys`, { name: 'resilient', rpm: 3 }, admin);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    expect((await fetch(`${server.url}/api/models`, { headers: bearer(key) })).status).toBe(200);
+
+    const exited = new Promise((resolve) => redis!.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(`${server.url}/api/models`, { headers: bearer(key) })).status);
+    // The replica's own window starts afresh: three pass, the fourth is refused.
+    expect(statuses).toEqual([200, 200, 200, 429]);
+
+    expect((await fetch(`${server.url}/api/admin/keys/${id}`, { method: 'DELETE', headers: admin })).status).toBe(200);
+    expect((await fetch(`${server.url}/api/models`, { headers: bearer(key) })).status).toBe(401);
   });
 });

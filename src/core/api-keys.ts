@@ -207,10 +207,20 @@ export class ApiKeys implements KeyVerifier {
     return this.flushing;
   }
 
-  /** Tells every replica (and this one) that keys changed; with Redis, bumps the shared epoch first. */
+  /**
+   * Tells every replica (and this one) that keys changed; with Redis, bumps the shared epoch first.
+   * The database already holds the change: if Redis fails here, this replica still applies it at once
+   * and the others within their cache lifetime.
+   */
   private async changed(): Promise<void> {
     this.anyKeysKnown = true;
-    if (this.shared.redis) this.epoch = Math.max(this.epoch, await this.shared.redis.incr(this.epochKey));
+    if (this.shared.redis) {
+      try {
+        this.epoch = Math.max(this.epoch, await this.shared.redis.incr(this.epochKey));
+      } catch (error) {
+        this.onError(error);
+      }
+    }
     this.clearCache();
     await this.shared.publish('keys', null);
   }

@@ -36,8 +36,8 @@ export interface ApiManagement {
 }
 
 export async function openApiManagement(config: Config, store: Store, log: (error: unknown, what: string) => void): Promise<ApiManagement> {
-  const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix);
-  const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key last-used write failed'));
+  const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix, (error) => log(error, 'Redis failed'));
+  const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key bookkeeping (last use, shared epoch) failed'));
   const catalog = await Catalog.open(store.db, shared, (error) => log(error, 'catalog reload failed'));
   const limiter = shared.redis
     ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'))

@@ -23,8 +23,12 @@ export class SharedEvents {
     private readonly subscriber: Redis | undefined,
     /** Put before every Redis key and channel, so that several deployments (or tests) share a Redis. */
     readonly prefix: string,
+    private readonly onError: (error: unknown) => void,
   ) {
     this.local.setMaxListeners(0);
+    // ioredis reconnects by itself (and resubscribes); meanwhile each failure is reported, not thrown.
+    redis?.on('error', onError);
+    subscriber?.on('error', onError);
     subscriber?.on('message', (channel: string, raw: string) => {
       let envelope: { origin: string; message: unknown };
       try {
@@ -37,15 +41,15 @@ export class SharedEvents {
     });
   }
 
-  static async open(redisUrl: string | undefined, prefix: string): Promise<SharedEvents> {
-    if (!redisUrl) return new SharedEvents(undefined, undefined, prefix);
+  static async open(redisUrl: string | undefined, prefix: string, onError: (error: unknown) => void): Promise<SharedEvents> {
+    if (!redisUrl) return new SharedEvents(undefined, undefined, prefix, onError);
     // Fail fast rather than queue: a request waiting on an unreachable Redis is worse than one
     // served without the shared limit (the rate limiter then falls back, see rate-limit.ts).
-    const options = { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 2_000, enableAutoPipelining: true } as const;
+    const options = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000, enableAutoPipelining: true } as const;
     const redis = new Redis(redisUrl, options);
     const subscriber = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await Promise.all([redis.connect(), subscriber.connect()]);
-    return new SharedEvents(redis, subscriber, prefix);
+    return new SharedEvents(redis, subscriber, prefix, onError);
   }
 
   /** Subscribes this replica to a channel; `handler` also runs for this replica's own publications. */
@@ -54,15 +58,26 @@ export class SharedEvents {
     this.local.on(channel, handler);
   }
 
-  /** Runs the local handlers now, then tells the other replicas. */
+  /**
+   * Runs the local handlers now, then tells the other replicas. Never throws: if Redis is down, the
+   * others catch up by their own means (the key epoch, the catalog's periodic reload).
+   */
   async publish(channel: string, message: unknown): Promise<void> {
     this.local.emit(channel, message);
-    if (this.redis) await this.redis.publish(this.prefix + channel, JSON.stringify({ origin: this.replicaId, message }));
+    if (!this.redis) return;
+    try {
+      await this.redis.publish(this.prefix + channel, JSON.stringify({ origin: this.replicaId, message }));
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   async close(): Promise<void> {
     this.local.removeAllListeners();
-    await Promise.all([this.redis?.quit().catch(() => undefined), this.subscriber?.quit().catch(() => undefined)]);
+    // A graceful QUIT only when connected: while Redis is unreachable it would wait for a reconnect.
+    const end = (connection: Redis | undefined) =>
+      connection?.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection?.disconnect();
+    await Promise.all([end(this.redis), end(this.subscriber)]);
   }
 }
 
@@ -74,9 +89,9 @@ export class SharedEvents {
 export async function sharePullJobs(shared: SharedEvents, pulls: PullJobs, router: ModelRouter): Promise<void> {
   if (!shared.redis) return;
   pulls.events.on('update', (job: PullJob) => {
-    if (!pulls.isMirrored(job.id)) void shared.publish('pulls', job).catch(() => undefined);
+    if (!pulls.isMirrored(job.id)) void shared.publish('pulls', job);
   });
-  pulls.events.on('cancel-mirrored', (id: string) => void shared.publish('pull-cancel', id).catch(() => undefined));
+  pulls.events.on('cancel-mirrored', (id: string) => void shared.publish('pull-cancel', id));
   await shared.on('pulls', (message) => {
     const job = message as PullJob;
     if (pulls.isMirrored(job.id) || !pulls.get(job.id)) {
