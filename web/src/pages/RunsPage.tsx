@@ -73,7 +73,7 @@ export function RunsPage() {
             <tbody>
               {list.runs.map((run) => (
                 <tr key={run.id}>
-                  <td className="num">{new Date(run.created_at).toLocaleString()}</td>
+                  <td className="when">{new Date(run.created_at).toLocaleString()}</td>
                   <td>
                     {run.kind}
                     {run.rerun_of && <small>re-run</small>}
