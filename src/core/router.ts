@@ -19,6 +19,8 @@ export interface RoutedModel {
 
 /** How long a listing of every backend's models is reused before backends are asked again. */
 const LIST_TTL_MS = 2_000;
+/** Up to this age an expired listing is still answered from while a fresh one is fetched. */
+const STALE_SERVE_MS = 30_000;
 /** How often a replica marked down is probed. */
 const HEALTH_INTERVAL_MS = 5_000;
 
@@ -75,8 +77,12 @@ export class ModelRouter {
   }
 
   private async modelMap(): Promise<Map<string, RoutedModel>> {
-    if (this.listing && Date.now() - this.listing.at < LIST_TTL_MS) return this.listing.models;
+    const age = this.listing ? Date.now() - this.listing.at : Infinity;
+    if (age < LIST_TTL_MS) return this.listing!.models;
     this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+    // A listing only a little out of date is served while the new one is fetched, so that no request
+    // waits for every backend's listing; invalidate() drops it, so changes we make are seen at once.
+    if (age < STALE_SERVE_MS) return this.listing!.models;
     return this.refreshing;
   }
 
