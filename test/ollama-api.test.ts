@@ -402,4 +402,11 @@ describe('model management', () => {
     const badName = await postJson(`${server.url}/api/copy`, { source: 'stories260K', destination: '../escape' });
     expect(badName.status).toBe(400);
   });
+
+  it('refuses a push with the reason, after the usual 404', async () => {
+    const push = await postJson(`${server.url}/api/push`, { model: 'stories260K' });
+    expect(push.status).toBe(501);
+    expect((await push.json()).error).toMatch(/pushing 'stories260K:latest' to a registry is not supported/);
+    expect((await errorOf(ollama.push({ model: 'nothing-here' }))).status_code).toBe(404);
+  });
 });

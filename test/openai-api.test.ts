@@ -232,3 +232,30 @@ describe('embeddings', () => {
     expect(missing).toBeInstanceOf(NotFoundError);
   });
 });
+
+describe('an API key with a model allow-list', () => {
+  const ADMIN = 'openai-test-admin';
+  let locked: RunningServer;
+  let client: OpenAI;
+  let key: string;
+
+  beforeAll(async () => {
+    locked = await startServer({ WEB_CHAT_TOKEN: ADMIN }, [new ScriptedBackend()]);
+    const response = await postJson(`${locked.url}/api/admin/keys`, { name: 'stories only', tier: 'standard', models: ['stories260K'] }, { authorization: `Bearer ${ADMIN}` });
+    expect(response.status).toBe(201);
+    key = ((await response.json()) as { key: string }).key;
+    client = new OpenAI({ baseURL: `${locked.url}/v1`, apiKey: key, maxRetries: 0 });
+  });
+  afterAll(() => locked?.close());
+
+  it('lists only the models the key may use, on /v1/models and /api/tags', async () => {
+    expect((await client.models.list()).data.map((m) => m.id)).toEqual([TEST_MODEL]);
+    expect(await client.models.retrieve(SCRIPTED_MODEL).catch((e: unknown) => e)).toBeInstanceOf(NotFoundError);
+    const tags = await (await fetch(`${locked.url}/api/tags`, { headers: { authorization: `Bearer ${key}` } })).json();
+    expect(tags.models.map((m: { name: string }) => m.name)).toEqual([TEST_MODEL]);
+    const everything = await (await fetch(`${locked.url}/api/tags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+    expect(everything.models.map((m: { name: string }) => m.name).sort()).toEqual([SCRIPTED_MODEL, TEST_MODEL].sort());
+    const answer = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 });
+    expect(answer.choices[0]!.message.role).toBe('assistant');
+  });
+});

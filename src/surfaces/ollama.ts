@@ -10,7 +10,7 @@ import { SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults 
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, wantsEventStream } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -472,12 +472,12 @@ export function ollamaRoutes(services: Services) {
       return { embedding: result.embeddings[0], model: model.name };
     });
 
-    app.get('/api/tags', { schema: { tags: ['ollama'], summary: 'Local models with their details' } }, async () => ({
-      models: (await services.router.models()).map(tagEntry),
+    app.get('/api/tags', { schema: { tags: ['ollama'], summary: 'Local models with their details' } }, async (request) => ({
+      models: (await visibleModels(services, request.principal)).map(tagEntry),
     }));
 
-    app.get('/api/ps', { schema: { tags: ['ollama'], summary: 'Models loaded in memory' } }, async () => ({
-      models: (await services.router.models())
+    app.get('/api/ps', { schema: { tags: ['ollama'], summary: 'Models loaded in memory' } }, async (request) => ({
+      models: (await visibleModels(services, request.principal))
         .filter((model) => model.info.loaded)
         .map((model) => ({
           ...tagEntry(model),
@@ -533,6 +533,18 @@ export function ollamaRoutes(services: Services) {
         for await (const line of pullLines(services, job.id, signal)) yield ndjson(line);
       }
       return sendStream(reply, 'application/x-ndjson', lines());
+    });
+
+    // Pushing needs a registry account and a model in Ollama's layer format; neither exists here, so the
+    // request is answered with that reason (after the usual checks) instead of a bare 404.
+    app.post('/api/push', {
+      attachValidation: true,
+      config: { access: 'admin' },
+      schema: doc('Push a model to a registry (not supported: answers why)', { model: { type: 'string' }, name: { type: 'string' }, stream: { type: 'boolean' } }),
+    }, async (request, reply) => {
+      const model = await services.router.resolve(modelName(bodyOf(request)));
+      // Sent here, not thrown: the error handler hides the message of any 5xx that is not a backend's.
+      return reply.code(501).send({ error: `pushing '${model.name}' to a registry is not supported by this server: push from the Ollama host that has it` });
     });
 
     app.delete('/api/delete', {

@@ -3,11 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
+import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
 import { parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -299,19 +300,18 @@ export function openAiRoutes(services: Services) {
       };
     });
 
-    app.get('/v1/models', { schema: doc('Models available') }, async () => ({
+    app.get('/v1/models', { schema: doc('Models available') }, async (request) => ({
       object: 'list',
-      data: (await services.router.models()).map(modelObject),
+      data: (await visibleModels(services, request.principal)).map(modelObject),
     }));
 
     // A wildcard: model names may hold slashes (hf.co/owner/repo:tag).
     app.get('/v1/models/*', { schema: doc('One model') }, async (request) => {
       const id = (request.params as { '*': string })['*'];
-      try {
-        return modelObject(await services.router.resolve(id));
-      } catch {
-        throw new HttpError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found');
-      }
+      const model = await services.router.resolve(id).catch(() => undefined);
+      const allowed = model && (request.principal?.kind !== 'key' || ApiKeys.allows(request.principal, model.name));
+      if (!model || !allowed) throw new HttpError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found');
+      return modelObject(model);
     });
   };
 }

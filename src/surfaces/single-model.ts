@@ -1,5 +1,8 @@
 import type { GenerationEvent, GenerationStats } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
+import type { Principal } from '../core/auth.js';
+import { ApiKeys } from '../core/api-keys.js';
+import type { Services } from '../server.js';
 import { badRequest } from './http.js';
 
 /**
@@ -70,4 +73,10 @@ export function rejectSuffix(model: RoutedModel, suffix: string | undefined): vo
   if (suffix && model.info.capabilities && !model.info.capabilities.includes('insert')) {
     throw badRequest(`model '${model.name}' does not support insert (suffix): it has no fill-in-the-middle support`);
   }
+}
+
+/** The models a caller may use: an API key with an allow-list sees only those, as it may use only those. */
+export async function visibleModels(services: Services, principal: Principal | undefined): Promise<RoutedModel[]> {
+  const models = await services.router.models();
+  return principal?.kind === 'key' ? models.filter((model) => ApiKeys.allows(principal, model.name)) : models;
 }
