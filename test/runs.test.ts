@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, startServer, TEST_MODEL, type RunningServer } from './helpers/server.js';
 
@@ -123,6 +124,22 @@ describe('saving comparisons', () => {
     expect(run.answers.long!.error).toBe('cancelled');
     expect(run.answers.long!.response.startsWith(received)).toBe(true);
     expect(run.answers.long!.response.length).toBeLessThan(2000);
+  });
+
+  it('finishes the run when the client leaves before the response is read', async () => {
+    const prompt = `Leave at once ${Date.now()}`;
+    const body = JSON.stringify({ history: [{ role: 'user', content: prompt }], model_instances: [{ model: 'stories260K', num_predict: 400 }] });
+    const socket = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /api/stream_chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.destroy();
+    let run: { status: string; prompt: string } | undefined;
+    for (let i = 0; i < 100; i++) {
+      run = (await (await fetch(`${server.url}/api/runs?limit=5`)).json()).runs.find((r: { prompt: string }) => r.prompt === prompt);
+      if (run && run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(run?.status).toBe('partial');
   });
 
   it('does not save a request it refuses', async () => {

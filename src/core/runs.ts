@@ -13,7 +13,7 @@ import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord } from '.
 
 export interface RecordedArena {
   runId: string;
-  events: AsyncGenerator<ArenaEvent>;
+  events: AsyncIterableIterator<ArenaEvent>;
 }
 
 export interface RecordOptions {
@@ -70,11 +70,7 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
       const status: RunStatus = !completed || controller.signal.aborted ? 'partial' : failed ? 'error' : 'done';
       await options.runs.finish(options.runId, status, answers).catch(options.onFinishError);
     })());
-  // A response torn down before its body was read never runs the generator below, nor its `finally`.
-  controller.signal.addEventListener('abort', () => void (started || finish(false)), { once: true });
-
   async function* events(): AsyncGenerator<ArenaEvent> {
-    started = true;
     let completed = false;
     try {
       for (let step = await first; !step.done; step = await source.next()) {
@@ -96,7 +92,57 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
       await finish(completed);
     }
   }
-  return { runId: options.runId, events: events() };
+  const generator = events();
+  // A response torn down before its body was read ends the generator without running its body, nor
+  // its `finally`: ending it then stops the generations and finishes the run here instead.
+  const endUnstarted = async () => {
+    if (started) return;
+    controller.abort(new Error('the response ended before it was read'));
+    await finish(false);
+  };
+  const iterator: AsyncIterableIterator<ArenaEvent> = {
+    next: () => {
+      started = true;
+      return generator.next();
+    },
+    return: async (value?: unknown) => {
+      await endUnstarted();
+      return generator.return(value as undefined);
+    },
+    throw: async (error?: unknown) => {
+      await endUnstarted();
+      return generator.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return { runId: options.runId, events: iterator };
+}
+
+/**
+ * `source` with each value mapped. Unlike a wrapping generator, ending it (return/throw) always reaches
+ * the source, even before the first value was asked for: a generator never started ignores both.
+ */
+export function mapIterator<T, U>(source: AsyncIterableIterator<T>, map: (value: T) => U): AsyncIterableIterator<U> {
+  const done = (): IteratorResult<U> => ({ done: true, value: undefined });
+  return {
+    next: async () => {
+      const step = await source.next();
+      return step.done ? done() : { done: false, value: map(step.value) };
+    },
+    return: async () => {
+      await source.return?.();
+      return done();
+    },
+    throw: async (error?: unknown) => {
+      if (source.throw) await source.throw(error);
+      return done();
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 /** The API key a run belongs to; the admin token and an open server own nothing (they see all). */

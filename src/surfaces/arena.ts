@@ -8,7 +8,7 @@ import {
   type ArenaRequest,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
-import { hideModel, ownerOf, startRecordedArena } from '../core/runs.js';
+import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/runs.js';
 import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
 import { badRequest, clientGone, ndjson, sendStream } from './http.js';
 
@@ -99,7 +99,7 @@ export async function recordedArena(
   arena: ArenaRequest,
   signal: AbortSignal,
   options: RunOptions,
-): Promise<AsyncGenerator<ArenaEvent>> {
+): Promise<AsyncIterableIterator<ArenaEvent>> {
   const runs = new RunStore(services.store.db);
   const run: NewRun = {
     id: timeOrderedId(),
@@ -135,10 +135,8 @@ export async function streamArena(
   options: RunOptions,
 ): Promise<FastifyReply> {
   const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), options);
-  async function* lines() {
-    for await (const event of events) yield streamLine(arena, event, options.anonymous);
-  }
-  return sendStream(reply, 'application/x-ndjson', lines());
+  const lines = mapIterator(events, (event) => streamLine(arena, event, options.anonymous));
+  return sendStream(reply, 'application/x-ndjson', lines);
 }
 
 interface InstanceResult {
