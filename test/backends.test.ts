@@ -66,6 +66,13 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
     expect(model).toMatchObject({ name: TEST_MODEL, details: { family: 'llama', format: 'gguf' } });
     const details = await json(fetch(`${gateway.url}/api/models/${TEST_MODEL}`));
     expect(details.body.backends).toEqual([{ id: `ollama:${upstream.url}`, kind: 'ollama', healthy: true }]);
+    expect(details.body.context_size).toBe(512);
+    // What only the host's /api/show knows (GGUF metadata, capabilities) reaches the gateway's /api/show.
+    const direct = await json(postJson(`${upstream.url}/api/show`, { model: TEST_MODEL }));
+    const through = await json(postJson(`${gateway.url}/api/show`, { model: TEST_MODEL }));
+    expect(through.status).toBe(200);
+    expect(through.body.model_info).toEqual(direct.body.model_info);
+    expect(through.body.capabilities).toEqual(direct.body.capabilities);
   });
 
   it('streams a chat token by token, with the same text and counts as the upstream gives directly', async () => {

@@ -134,6 +134,8 @@ export class OllamaBackend implements Backend {
   readonly kind = 'ollama' as const;
   private readonly upstream: Upstream;
   private absentUntil = 0;
+  /** /api/show answers by model name and digest. */
+  private readonly shown = new Map<string, Partial<ModelInfo>>();
   /** Whether the last contact worked, so that a change (not every failure) is logged once. */
   private reachable?: boolean;
 
@@ -174,9 +176,12 @@ export class OllamaBackend implements Backend {
     }
     this.noteReachable(true);
     const running = new Map((ps?.models ?? []).map((m) => [m.name, m]));
-    return (tags.models ?? []).map((m) => {
+    const models = tags.models ?? [];
+    const shown = await Promise.all(models.map((m) => this.show(m)));
+    return models.map((m, i) => {
       const live = running.get(m.name);
       return {
+        ...shown[i],
         name: normaliseModelName(m.name),
         family: m.details?.family || undefined,
         families: m.details?.families ?? undefined,
@@ -191,6 +196,35 @@ export class OllamaBackend implements Backend {
         expiresAt: live?.expires_at,
       };
     });
+  }
+
+  /**
+   * What only /api/show tells (context size, GGUF metadata, capabilities, template), asked once per
+   * model version: the digest changes when the model does, so listings every few seconds cost nothing.
+   */
+  private async show(model: OllamaModel): Promise<Partial<ModelInfo>> {
+    const key = `${model.name}@${model.digest ?? model.modified_at ?? ''}`;
+    const cached = this.shown.get(key);
+    if (cached) return cached;
+    const info = await this.upstream
+      .json<{ template?: string; model_info?: Record<string, unknown>; capabilities?: string[] }>('/api/show', { method: 'POST', body: { model: model.name } })
+      .then((shown): Partial<ModelInfo> => {
+        const metadata = shown?.model_info ?? {};
+        const architecture = metadata['general.architecture'];
+        const context = typeof architecture === 'string' ? metadata[`${architecture}.context_length`] : undefined;
+        return {
+          template: shown?.template || undefined,
+          modelInfo: shown?.model_info,
+          capabilities: shown?.capabilities,
+          contextSize: typeof context === 'number' ? context : undefined,
+        };
+      })
+      // A model /api/show cannot describe is still listed, with what /api/tags said; asked again next time.
+      .catch(() => undefined);
+    if (!info) return {};
+    if (this.shown.size > 1_000) this.shown.clear();
+    this.shown.set(key, info);
+    return info;
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
