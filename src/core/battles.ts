@@ -50,7 +50,11 @@ export async function resolvePool(
   allowed: (model: string) => boolean,
 ): Promise<ModelInstance[]> {
   if (pool === undefined || pool === null) {
-    const models = (await router.models()).map((m) => m.name).filter(allowed);
+    const models = (await router.models())
+      // An embedding-only model cannot answer a conversation (no capabilities reported: assume it can).
+      .filter((m) => !m.info.capabilities || m.info.capabilities.includes('completion'))
+      .map((m) => m.name)
+      .filter(allowed);
     if (models.length === 0) throw new ArenaValidationError('No models available for a battle');
     return models.map(withDefaults);
   }
