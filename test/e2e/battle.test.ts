@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
 import { launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
-import { sendPrompt } from './arena-page.js';
+import { configureInstances, sendPrompt } from './arena-page.js';
 import { ScriptedBackend } from './scripted-backend.js';
 
 /** Blind battles and the leaderboard in Chromium, against the real model and a second, scripted one. */
@@ -119,6 +119,22 @@ describe('battle page', () => {
     expect(await page.getByTestId('reveal').textContent()).toContain('Both bad');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await screenshot(page, 'battle-phone');
+  });
+
+  it("pits the compare page's configurations against each other", async () => {
+    const page = await open('/');
+    await configureInstances(page, [{ model: TEST_MODEL, temperature: 0.3, num_predict: 30, seed: 5 }, { temperature: 1.5 }]);
+    await page.getByRole('link', { name: 'Battle' }).click();
+    await page.getByText(/^Pool:/).click();
+    await page.getByLabel(/the 2 instances set up on the Compare page/).check();
+    await battle(page, 'Once upon a time');
+    await page.keyboard.press('b');
+    await page.getByTestId('reveal').waitFor();
+    const subtitles = await page.locator('.column-title small').allTextContents();
+    expect(subtitles.sort()).toEqual(['T 0.3 · p 0.9 · k 40 · rep 1.1 · max 30 · seed 5', 'T 1.5 · p 0.9 · k 40 · rep 1.1 · max 30 · seed 5']);
+    const board = await (await fetch(`${server.url}/api/leaderboard?by=config`)).json();
+    const keys = board.rows.map((r: { contestant: string }) => r.contestant);
+    expect(keys).toEqual(expect.arrayContaining(['stories260K_latest__0.3_0.9_40_1.1_30_5', 'stories260K_latest__1.5_0.9_40_1.1_30_5']));
   });
 
   it('raised no errors in any page', () => {

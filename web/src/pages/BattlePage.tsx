@@ -7,6 +7,7 @@ import { PromptBox } from '../components/PromptBox.js';
 import { StreamColumn } from '../components/StreamColumn.js';
 import { useColumns } from '../components/useColumns.js';
 import { useModels } from '../components/useModels.js';
+import { loadInstances } from '../components/savedInstances.js';
 
 /** Each vote's keys: the number row for one hand, a letter for the other. */
 const VOTE_KEYS: Record<string, Winner> = { '1': 'a', a: 'a', '2': 'b', b: 'b', '3': 'tie', t: 'tie', '4': 'both_bad', x: 'both_bad' };
@@ -25,6 +26,9 @@ function isTyping(target: EventTarget | null): boolean {
 export function BattlePage() {
   const { models } = useModels();
   const [pool, setPool] = useState<string[]>([]);
+  // Configurations battle too: the compare page's instances can be the pool instead of whole models.
+  const [configs] = useState(loadInstances);
+  const [useConfigs, setUseConfigs] = useState(false);
   const columns = useColumns();
   const controller = useRef<AbortController | null>(null);
   const [battleId, setBattleId] = useState<string | null>(null);
@@ -44,7 +48,7 @@ export function BattlePage() {
     columns.begin([...SIDES], prompt);
     await columns.stream(
       '/api/battles',
-      { history: [{ role: 'user', content: prompt }], ...(pool.length > 0 ? { pool } : {}) },
+      { history: [{ role: 'user', content: prompt }], ...(useConfigs ? { pool: configs } : pool.length > 0 ? { pool } : {}) },
       [...SIDES],
       {
         signal: abort.signal,
@@ -96,19 +100,29 @@ export function BattlePage() {
     <div className="page battle-page">
       <details className="panel">
         <summary>
-          Pool: {pool.length === 0 ? 'every model' : pool.join(', ')} <span className="hint">contestants are drawn from it at random</span>
+          Pool: {useConfigs ? `the ${configs.length} configurations of the Compare page` : pool.length === 0 ? 'every model' : pool.join(', ')}{' '}
+          <span className="hint">contestants are drawn from it at random</span>
         </summary>
         <div className="pool">
+          <label className="check">
+            <input type="radio" name="pool" checked={!useConfigs} onChange={() => setUseConfigs(false)} />
+            models (none ticked: every model):
+          </label>
           {(models ?? []).map((m) => (
             <label key={m.name} className="check">
               <input
                 type="checkbox"
+                disabled={useConfigs}
                 checked={pool.includes(m.name)}
                 onChange={(e) => setPool(e.target.checked ? [...pool, m.name] : pool.filter((n) => n !== m.name))}
               />
               {m.name}
             </label>
           ))}
+          <label className="check pool-configs">
+            <input type="radio" name="pool" checked={useConfigs} disabled={configs.length < 2} onChange={() => setUseConfigs(true)} />
+            the {configs.length} instances set up on the Compare page, each a model with its own settings
+          </label>
           <p className="hint">With a single model, the battle is between two of its configurations.</p>
         </div>
       </details>

@@ -8,6 +8,7 @@ import { PromptBox } from '../components/PromptBox.js';
 import { StreamColumn } from '../components/StreamColumn.js';
 import { historyOf, useColumns } from '../components/useColumns.js';
 import { useModels } from '../components/useModels.js';
+import { loadInstances, saveInstances } from '../components/savedInstances.js';
 
 /** An instance on the page: a stable key for its column, and its settings (editable between turns). */
 interface Slot {
@@ -15,19 +16,11 @@ interface Slot {
   settings: InstanceSettings;
 }
 
-const STORAGE_KEY = 'ollama-arena-compare-instances';
 let nextUid = 0;
 const slot = (settings: InstanceSettings): Slot => ({ uid: `i${++nextUid}`, settings });
 
 /** The instances of the last visit, so a reload keeps the comparison set up. */
-function savedSlots(): Slot[] {
-  try {
-    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '[]') as InstanceSettings[];
-    return Array.isArray(saved) ? saved.map(slot) : [];
-  } catch {
-    return [];
-  }
-}
+const savedSlots = (): Slot[] => loadInstances().map(slot);
 
 /** Two instances to start from: the first two models, or the first model at two temperatures. */
 function starterSlots(models: string[]): Slot[] {
@@ -65,7 +58,7 @@ export function ComparePage() {
     if (models && slots.length === 0) setSlots(starterSlots(models.map((m) => m.name)));
     // Only when the model list arrives: an empty list after that is the user's choice.
   }, [models]);
-  useEffect(() => localStorage.setItem(STORAGE_KEY, JSON.stringify(slots.map((s) => s.settings))), [slots]);
+  useEffect(() => saveInstances(slots.map((s) => s.settings)), [slots]);
   useEffect(() => () => controller.current?.abort(), []);
 
   const problems = problemsOf(slots);
