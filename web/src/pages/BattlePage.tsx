@@ -121,7 +121,9 @@ export function BattlePage() {
           ))}
           <label className="check pool-configs">
             <input type="radio" name="pool" checked={useConfigs} disabled={configs.length < 2} onChange={() => setUseConfigs(true)} />
-            the {configs.length} instances set up on the Compare page, each a model with its own settings
+            {configs.length >= 2
+              ? `the ${configs.length} instances set up on the Compare page, each a model with its own settings`
+              : 'the instances of the Compare page (set up two or more there first)'}
           </label>
           <p className="hint">With a single model, the battle is between two of its configurations.</p>
         </div>
