@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OllamaBackend } from '../src/backends/ollama.js';
 import { startMockUpstream, type MockUpstream } from '../bench/mock-upstream.js';
-import { ndjsonLines, postJson, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
+import { ndjsonLines, postJson, spawnServer, startServer, tempDir, TEST_MODEL, type RunningServer, type SpawnedServer } from './helpers/server.js';
 
 /**
  * One model served by several Ollama hosts is one model with replicas: least-busy routing, and
@@ -97,6 +97,68 @@ describe('two real replicas behind the gateway', () => {
     const after = await arenaChat(gateway, 'One more story');
     expect(after.status).toBe(200);
     expect(after.text.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a replica process killed (SIGKILL) mid-test', () => {
+  let first: SpawnedServer;
+  let second: SpawnedServer;
+  let gateway: RunningServer;
+
+  beforeAll(async () => {
+    [first, second] = await Promise.all([spawnServer(), spawnServer()]);
+    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(first.url), new OllamaBackend(second.url)]);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    // The killed one has exited already (a signal, not an exit code, ended it).
+    if (first && first.process.exitCode === null && first.process.signalCode === null) await first.stop('SIGKILL');
+    await second?.stop();
+  });
+
+  /** A streamed comparison through the gateway: how many tokens arrived, and the error if it failed. */
+  async function streamed(prompt: string): Promise<{ tokens: number; error?: string }> {
+    const response = await postJson(`${gateway.url}/api/stream_chat`, {
+      history: [user(prompt)],
+      model_instances: [{ id: 'a', model: 'stories260K', num_predict: 40 }],
+    });
+    if (response.status !== 200) return { tokens: 0, error: `status ${response.status}` };
+    let tokens = 0;
+    for await (const line of ndjsonLines(response)) {
+      if (line.error) return { tokens, error: String(line.error) };
+      if (!line.done) tokens++;
+    }
+    return { tokens };
+  }
+
+  it('loses only requests that had already started streaming on the killed replica', async () => {
+    const total = 40;
+    let started = 0;
+    const outcomes: Promise<{ tokens: number; error?: string }>[] = [];
+    const killed = (async () => {
+      while (started < 12) await new Promise((resolve) => setTimeout(resolve, 5));
+      await first.stop('SIGKILL');
+    })();
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, lane) => {
+        while (started < total) {
+          const outcome = streamed(`Story ${started++} from lane ${lane}`);
+          outcomes.push(outcome);
+          await outcome;
+        }
+      }),
+    );
+    await killed;
+    const results = await Promise.all(outcomes);
+    expect(results).toHaveLength(total);
+    const failed = results.filter((r) => r.error);
+    // At most the four in flight on the killed replica can fail, and only if tokens had gone out.
+    expect(failed.length).toBeLessThanOrEqual(4);
+    expect(failed.filter((r) => r.tokens === 0)).toEqual([]);
+    expect(results.filter((r) => !r.error).every((r) => r.tokens > 0)).toBe(true);
+    expect(first.process.signalCode).toBe('SIGKILL');
+    const health = await replicaHealth(gateway);
+    expect(health.find((b) => b.id === `ollama:${first.url}`)?.healthy ?? false).toBe(false);
   });
 });
 
