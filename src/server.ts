@@ -116,7 +116,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     auth: new Authenticator(config.webChatToken),
     pulls: new PullJobs(router),
     store,
-    sessions: new SessionService(store, config.sessionTtlMs),
+    sessions: new SessionService(store, config.sessionTtlMs, (err) => app.log.error({ err }, 'session write failed')),
     startedAt: new Date(),
   };
 
@@ -213,6 +213,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     services.pulls.cancelAll();
     await router.close();
     await closeApiManagement(management);
+    await services.sessions.flush();
     await store.close();
   });
 

@@ -42,10 +42,17 @@ const MAX_ID_LENGTH = 200;
 export class SessionService {
   private readonly store: SessionStore;
   private lastSweep = 0;
+  /**
+   * Turns being written, per session, chained in order. An answer does not wait for its turn to be
+   * stored (that would add a database write to every chat's latency); whatever reads a session
+   * here waits for its pending writes first, so this replica never shows a session without its last turn.
+   */
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(
     store: Store,
     private readonly ttlMs: number,
+    private readonly onWriteError: (error: unknown) => void = () => undefined,
   ) {
     this.store = new SessionStore(store);
   }
@@ -63,6 +70,7 @@ export class SessionService {
     if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) {
       throw new SessionError(`session_id must be a non-empty string of at most ${MAX_ID_LENGTH} characters`, 400);
     }
+    await this.writes.get(id);
     const session = await this.store.get(id);
     if (session && session.expiresAt <= new Date().toISOString()) {
       await this.store.delete(id);
@@ -82,20 +90,32 @@ export class SessionService {
     return { id: session.id, history: session.messages, isNew: false };
   }
 
-  /** Stores a finished turn: the client's new messages and the answer. */
-  async record(session: OpenSession, principal: Principal | undefined, model: string, messages: ChatMessage[]): Promise<void> {
+  /** Stores a finished turn (the client's new messages and the answer) in the background, in order. */
+  record(session: OpenSession, principal: Principal | undefined, model: string, messages: ChatMessage[]): void {
     const now = new Date();
-    await this.store.append(
-      {
-        id: session.id,
-        owner: SessionService.ownerOf(principal),
-        model,
-        messages,
-        now: now.toISOString(),
-        expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
-      },
-      session.isNew,
-    );
+    const turn = {
+      id: session.id,
+      owner: SessionService.ownerOf(principal),
+      model,
+      messages,
+      now: now.toISOString(),
+      expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
+    };
+    const previous = this.writes.get(session.id) ?? Promise.resolve();
+    const store = async () => {
+      if (session.isNew) await this.store.create(turn);
+      else await this.store.append(turn);
+    };
+    const write = previous.then(store).then(() => undefined, this.onWriteError);
+    this.writes.set(session.id, write);
+    void write.then(() => {
+      if (this.writes.get(session.id) === write) this.writes.delete(session.id);
+    });
+  }
+
+  /** Waits for every turn still being written (before the store closes). */
+  async flush(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all(this.writes.values());
   }
 
   async get(id: string, principal: Principal | undefined): Promise<SessionView> {

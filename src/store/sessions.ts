@@ -11,6 +11,16 @@ export interface StoredSession {
   expiresAt: string;
 }
 
+/** One finished chat turn: the messages to add and the session's new times. */
+export interface SessionTurn {
+  id: string;
+  owner: string;
+  model: string;
+  messages: ChatMessage[];
+  now: string;
+  expiresAt: string;
+}
+
 /** Seed 004 sessions in the store (SQLite or PostgreSQL); timestamps are ISO-8601 strings. */
 export class SessionStore {
   constructor(private readonly store: Store) {}
@@ -29,35 +39,33 @@ export class SessionStore {
     };
   }
 
+  /** Stores a new session with its first turn: one plain insert, since its id was just made. */
+  async create(turn: SessionTurn): Promise<void> {
+    await this.store.db
+      .insertInto('sessions')
+      .values({
+        id: turn.id,
+        owner: turn.owner,
+        model: turn.model,
+        messages: JSON.stringify(turn.messages),
+        created_at: turn.now,
+        updated_at: turn.now,
+        expires_at: turn.expiresAt,
+      })
+      .execute();
+  }
+
   /**
-   * Appends one turn. The read and the write are one transaction (the row locked on PostgreSQL; SQLite
-   * runs one writer at a time), so two turns finishing together on one session both land. With
-   * `create`, a missing session is made; without, a session deleted meanwhile stays deleted.
+   * Appends a turn to an existing session. The read and the write are one transaction (the row locked
+   * on PostgreSQL; SQLite runs one writer at a time), so two turns finishing together both land. A
+   * session deleted meanwhile stays deleted (false).
    */
-  async append(
-    turn: { id: string; owner: string; model: string; messages: ChatMessage[]; now: string; expiresAt: string },
-    create: boolean,
-  ): Promise<boolean> {
+  async append(turn: SessionTurn): Promise<boolean> {
     return this.store.db.transaction().execute(async (trx) => {
       let query = trx.selectFrom('sessions').select(['messages']).where('id', '=', turn.id);
       if (this.store.dialect === 'postgres') query = query.forUpdate();
       const row = await query.executeTakeFirst();
-      if (!row) {
-        if (!create) return false;
-        await trx
-          .insertInto('sessions')
-          .values({
-            id: turn.id,
-            owner: turn.owner,
-            model: turn.model,
-            messages: JSON.stringify(turn.messages),
-            created_at: turn.now,
-            updated_at: turn.now,
-            expires_at: turn.expiresAt,
-          })
-          .execute();
-        return true;
-      }
+      if (!row) return false;
       const messages = [...(JSON.parse(row.messages) as ChatMessage[]), ...turn.messages];
       await trx
         .updateTable('sessions')

@@ -163,8 +163,8 @@ interface Shape {
   piece(text: string, toolCalls?: ToolCall[]): Record<string, unknown>;
   /** SPEC rule 2's superset fields beyond Ollama's, on a non-streamed answer. */
   superset(text: string, stats: GenerationStats, toolCalls?: ToolCall[]): Record<string, unknown>;
-  /** Runs when the generation finished normally, before the final line goes out (sessions store the turn). */
-  finished?(text: string, stats: GenerationStats): Promise<void>;
+  /** Runs when the generation finished normally, before the final line goes out (sessions record the turn). */
+  finished?(text: string, stats: GenerationStats): void;
   /** Fields of the final line and the SSE final event (session_id). */
   extra?: Record<string, unknown>;
 }
@@ -192,7 +192,7 @@ async function respond(
   const createdAt = () => new Date().toISOString();
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
-    if (result.stats.doneReason !== 'abort') await shape.finished?.(result.text, result.stats);
+    if (result.stats.doneReason !== 'abort') shape.finished?.(result.text, result.stats);
     return {
       model,
       created_at: createdAt(),
@@ -217,7 +217,7 @@ async function respond(
         }
         const { stats } = event;
         if (stats.doneReason === 'abort') return;
-        await shape.finished?.(text, stats);
+        shape.finished?.(text, stats);
         if (eventStream) {
           yield sse({ done: true, ...shape.extra, full_text: text, done_reason: doneReason(stats), usage: usageOf(stats) });
           return;
