@@ -239,3 +239,26 @@ describe('errors and operability', () => {
     expect(page.status).toBe(200);
   });
 });
+
+describe('catalog defaults in the Arena', () => {
+  it('fill the settings an instance omits, after the client and before seed 001', async () => {
+    const put = await fetch(`${server.url}/api/admin/models/stories260K`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ parameters: { temperature: 0.2, max_tokens: 3 } }),
+    });
+    expect(put.status).toBe(200);
+    try {
+      const body = await (
+        await postJson(`${server.url}/api/chat`, {
+          history: [user('Once upon a time')],
+          model_instances: [{ model: 'stories260K' }, { model: 'stories260K', temperature: 0.9, num_predict: 5 }],
+        })
+      ).json();
+      expect(Object.keys(body.results).sort()).toEqual(['stories260K__0.2_0.9_40_1.1_3_0', 'stories260K__0.9_0.9_40_1.1_5_0']);
+      expect(body.results['stories260K__0.2_0.9_40_1.1_3_0'].metrics.tokens).toBeLessThanOrEqual(3);
+    } finally {
+      await fetch(`${server.url}/api/admin/models/stories260K`, { method: 'DELETE' });
+    }
+  });
+});

@@ -67,15 +67,28 @@ export function parseHistory(history: unknown): ChatMessage[] {
   });
 }
 
+type Setting = keyof typeof INSTANCE_DEFAULTS;
+
+/**
+ * What the client left unsaid about an instance, kept off the instance itself (runs store instances
+ * as they are): the settings it omitted, the model name as written (the id is built from it), and
+ * whether the id was generated. The model catalog's defaults may then fill the omitted settings.
+ */
+const unsaid = new WeakMap<ModelInstance, { settings: Setting[]; writtenModel: string; generatedId: boolean }>();
+
 function parseInstance(raw: unknown, index: number): ModelInstance {
   if (!isRecord(raw)) throw new ArenaValidationError(`model_instances[${index}] must be an object`);
   if (typeof raw.model !== 'string' || raw.model.trim() === '') {
     throw new ArenaValidationError(`model_instances[${index}].model is required`);
   }
-  const settings = { ...INSTANCE_DEFAULTS } as Record<keyof typeof INSTANCE_DEFAULTS, number>;
-  for (const [key, range] of Object.entries(RANGES) as [keyof typeof INSTANCE_DEFAULTS, (typeof RANGES)['seed']][]) {
+  const settings = { ...INSTANCE_DEFAULTS } as Record<Setting, number>;
+  const omitted: Setting[] = [];
+  for (const [key, range] of Object.entries(RANGES) as [Setting, (typeof RANGES)['seed']][]) {
     const value = raw[key];
-    if (value === undefined || value === null) continue;
+    if (value === undefined || value === null) {
+      omitted.push(key);
+      continue;
+    }
     if (typeof value !== 'number' || !Number.isFinite(value) || (range.integer && !Number.isInteger(value))) {
       throw new ArenaValidationError(`${key} must be ${range.integer ? 'an integer' : 'a number'} (instance ${index})`);
     }
@@ -96,8 +109,21 @@ function parseInstance(raw: unknown, index: number): ModelInstance {
     throw new ArenaValidationError(`model_instances[${index}].id must be a non-empty string`);
   }
   const base = { model: raw.model, ...settings, system: raw.system as string | undefined } as Omit<ModelInstance, 'id'>;
-  return { id: (raw.id as string | undefined) ?? instanceId(base), ...base };
+  const instance = { id: (raw.id as string | undefined) ?? instanceId(base), ...base };
+  unsaid.set(instance, { settings: omitted, writtenModel: raw.model, generatedId: raw.id === undefined });
+  return instance;
 }
+
+function assertUniqueIds(instances: ModelInstance[]): void {
+  const seen = new Set<string>();
+  for (const instance of instances) {
+    if (seen.has(instance.id)) throw new ArenaValidationError(`Duplicate model instance detected: ${instance.id}`);
+    seen.add(instance.id);
+  }
+}
+
+/** A model's default sampling settings, e.g. from the admin catalog. */
+export type InstanceDefaults = (model: string) => Partial<Record<Setting, unknown>> | undefined;
 
 /** Validates an Arena body: the messages first (seed's `No messages provided`), then the instances. */
 export function parseArenaRequest(body: unknown): ArenaRequest {
@@ -119,17 +145,17 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
   } else {
     throw new ArenaValidationError('No models provided: give model_instances (or the legacy models)');
   }
-  const seen = new Set<string>();
-  for (const instance of instances) {
-    if (seen.has(instance.id)) throw new ArenaValidationError(`Duplicate model instance detected: ${instance.id}`);
-    seen.add(instance.id);
-  }
+  assertUniqueIds(instances);
   if (instances.length > 32) throw new ArenaValidationError('at most 32 model instances per request');
   return { history, instances, legacy };
 }
 
-/** Unknown models are a client error found before any generation starts. */
-export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[]): Promise<void> {
+/**
+ * Resolves every instance's model (unknown models are a client error found before any generation
+ * starts) and fills the settings the client omitted with the model's defaults, when `defaults` gives
+ * valid ones: client value, then model default, then seed 001's default. Generated ids follow.
+ */
+export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<void> {
   for (const instance of instances) {
     try {
       const resolved = await router.resolve(instance.model);
@@ -137,7 +163,18 @@ export async function checkModelsExist(router: ModelRouter, instances: ModelInst
     } catch {
       throw new ArenaValidationError(`Model not found: ${instance.model}`);
     }
+    const left = unsaid.get(instance);
+    const modelDefaults = left && defaults?.(instance.model);
+    if (!left || !modelDefaults) continue;
+    for (const key of left.settings) {
+      const value = modelDefaults[key];
+      const range = RANGES[key];
+      const valid = typeof value === 'number' && value >= range.min && value <= range.max && (!range.integer || Number.isInteger(value));
+      if (valid) instance[key] = value;
+    }
+    if (left.generatedId) instance.id = instanceId({ ...instance, model: left.writtenModel });
   }
+  assertUniqueIds(instances);
 }
 
 export function instanceOptions(instance: ModelInstance): GenerationOptions {

@@ -5,6 +5,7 @@ import {
   checkModelsExist,
   parseArenaRequest,
   type ArenaEvent,
+  type InstanceDefaults,
   type ArenaRequest,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
@@ -48,10 +49,18 @@ export const arenaBodySchema = {
   },
 } as const;
 
+/** The admin catalog's default parameters of a model, in the Arena's terms (seed 002's max_tokens is num_predict). */
+export function catalogDefaults(services: Services): InstanceDefaults {
+  return (model) => {
+    const parameters = services.catalog.get(model)?.parameters;
+    return parameters && { ...parameters, num_predict: parameters.num_predict ?? parameters.max_tokens };
+  };
+}
+
 export async function parseAndCheck(services: Services, body: unknown): Promise<ArenaRequest> {
   try {
     const request = parseArenaRequest(body);
-    await checkModelsExist(services.router, request.instances);
+    await checkModelsExist(services.router, request.instances, catalogDefaults(services));
     return request;
   } catch (error) {
     if (error instanceof ArenaValidationError) throw badRequest(error.message);
