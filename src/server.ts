@@ -151,6 +151,11 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await installApiManagement(app, management, services);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // A client that left mid-request is not a server fault: note it quietly (499, as nginx does).
+    if (request.raw.destroyed || reply.raw.destroyed) {
+      request.log.info({ reason: error.message }, 'client went away before the answer');
+      return reply.code(499).send(errorBody(request, 499, 'client closed the request'));
+    }
     if (error.validation) {
       return reply.code(400).send(errorBody(request, 400, error.message.replace(/^body\//, ''), 'invalid_request_error'));
     }
