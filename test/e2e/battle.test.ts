@@ -3,16 +3,16 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
 import { launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
 import { configureInstances, sendPrompt } from './arena-page.js';
-import { ScriptedBackend } from './scripted-backend.js';
+import { CannedBackend } from './canned-backend.js';
 
-/** Blind battles and the leaderboard in Chromium, against the real model and a second, scripted one. */
+/** Blind battles and the leaderboard in Chromium, against the real model and a second, canned one. */
 
 let server: RunningServer;
 let browser: Browser;
 const opened: OpenedPage[] = [];
 
 beforeAll(async () => {
-  server = await startServer({}, [new ScriptedBackend('Once upon a time there was a scripted story. The end.', 5)]);
+  server = await startServer({}, [new CannedBackend('Once upon a time there was a canned story. The end.', 5)]);
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -51,14 +51,14 @@ describe('battle page', () => {
     const page = await open('/battle');
     await page.getByText(/^Pool:/).click();
     await page.getByLabel(TEST_MODEL).check();
-    await page.getByLabel('scripted:latest').check();
+    await page.getByLabel('canned:latest').check();
     await battle(page, 'Tell me a story about a cat');
 
     // Anonymous while voting: no model name anywhere in the columns.
     const heads = (await page.locator('.column-head').allTextContents()).join(' ');
     expect(heads).toContain('Model A');
     expect(heads).toContain('Model B');
-    expect(heads).not.toMatch(/stories260K|scripted/);
+    expect(heads).not.toMatch(/stories260K|canned/);
     for (const side of ['a', 'b']) expect((await page.getByTestId(`battle-${side}`).getByTestId('answer').textContent())!.length).toBeGreaterThan(0);
     await screenshot(page, 'battle');
 
@@ -67,9 +67,9 @@ describe('battle page', () => {
     await page.getByTestId('reveal').waitFor();
     const reveal = (await page.getByTestId('reveal').textContent())!;
     expect(reveal).toContain('A better');
-    expect(reveal).toMatch(/A was (stories260K:latest|scripted:latest), B was (stories260K:latest|scripted:latest)/);
+    expect(reveal).toMatch(/A was (stories260K:latest|canned:latest), B was (stories260K:latest|canned:latest)/);
     const winnerHead = (await page.getByTestId('battle-a').locator('.column-head').textContent())!;
-    expect(winnerHead).toMatch(/A: (stories260K|scripted)/);
+    expect(winnerHead).toMatch(/A: (stories260K|canned)/);
     expect(winnerHead).toContain('winner');
     expect(await page.getByRole('button', { name: /B better/ }).isDisabled()).toBe(true);
     await page.keyboard.press('2'); // a second vote is not sent
@@ -78,7 +78,7 @@ describe('battle page', () => {
 
     await board.reload();
     const counted = await battlesOnBoard(board);
-    expect(counted).toEqual({ [TEST_MODEL]: 1, 'scripted:latest': 1 });
+    expect(counted).toEqual({ [TEST_MODEL]: 1, 'canned:latest': 1 });
     const winnerName = reveal.match(/A was (\S+),/)![1]!;
     expect(await board.locator('tbody tr').first().locator('.name').textContent()).toBe(winnerName);
 
@@ -103,15 +103,15 @@ describe('battle page', () => {
     expect(await page.getByText('Vote:').textContent()).toContain('Tie');
     expect(await page.getByTestId('run-prompt').textContent()).toContain('Another story, please');
     const titles = (await page.locator('.column-title strong').allTextContents()).join(' ');
-    expect(titles).toMatch(/A: (stories260K|scripted):latest/);
-    expect(titles).toMatch(/B: (stories260K|scripted):latest/);
+    expect(titles).toMatch(/A: (stories260K|canned):latest/);
+    expect(titles).toMatch(/B: (stories260K|canned):latest/);
   });
 
   it('votes with the buttons at a phone width', async () => {
     const page = await open('/battle', PHONE);
     await page.getByText(/^Pool:/).click();
     await page.getByLabel(TEST_MODEL).check();
-    await page.getByLabel('scripted:latest').check();
+    await page.getByLabel('canned:latest').check();
     await page.getByText(/^Pool:/).click();
     await battle(page, 'A short story');
     await page.getByRole('button', { name: /Both bad/ }).click();

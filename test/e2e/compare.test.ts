@@ -4,7 +4,7 @@ import type { Browser, Page, Request } from 'playwright-core';
 import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
 import { launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
 import { configureInstances, recordAnswerLengths, sendPrompt } from './arena-page.js';
-import { ScriptedBackend } from './scripted-backend.js';
+import { CannedBackend } from './canned-backend.js';
 
 /** The compare page in Chromium against the real server and the real model. */
 
@@ -16,13 +16,13 @@ const HOSTILE = [
 ].join('\n\n');
 
 let server: RunningServer;
-let scripted: ScriptedBackend;
+let canned: CannedBackend;
 let browser: Browser;
 const opened: OpenedPage[] = [];
 
 beforeAll(async () => {
-  scripted = new ScriptedBackend(HOSTILE);
-  server = await startServer({}, [scripted]);
+  canned = new CannedBackend(HOSTILE);
+  server = await startServer({}, [canned]);
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -156,10 +156,10 @@ describe('compare page', () => {
   });
 
   it('renders Markdown and code from a model, never its HTML, and shows a failing instance in its own column', async () => {
-    scripted.answer = HOSTILE;
-    scripted.delayMs = 0;
+    canned.answer = HOSTILE;
+    canned.delayMs = 0;
     const page = await open();
-    await configureInstances(page, [{ model: 'scripted:latest' }, { model: 'broken:latest' }]);
+    await configureInstances(page, [{ model: 'canned:latest' }, { model: 'broken:latest' }]);
     await sendPrompt(page, 'Say something dangerous');
     await page.getByTestId('column-error').waitFor();
     await page.getByTestId('run-links').waitFor();
@@ -179,18 +179,18 @@ describe('compare page', () => {
   });
 
   it('stops a comparison: the columns say so and the server stops generating', async () => {
-    scripted.answer = 'word '.repeat(400);
-    scripted.delayMs = 40;
-    const abortedBefore = scripted.aborted;
-    const completedBefore = scripted.completed;
+    canned.answer = 'word '.repeat(400);
+    canned.delayMs = 40;
+    const abortedBefore = canned.aborted;
+    const completedBefore = canned.completed;
     const page = await open();
-    await configureInstances(page, [{ model: 'scripted:latest' }, { model: 'scripted:latest', seed: 3 }]);
+    await configureInstances(page, [{ model: 'canned:latest' }, { model: 'canned:latest', seed: 3 }]);
     await sendPrompt(page, 'Go on and on');
     await expect.poll(async () => ((await page.getByTestId('answer').first().textContent()) ?? '').length).toBeGreaterThan(20);
     await page.getByRole('button', { name: 'Stop' }).click();
     await expect.poll(() => page.getByText('Stopped.').count()).toBe(2);
-    await expect.poll(() => scripted.aborted - abortedBefore).toBe(2);
-    expect(scripted.completed).toBe(completedBefore);
+    await expect.poll(() => canned.aborted - abortedBefore).toBe(2);
+    expect(canned.completed).toBe(completedBefore);
   });
 
   it('sets up a grid of models × temperatures × seeds', async () => {
@@ -198,24 +198,24 @@ describe('compare page', () => {
     await page.getByText('Grid: models × temperatures × seeds').click();
     const grid = page.getByTestId('grid-helper');
     await grid.getByLabel(TEST_MODEL).check();
-    await grid.getByLabel('scripted:latest').check();
+    await grid.getByLabel('canned:latest').check();
     await grid.getByLabel('grid temperatures').fill('0.5, 1.0');
     await grid.getByLabel('grid seeds').fill('1 2');
     await grid.getByRole('button', { name: 'Replace with 8 instances' }).click();
     await expect.poll(() => page.getByTestId('instance-editor').count()).toBe(8);
     expect(await page.getByLabel('temperature of instance 2', { exact: true }).inputValue()).toBe('0.5');
     expect(await page.getByLabel('seed of instance 2', { exact: true }).inputValue()).toBe('2');
-    expect(await page.getByLabel('model of instance 5', { exact: true }).inputValue()).toBe('scripted:latest');
+    expect(await page.getByLabel('model of instance 5', { exact: true }).inputValue()).toBe('canned:latest');
     // The set-up survives a reload.
     await page.reload();
     await expect.poll(() => page.getByTestId('instance-editor').count()).toBe(8);
   });
 
   it('is usable at a phone width', async () => {
-    scripted.answer = 'A short story in **Markdown**, with `code`.';
-    scripted.delayMs = 10;
+    canned.answer = 'A short story in **Markdown**, with `code`.';
+    canned.delayMs = 10;
     const page = await open('/', PHONE);
-    await configureInstances(page, [{ model: TEST_MODEL, num_predict: 40, seed: 3 }, { model: 'scripted:latest' }]);
+    await configureInstances(page, [{ model: TEST_MODEL, num_predict: 40, seed: 3 }, { model: 'canned:latest' }]);
     await page.getByText(/^Instances/).click(); // fold the editors away, as one does on a phone
     await sendPrompt(page, 'Once upon a time');
     await page.getByTestId('run-links').waitFor();

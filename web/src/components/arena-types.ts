@@ -1,15 +1,13 @@
 /**
  * The Arena API's shapes as the browser sees them (seeds 000/001 and docs/arena-api.md), and the
- * instance settings with their documented defaults and ranges.
+ * instance settings with their documented defaults and ranges. Where the server has the type, it is
+ * imported (types only, erased from the bundle), so the two cannot drift apart.
  */
+import type { ModelInstance } from '../../../src/core/arena.js';
+import type { ArenaMetrics } from '../../../src/core/generation.js';
+export type { PullJob } from '../../../src/core/pull-jobs.js';
 
-export interface Metrics {
-  tokens: number;
-  duration_s: number;
-  tokens_per_sec: number;
-  ttft_s: number | null;
-  prompt_tokens: number;
-}
+export type Metrics = ArenaMetrics;
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -26,20 +24,8 @@ export interface StreamLine {
   error?: string;
 }
 
-export interface InstanceSettings {
-  model: string;
-  temperature: number;
-  top_p: number;
-  top_k: number;
-  repeat_penalty: number;
-  num_predict: number;
-  seed: number;
-  system?: string;
-}
-
-export interface Instance extends InstanceSettings {
-  id: string;
-}
+export type Instance = ModelInstance;
+export type InstanceSettings = Omit<ModelInstance, 'id'>;
 
 export type NumericSetting = Exclude<keyof InstanceSettings, 'model' | 'system'>;
 
@@ -173,19 +159,5 @@ export interface ModelDetails {
   backends: { id: string; kind: string; healthy: boolean }[];
 }
 
-export interface PullJob {
-  id: string;
-  source: string;
-  model: string;
-  backend: string;
-  status: string;
-  total?: number;
-  completed?: number;
-  percent?: number;
-  state: 'running' | 'success' | 'error' | 'cancelled';
-  error?: string;
-  startedAt: string;
-  finishedAt?: string;
-}
 
 export const WINNER_LABELS: Record<Winner, string> = { a: 'A better', b: 'B better', tie: 'Tie', both_bad: 'Both bad' };

@@ -3,12 +3,12 @@ import { BackendError, type Backend, type ChatRequest, type GenerationEvent, typ
 /**
  * A model server whose answers the test chooses, standing in for a remote backend (as an Ollama host
  * would be): the real model cannot be made to write HTML or to fail on demand. Its models:
- * - `scripted:latest` streams `answer` word by word, `delayMs` apart;
+ * - `canned:latest` streams `answer` word by word, `delayMs` apart;
  * - `broken:latest` fails before its first token.
  * `aborted` counts generations stopped by their signal (the client's stop reached the server).
  */
-export class ScriptedBackend implements Backend {
-  readonly id = 'scripted';
+export class CannedBackend implements Backend {
+  readonly id = 'canned';
   readonly kind = 'openai' as const;
   aborted = 0;
   completed = 0;
@@ -20,13 +20,13 @@ export class ScriptedBackend implements Backend {
 
   async listModels(): Promise<ModelInfo[]> {
     return [
-      { name: 'scripted:latest', family: 'scripted', contextSize: 4096 },
-      { name: 'broken:latest', family: 'scripted', contextSize: 4096 },
+      { name: 'canned:latest', family: 'canned', contextSize: 4096 },
+      { name: 'broken:latest', family: 'canned', contextSize: 4096 },
     ];
   }
 
   async *chat(request: ChatRequest): AsyncGenerator<GenerationEvent> {
-    if (request.model.startsWith('broken')) throw new BackendError('the scripted backend is broken on purpose', 502);
+    if (request.model.startsWith('broken')) throw new BackendError('the canned backend is broken on purpose', 502);
     const started = process.hrtime.bigint();
     const words = this.answer.split(/(?<=\s)/);
     for (const word of words) {
@@ -54,10 +54,10 @@ export class ScriptedBackend implements Backend {
   }
 
   complete(): AsyncIterable<GenerationEvent> {
-    throw new BackendError('completions are not scripted', 400);
+    throw new BackendError('completions are not canned', 400);
   }
   async embed(): Promise<never> {
-    throw new BackendError('embeddings are not scripted', 400);
+    throw new BackendError('embeddings are not canned', 400);
   }
   async load(): Promise<void> {}
   async unload(): Promise<void> {}
