@@ -14,7 +14,7 @@ import {
   type PullProgress,
   type ToolCall,
 } from './types.js';
-import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, Upstream, generationStream, ndjsonValues, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, Upstream, generationStream, ndjsonBatches, type StreamPiece } from './http-stream.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of Ollama's response shapes this backend reads (https://github.com/ollama/ollama/blob/main/docs/api.md). */
@@ -111,8 +111,8 @@ function pieceOf(chunk: OllamaChunk): StreamPiece {
   return piece;
 }
 
-async function* ollamaPieces(response: http.IncomingMessage): AsyncGenerator<StreamPiece> {
-  for await (const chunk of ndjsonValues<OllamaChunk>(response)) yield pieceOf(chunk);
+async function* ollamaPieces(response: http.IncomingMessage): AsyncGenerator<StreamPiece[]> {
+  for await (const chunks of ndjsonBatches<OllamaChunk>(response)) yield chunks.map(pieceOf);
 }
 
 function wireMessage(message: ChatMessage): Record<string, unknown> {
@@ -297,10 +297,12 @@ export class OllamaBackend implements Backend {
     let succeeded = false;
     try {
       await this.upstream.ensureOk(response);
-      for await (const line of ndjsonValues<PullProgress & { error?: string }>(response)) {
-        if (line.error !== undefined) throw new BackendError(line.error, 502);
-        if (line.status === 'success') succeeded = true;
-        else yield { status: line.status, digest: line.digest, total: line.total, completed: line.completed };
+      for await (const lines of ndjsonBatches<PullProgress & { error?: string }>(response)) {
+        for (const line of lines) {
+          if (line.error !== undefined) throw new BackendError(line.error, 502);
+          if (line.status === 'success') succeeded = true;
+          else yield { status: line.status, digest: line.digest, total: line.total, completed: line.completed };
+        }
       }
     } catch (error) {
       if (signal.aborted) throw signal.reason;

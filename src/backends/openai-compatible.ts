@@ -14,7 +14,7 @@ import {
   type OutputFormat,
   type ToolCall,
 } from './types.js';
-import { GENERATION_TIMEOUT_MS, Upstream, generationStream, sseData, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, Upstream, generationStream, sseBatches, type StreamPiece } from './http-stream.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
@@ -100,44 +100,50 @@ export function openAiMessages(messages: ChatMessage[]): Record<string, unknown>
 }
 
 /** Reads chat or completion chunks; tool-call arguments arrive in fragments and are joined per call. */
-async function* openAiPieces(response: http.IncomingMessage): AsyncGenerator<StreamPiece> {
+async function* openAiPieces(response: http.IncomingMessage): AsyncGenerator<StreamPiece[]> {
   const calls = new Map<number, { id?: string; name: string; arguments: string }>();
   let reason: string | null | undefined;
   let usage: OpenAiChunk['usage'];
-  for await (const data of sseData(response)) {
-    const chunk = JSON.parse(data) as OpenAiChunk;
-    if (chunk.error !== undefined) {
-      yield { error: typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'upstream error') };
-      return;
+  for await (const events of sseBatches(response)) {
+    const pieces: StreamPiece[] = [];
+    for (const data of events) {
+      const chunk = JSON.parse(data) as OpenAiChunk;
+      if (chunk.error !== undefined) {
+        pieces.push({ error: typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'upstream error') });
+        break;
+      }
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      for (const call of choice.delta?.tool_calls ?? []) {
+        const index = call.index ?? 0;
+        const entry = calls.get(index) ?? { name: '', arguments: '' };
+        if (call.id) entry.id = call.id;
+        if (call.function?.name) entry.name += call.function.name;
+        if (call.function?.arguments) entry.arguments += call.function.arguments;
+        calls.set(index, entry);
+      }
+      if (choice.finish_reason) reason = choice.finish_reason;
+      const text = choice.delta?.content ?? choice.text;
+      if (text) pieces.push({ text });
     }
-    if (chunk.usage) usage = chunk.usage;
-    const choice = chunk.choices?.[0];
-    if (!choice) continue;
-    for (const call of choice.delta?.tool_calls ?? []) {
-      const index = call.index ?? 0;
-      const entry = calls.get(index) ?? { name: '', arguments: '' };
-      if (call.id) entry.id = call.id;
-      if (call.function?.name) entry.name += call.function.name;
-      if (call.function?.arguments) entry.arguments += call.function.arguments;
-      calls.set(index, entry);
-    }
-    if (choice.finish_reason) reason = choice.finish_reason;
-    const text = choice.delta?.content ?? choice.text;
-    if (text) yield { text };
+    if (pieces.length > 0) yield pieces;
   }
   if (reason === undefined && !usage) return; // no final chunk: the caller reports a broken stream
   const toolCalls: ToolCall[] = [...calls.values()].map((call) => ({
     id: call.id,
     function: { name: call.name, arguments: parseArguments(call.arguments) },
   }));
-  yield {
-    toolCalls: toolCalls.length ? toolCalls : undefined,
-    final: {
-      promptTokens: usage?.prompt_tokens,
-      completionTokens: usage?.completion_tokens,
-      doneReason: finishReason(reason),
+  yield [
+    {
+      toolCalls: toolCalls.length ? toolCalls : undefined,
+      final: {
+        promptTokens: usage?.prompt_tokens,
+        completionTokens: usage?.completion_tokens,
+        doneReason: finishReason(reason),
+      },
     },
-  };
+  ];
 }
 
 function parseArguments(text: string): Record<string, unknown> {
