@@ -152,7 +152,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // A client that left mid-request is not a server fault: note it quietly (499, as nginx does).
-    if (request.raw.destroyed || reply.raw.destroyed) {
+    // (Not `request.raw.destroyed`: Node destroys every request stream once its body has been read.)
+    if (request.raw.socket?.destroyed || reply.raw.destroyed) {
       request.log.info({ reason: error.message }, 'client went away before the answer');
       return reply.code(499).send(errorBody(request, 499, 'client closed the request'));
     }
