@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { pino } from 'pino';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -82,7 +83,9 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      ...(logStream ? { stream: logStream } : {}),
+      // Stdout is written asynchronously (pino flushes it on exit): a synchronous write per log line
+      // was a measurable share of the gateway's per-request cost (bench/RESULTS.md, Gateway overhead).
+      stream: logStream ?? pino.destination({ sync: false }),
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     },
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || crypto.randomUUID(),
