@@ -99,6 +99,25 @@ for (const { store, setup } of STORES) {
       expect(stored.messages.filter((m) => m.role === 'user').map((m) => m.content).sort()).toEqual(['One', 'Three', 'Two']);
     });
 
+    it('keeps answering when the conversation outgrows the context, leaving the oldest turns out of the prompt', async () => {
+      // The test model has a 512-token context; a few 150-token answers overflow it.
+      let id: string | undefined;
+      let generated = 0;
+      const prompts: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await postJson(`${server.url}/api/chat`, turn(`Tell me more, part ${i}`, { options: { num_predict: 150, temperature: 0.9 }, ...(id ? { session_id: id } : {}) }));
+        expect(response.status).toBe(200);
+        const answer = await response.json();
+        id = answer.session_id;
+        generated += answer.eval_count;
+        prompts.push(answer.prompt_eval_count);
+        expect(answer.prompt_eval_count + answer.eval_count).toBeLessThanOrEqual(512);
+      }
+      expect(generated).toBeGreaterThan(512);
+      const stored = (await (await getSession(server.url, id!)).json()) as SessionView;
+      expect(stored.messages).toHaveLength(10); // every turn is kept, only the prompt was shortened
+    });
+
     it('answers 404 for an unknown session and forgets a deleted one', async () => {
       const unknown = await postJson(`${server.url}/api/chat`, turn('hi', { session_id: 'no-such-session' }));
       expect(unknown.status).toBe(404);
