@@ -130,6 +130,19 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
     await expect.poll(() => upstream.services.engine.loadedModels(), { timeout: 5_000 }).not.toContain(TEST_MODEL);
   });
 
+  it('passes keep_alive through: a duration keeps the model that long, 0 unloads it after the answer', async () => {
+    const loaded = await json(postJson(`${gateway.url}/api/generate`, { model: TEST_MODEL, keep_alive: '7m', stream: false }));
+    expect(loaded.body).toMatchObject({ done: true, done_reason: 'load' });
+    const ps = await json(fetch(`${upstream.url}/api/ps`));
+    const entry = (ps.body.models as { name: string; expires_at: string }[]).find((m) => m.name === TEST_MODEL)!;
+    const minutes = (Date.parse(entry.expires_at) - Date.now()) / 60_000;
+    expect(minutes).toBeGreaterThan(6.5);
+    expect(minutes).toBeLessThanOrEqual(7);
+    const answered = await json(postJson(`${gateway.url}/api/generate`, { model: TEST_MODEL, prompt: 'Once', keep_alive: 0, stream: false, options: { num_predict: 3 } }));
+    expect(answered.status).toBe(200);
+    await expect.poll(() => upstream.services.engine.loadedModels(), { timeout: 5_000 }).not.toContain(TEST_MODEL);
+  });
+
   it('reports an unknown model as a 404 and an unreachable host as retryable', async () => {
     const signal = new AbortController().signal;
     const unknown = backend.chat({ model: 'nope:latest', messages: [{ role: 'user', content: 'hi' }], options: {}, signal });
