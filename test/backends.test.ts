@@ -21,6 +21,24 @@ const messages = [{ role: 'user', content: 'Tell me a story about a cat' }];
 /** Greedy decoding: the same request gives the same text directly and through the gateway. */
 const greedy = { temperature: 0, num_predict: 8, seed: 42 };
 
+/** A conversation with a tool call and its result; the prompt it makes shows whether both survived the wire. */
+const toolHistory = [
+  { role: 'user', content: 'What is the weather in Paris?' },
+  { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+  { role: 'tool', content: 'sunny', tool_name: 'get_weather' },
+];
+
+/** The same tool-call conversation directly on the upstream and through the gateway: same prompt, same text. */
+async function expectSameToolConversation(upstream: RunningServer, gateway: RunningServer, upstreamHeaders: Record<string, string> = {}) {
+  const request = { model: TEST_MODEL, messages: toolHistory, stream: false, options: greedy };
+  const direct = await json(postJson(`${upstream.url}/api/chat`, request, upstreamHeaders));
+  expect(direct.status).toBe(200);
+  const through = await json(postJson(`${gateway.url}/api/chat`, request));
+  expect(through.status).toBe(200);
+  expect(through.body.prompt_eval_count).toBe(direct.body.prompt_eval_count);
+  expect(through.body.message).toEqual(direct.body.message);
+}
+
 /** An upstream models dir of its own (a symlink to the shared model), so pulls and deletes stay in it. */
 function upstreamModelsDir(): string {
   const dir = tempDir('upstream-models-');
@@ -100,6 +118,10 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
     expect(through.body.response).toBe(direct.body.response);
     expect(through.body.response).not.toContain('.');
     expect(through.body.eval_count as number).toBeLessThanOrEqual(30);
+  });
+
+  it('carries tool calls (object arguments) and tool results in the history', async () => {
+    await expectSameToolConversation(upstream, gateway);
   });
 
   it('embeds through the upstream', async () => {
@@ -208,6 +230,10 @@ describe('OpenAICompatibleBackend against our own server as the OpenAI-compatibl
     expect(through.text).toBe(choices[0]!.message.content);
     const usage = direct.body.usage as { prompt_tokens: number; completion_tokens: number };
     expect(through.final).toMatchObject({ done: true, done_reason: 'length', eval_count: usage.completion_tokens, prompt_eval_count: usage.prompt_tokens });
+  });
+
+  it('carries tool calls (JSON-string arguments, tool_call_id) and tool results in the history', async () => {
+    await expectSameToolConversation(upstream, gateway, auth);
   });
 
   it('completes a prompt and embeds through /v1', async () => {
