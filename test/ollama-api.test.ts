@@ -176,6 +176,21 @@ describe('chat', () => {
     expect(streamed.at(-1)).toMatchObject({ done: true, done_reason: 'stop' });
   });
 
+  it('leaves the oldest exchanges out when a resent history outgrows the context, as Ollama does', async () => {
+    const long = 'Once upon a time there was a little girl named Lily who loved to play in the park. '.repeat(8);
+    const messages = [{ role: 'system', content: 'Tell stories.' }];
+    for (let i = 0; i < 4; i++) messages.push({ role: 'user', content: `Part ${i}` }, { role: 'assistant', content: long });
+    messages.push({ role: 'user', content: 'And then?' });
+    const answer = await ollama.chat({ model: 'stories260K', messages, options: { num_predict: 3 } });
+    expect(answer.done).toBe(true);
+    expect(answer.prompt_eval_count).toBeLessThan(512);
+    expect(answer.prompt_eval_count).toBeGreaterThan(100); // the newest exchanges are still there
+
+    const tooLong = await errorOf(ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: long.repeat(3) }], options: { num_predict: 3 } }));
+    expect(tooLong.status_code).toBe(400);
+    expect(tooLong.error).toMatch(/more than the \d+-token context/);
+  });
+
   it('rejects images for a text-only model with a clear 400', async () => {
     const error = await errorOf(ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: 'what is this?', images: ['aGVsbG8='] }] }));
     expect(error.status_code).toBe(400);

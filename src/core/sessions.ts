@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { BackendError, type ChatMessage, type GenerationEvent } from '../backends/types.js';
+import type { ChatMessage } from '../backends/types.js';
 import type { Principal } from './auth.js';
 import { SessionStore, type StoredSession } from '../store/sessions.js';
 import type { Store } from '../store/database.js';
@@ -142,45 +142,3 @@ export class SessionService {
   }
 }
 
-/** The engine's refusal of a prompt longer than the model's context (src/backends/embedded/engine.ts). */
-function isContextOverflow(error: unknown): boolean {
-  return error instanceof BackendError && error.status === 400 && /more than the \d+-token context/.test(error.message);
-}
-
-/** The history without its oldest exchange (a user turn and what answered it); system messages stay. */
-function withoutOldestExchange(history: ChatMessage[]): ChatMessage[] {
-  const first = history.findIndex((m) => m.role !== 'system');
-  if (first === -1) return history;
-  let end = first + 1;
-  while (end < history.length && history[end]!.role !== 'user') end++;
-  return [...history.slice(0, first), ...history.slice(end)];
-}
-
-/**
- * Runs a chat turn on a stored conversation that may have outgrown the model's context: as Ollama
- * does, the oldest exchanges are left out of the prompt (the session keeps them) until it fits.
- */
-export async function* generateWithHistory(
-  history: ChatMessage[],
-  run: (history: ChatMessage[]) => AsyncGenerator<GenerationEvent>,
-): AsyncGenerator<GenerationEvent> {
-  let kept = history;
-  for (;;) {
-    const events = run(kept);
-    let first: IteratorResult<GenerationEvent>;
-    try {
-      first = await events.next();
-    } catch (error) {
-      const shorter = withoutOldestExchange(kept);
-      if (isContextOverflow(error) && shorter.length < kept.length) {
-        kept = shorter;
-        continue;
-      }
-      throw error;
-    }
-    if (first.done) return;
-    yield first.value;
-    yield* events;
-    return;
-  }
-}

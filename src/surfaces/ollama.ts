@@ -8,7 +8,8 @@ import { GenerationService } from '../core/generation.js';
 import { parseKeepAlive } from '../core/keep-alive.js';
 import { SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
-import { generateWithHistory, type OpenSession } from '../core/sessions.js';
+import type { OpenSession } from '../core/sessions.js';
+import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
 import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
@@ -268,9 +269,9 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
       ]),
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
-    generateWithHistory(session.history, (history) =>
+    generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: [...history, ...messages], options, format: common.format, tools, keepAliveMs: common.keepAliveMs, signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, keepAliveMs: common.keepAliveMs, signal },
         request.usage,
       ),
     ),

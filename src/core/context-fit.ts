@@ -1,0 +1,51 @@
+import { BackendError, type ChatMessage, type GenerationEvent } from '../backends/types.js';
+
+/**
+ * Ollama's answer to a conversation longer than the model's context: it leaves the oldest exchanges
+ * out of the prompt instead of refusing. Clients that resend the whole history on every turn (Open
+ * WebUI, LangChain) and server-side sessions both rely on it.
+ */
+
+/** The engine's refusal of a prompt longer than the model's context (src/backends/embedded/engine.ts). */
+function isContextOverflow(error: unknown): boolean {
+  return error instanceof BackendError && error.status === 400 && /more than the \d+-token context/.test(error.message);
+}
+
+/** Messages without their oldest exchange (a user turn and what answered it); system messages stay. */
+function withoutOldestExchange(messages: ChatMessage[]): ChatMessage[] {
+  const first = messages.findIndex((m) => m.role !== 'system');
+  if (first === -1) return messages;
+  let end = first + 1;
+  while (end < messages.length && messages[end]!.role !== 'user') end++;
+  return [...messages.slice(0, first), ...messages.slice(end)];
+}
+
+/**
+ * Runs a chat, dropping the oldest exchanges while the prompt does not fit. The newest message is
+ * never dropped: a single message too long for the context is still the client's 400.
+ */
+export async function* generateFitting(
+  messages: ChatMessage[],
+  run: (messages: ChatMessage[]) => AsyncGenerator<GenerationEvent>,
+): AsyncGenerator<GenerationEvent> {
+  const newest = messages.slice(-1);
+  let earlier = messages.slice(0, -1);
+  for (;;) {
+    const events = run([...earlier, ...newest]);
+    let first: IteratorResult<GenerationEvent>;
+    try {
+      first = await events.next();
+    } catch (error) {
+      const shorter = withoutOldestExchange(earlier);
+      if (isContextOverflow(error) && shorter.length < earlier.length) {
+        earlier = shorter;
+        continue;
+      }
+      throw error;
+    }
+    if (first.done) return;
+    yield first.value;
+    yield* events;
+    return;
+  }
+}
