@@ -68,7 +68,8 @@ const KIND_NAMES: Record<Kind, string> = {
   stop: 'a string or an array of strings',
 };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** A JSON object (not an array, not null). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -1,16 +1,12 @@
 import crypto from 'node:crypto';
 import type { ToolCall, ToolDefinition } from '../backends/types.js';
-import { OptionsError } from './options.js';
+import { isRecord, OptionsError } from './options.js';
 
 /**
  * Tool calling across the two wire formats: both take `tools` as `{type: "function", function: {name,
  * description, parameters}}`; Ollama carries a call's arguments as a JSON object, OpenAI as a JSON string.
  * Inside the gateway they are always objects (`ToolCall`).
  */
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 export function parseTools(value: unknown): ToolDefinition[] | undefined {
   if (value === undefined || value === null) return undefined;

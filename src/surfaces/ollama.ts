@@ -6,7 +6,7 @@ import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
 import { parseKeepAlive } from '../core/keep-alive.js';
-import { SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
+import { isRecord, SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
@@ -23,10 +23,6 @@ import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, u
 export const OLLAMA_API_VERSION = '0.12.0';
 
 type Body = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function bodyOf(request: FastifyRequest): Body {
   if (request.body === undefined || request.body === null) return {};

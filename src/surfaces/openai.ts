@@ -5,7 +5,7 @@ import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '..
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
-import { parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
+import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
 import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
@@ -17,10 +17,6 @@ import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, u
  */
 
 type Body = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function bodyOf(request: FastifyRequest): Body {
   if (!isRecord(request.body)) throw badRequest('request body must be a JSON object');
