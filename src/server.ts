@@ -174,6 +174,10 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     return reply.code(status).send(errorBody(request, status, error.message, type, code));
   });
 
+  // Ollama reads every body as JSON whatever its Content-Type, and its own docs' `curl -d` examples send
+  // form-urlencoded: those bodies are parsed as JSON too, so the examples work here unchanged.
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody(request, 404, 'Resource not found', 'invalid_request_error', 'not_found'));
   });

@@ -191,6 +191,16 @@ describe('chat', () => {
     expect(tooLong.error).toMatch(/more than the \d+-token context/);
   });
 
+  it("reads a body as JSON whatever its Content-Type, like Ollama (its docs' curl -d examples send form-urlencoded)", async () => {
+    const response = await fetch(`${server.url}/api/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: JSON.stringify({ model: 'stories260K', prompt: 'Once', stream: false, options: { num_predict: 2 } }),
+    });
+    expect(response.status).toBe(200);
+    expect((await response.json()).eval_count).toBe(2);
+  });
+
   it('rejects images for a text-only model with a clear 400', async () => {
     const error = await errorOf(ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: 'what is this?', images: ['aGVsbG8='] }] }));
     expect(error.status_code).toBe(400);
