@@ -175,8 +175,17 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   });
 
   // Ollama reads every body as JSON whatever its Content-Type, and its own docs' `curl -d` examples send
-  // form-urlencoded: those bodies are parsed as JSON too, so the examples work here unchanged.
-  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // form-urlencoded: those bodies are parsed as JSON too, so the examples work here unchanged. Not from
+  // a web page of another origin, though: such a form post needs no CORS preflight, so accepting it
+  // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (request, body, done) => {
+    const origin = request.headers.origin;
+    if (origin !== undefined && !config.corsOrigins.includes('*') && !config.corsOrigins.includes(origin)) {
+      return done(new HttpError(403, 'cross-origin requests must send Content-Type: application/json'), undefined);
+    }
+    parseJson(request, body as string, done);
+  });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody(request, 404, 'Resource not found', 'invalid_request_error', 'not_found'));

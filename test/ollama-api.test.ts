@@ -199,6 +199,14 @@ describe('chat', () => {
     });
     expect(response.status).toBe(200);
     expect((await response.json()).eval_count).toBe(2);
+    // A page of another origin posting a form (no CORS preflight) must not drive the server.
+    const crossSite = await fetch(`${server.url}/api/pull`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'https://evil.example' },
+      body: JSON.stringify({ model: `${host.url}/x/evil.gguf` }),
+    });
+    expect(crossSite.status).toBe(403);
+    expect((await ollama.list()).models.map((m) => m.name)).not.toContain('evil:latest');
   });
 
   it('rejects images for a text-only model with a clear 400', async () => {
