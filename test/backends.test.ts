@@ -177,6 +177,16 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
     expect(await gone.ping()).toBe(false);
   });
 
+  it('sends a registry-name pull to the Ollama host and passes its answer back', async () => {
+    // Our upstream has no Ollama of its own, so it refuses registry names: that refusal must come back.
+    const direct = await json(postJson(`${upstream.url}/api/pull`, { model: 'llama3.2:1b', stream: false }));
+    const response = await postJson(`${gateway.url}/api/pull`, { model: 'llama3.2:1b' });
+    expect(response.status).toBe(200);
+    const lines: Record<string, unknown>[] = [];
+    for await (const line of ndjsonLines(response)) lines.push(line);
+    expect(lines.at(-1)).toEqual({ error: direct.body.error });
+  });
+
   it('pulls with progress, copies and deletes on the upstream', async () => {
     const progress: PullProgress[] = [];
     const source = `${files.url}/models/pulled-story.gguf`;
