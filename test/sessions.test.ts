@@ -1,7 +1,7 @@
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, spawnServer, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
-import { STORES } from './helpers/stores.js';
+import { createPgDatabase, STORES } from './helpers/stores.js';
 
 /** Seed 004 / issue 5 item 5: server-side sessions on `/api/chat`, on SQLite and PostgreSQL. */
 
@@ -166,6 +166,29 @@ describe('sessions scoped to API keys', () => {
     expect((await getSession(server.url, made.session_id)).status).toBe(401);
     const stored = (await (await getSession(server.url, made.session_id, alice)).json()) as SessionView;
     expect(stored.messages).toHaveLength(2);
+  });
+});
+
+describe('sessions across two replicas sharing PostgreSQL', () => {
+  it('continues on one replica, at once, a session the other just answered', async () => {
+    const db = await createPgDatabase();
+    const [a, b] = [await startServer({ DATABASE_URL: db.url }), await startServer({ DATABASE_URL: db.url })];
+    try {
+      let id: string | undefined;
+      for (const [i, server] of [a, b, a, b].entries()) {
+        const answer = await (await postJson(`${server.url}/api/chat`, turn(`Turn ${i}`, id ? { session_id: id } : {}))).json();
+        id ??= answer.session_id;
+        expect(answer.session_id).toBe(id);
+      }
+      const stored = (await (await getSession(a.url, id!)).json()) as SessionView;
+      expect(stored.messages.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['Turn 0', 'Turn 1', 'Turn 2', 'Turn 3']);
+      expect((await fetch(`${b.url}/api/sessions/${id}`, { method: 'DELETE' })).status).toBe(200);
+      expect((await getSession(a.url, id!)).status).toBe(404);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
   });
 });
 

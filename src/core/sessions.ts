@@ -43,11 +43,16 @@ export class SessionService {
   private readonly store: SessionStore;
   private lastSweep = 0;
   /**
-   * Turns being written, per session, chained in order. An answer does not wait for its turn to be
-   * stored (that would add a database write to every chat's latency); whatever reads a session
-   * here waits for its pending writes first, so this replica never shows a session without its last turn.
+   * Turns being written, per session, chained in order; whatever reads a session here waits for its
+   * pending writes first, so this process never shows a session without its last turn.
    */
   private readonly writes = new Map<string, Promise<void>>();
+  /**
+   * Whether an answer waits for its turn to be stored. On PostgreSQL yes: the client's next turn may
+   * reach another replica, which must already see this one. On SQLite, one process owns the file and
+   * reads its own writes through `writes`, so the answer goes out first and the write follows.
+   */
+  private readonly answerAfterWrite: boolean;
 
   constructor(
     store: Store,
@@ -55,6 +60,7 @@ export class SessionService {
     private readonly onWriteError: (error: unknown) => void = () => undefined,
   ) {
     this.store = new SessionStore(store);
+    this.answerAfterWrite = store.dialect === 'postgres';
   }
 
   private static ownerOf(principal: Principal | undefined): string {
@@ -90,8 +96,11 @@ export class SessionService {
     return { id: session.id, history: session.messages, isNew: false };
   }
 
-  /** Stores a finished turn (the client's new messages and the answer) in the background, in order. */
-  record(session: OpenSession, principal: Principal | undefined, model: string, messages: ChatMessage[]): void {
+  /**
+   * Stores a finished turn (the client's new messages and the answer), in order; resolves when the
+   * answer may go out (see `answerAfterWrite`). A failed write is reported, never thrown at the client.
+   */
+  async record(session: OpenSession, principal: Principal | undefined, model: string, messages: ChatMessage[]): Promise<void> {
     const now = new Date();
     const turn = {
       id: session.id,
@@ -111,6 +120,7 @@ export class SessionService {
     void write.then(() => {
       if (this.writes.get(session.id) === write) this.writes.delete(session.id);
     });
+    if (this.answerAfterWrite) await write;
   }
 
   /** Waits for every turn still being written (before the store closes). */

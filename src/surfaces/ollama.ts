@@ -161,7 +161,7 @@ interface Shape {
   /** SPEC rule 2's superset fields beyond Ollama's, on a non-streamed answer. */
   superset(text: string, stats: GenerationStats, toolCalls?: ToolCall[]): Record<string, unknown>;
   /** Runs when the generation finished normally, before the final line goes out (sessions record the turn). */
-  finished?(text: string, stats: GenerationStats): void;
+  finished?(text: string, stats: GenerationStats): Promise<void>;
   /** Fields of the final line and the SSE final event (session_id). */
   extra?: Record<string, unknown>;
 }
@@ -189,7 +189,7 @@ async function respond(
   const createdAt = () => new Date().toISOString();
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
-    if (result.stats.doneReason !== 'abort') shape.finished?.(result.text, result.stats);
+    if (result.stats.doneReason !== 'abort') await shape.finished?.(result.text, result.stats);
     return {
       model,
       created_at: createdAt(),
@@ -214,7 +214,7 @@ async function respond(
         }
         const { stats } = event;
         if (stats.doneReason === 'abort') return;
-        shape.finished?.(text, stats);
+        await shape.finished?.(text, stats);
         if (eventStream) {
           yield sse({ done: true, ...shape.extra, full_text: text, done_reason: doneReason(stats), usage: usageOf(stats) });
           return;
