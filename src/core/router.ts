@@ -135,8 +135,9 @@ export class ModelRouter {
 
   private markDown(backend: Backend): void {
     if (backend.kind === 'embedded') return;
+    // The listing is kept: ranking reads the down set, and dropping the listing would make the next
+    // requests wait for a fresh one, which a stalled host can hold up to its listing timeout.
     this.down.add(backend);
-    this.invalidate();
     if (this.healthTimer) return;
     this.healthTimer = setInterval(() => void this.probeDown(), HEALTH_INTERVAL_MS);
     this.healthTimer.unref();
