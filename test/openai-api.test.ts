@@ -1,4 +1,5 @@
 import OpenAI, { APIError, BadRequestError, NotFoundError } from 'openai';
+import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, TEST_MODEL, type RunningServer } from './helpers/server.js';
 import { SCRIPTED_MODEL, ScriptedBackend } from './helpers/scripted-backend.js';
@@ -257,5 +258,16 @@ describe('an API key with a model allow-list', () => {
     expect(everything.models.map((m: { name: string }) => m.name).sort()).toEqual([SCRIPTED_MODEL, TEST_MODEL].sort());
     const answer = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 });
     expect(answer.choices[0]!.message.role).toBe('assistant');
+  });
+
+  it('serves the Ollama client with the same key: its models only, 403 for the others, 401 without it', async () => {
+    const ollama = new Ollama({ host: locked.url, headers: { authorization: `Bearer ${key}` } });
+    expect((await ollama.list()).models.map((m) => m.name)).toEqual([TEST_MODEL]);
+    const answer = await ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: 'Hi' }], options: { num_predict: 2 } });
+    expect(answer.done).toBe(true);
+    const refused = await ollama.chat({ model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status_code: 403 });
+    const anonymous = await new Ollama({ host: locked.url }).list().catch((e: unknown) => e);
+    expect(anonymous).toMatchObject({ status_code: 401 });
   });
 });
