@@ -17,16 +17,18 @@ import { fmt, machine, percentile, table } from './lib.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
+/** Each rate window lasts at least this long and holds at least WINDOW_REQUESTS requests, so a p99 rests on enough samples. */
 const WINDOW_MS = 1000;
+const WINDOW_REQUESTS = 400;
 const P99_BUDGET_MS = 5;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((child) => child.kill()));
 
-/** The mock upstream in its own process: one server for the Ollama backend, one for the OpenAI one. */
-async function startMocks(): Promise<Record<string, string>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mock-upstream.ts', 'mock-ollama:latest', 'mock-openai:latest'], {
+/** Runs bench/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
+async function startMockProcess(args: string[]): Promise<Record<string, string>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mock-upstream.ts', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -35,7 +37,7 @@ async function startMocks(): Promise<Record<string, string>> {
   for await (const line of readline.createInterface({ input: child.stdout! })) {
     const { model, url } = JSON.parse(line) as { model: string; url: string };
     urls[model] = url;
-    if (Object.keys(urls).length === 2) break;
+    if (Object.keys(urls).length === args.length) break;
   }
   return urls;
 }
@@ -63,10 +65,13 @@ async function startGateway(ollama: string, openai: string): Promise<string> {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
 /** One request to its last byte; resolves with the milliseconds it took, or -1 on a failure. */
-function send(url: string, body: string): Promise<number> {
+function send(url: string, body: string | undefined): Promise<number> {
   return new Promise((resolve) => {
     const started = performance.now();
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+    const options = body === undefined
+      ? { method: 'GET', agent }
+      : { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } };
+    const request = http.request(url, options, (response) => {
       response.on('data', () => undefined);
       response.on('end', () => resolve(response.statusCode === 200 ? performance.now() - started : -1));
       response.on('error', () => resolve(-1));
@@ -80,7 +85,8 @@ interface Scenario {
   name: string;
   direct: string;
   gateway: string;
-  body: string;
+  /** A GET when undefined. */
+  body?: string;
 }
 
 interface Samples {
@@ -112,13 +118,14 @@ async function closedLoop(scenario: Scenario, concurrency: number, pairs: number
 }
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
-async function openLoop(url: string, body: string, rate: number): Promise<{ latencies: number[]; failures: number; achieved: number }> {
+async function openLoop(url: string, body: string | undefined, rate: number): Promise<{ latencies: number[]; failures: number; achieved: number }> {
   const latencies: number[] = [];
   let failures = 0;
   let sent = 0;
   const pending: Promise<void>[] = [];
   const started = performance.now();
-  while (performance.now() - started < WINDOW_MS) {
+  const windowMs = Math.max(WINDOW_MS, (WINDOW_REQUESTS / rate) * 1000);
+  while (performance.now() - started < windowMs) {
     const due = Math.floor(((performance.now() - started) / 1000) * rate);
     for (; sent < due; sent++) {
       pending.push(send(url, body).then((ms) => void (ms < 0 ? failures++ : latencies.push(ms))));
@@ -160,7 +167,10 @@ async function maxRate(scenario: Scenario): Promise<{ rate: number; note: string
   return { rate: best, note: best === RATES.at(-1) ? `highest rate tried` : note };
 }
 
-const urls = await startMocks();
+// One server for the Ollama backend, one for the OpenAI one.
+const urls = await startMockProcess(['mock-ollama:latest', 'mock-openai:latest']);
+// The floor of one extra hop: a bare pass-through proxy, in a process of its own like the gateway.
+const bare = Object.values(await startMockProcess([`proxy=${urls['mock-openai:latest']}`]))[0]!;
 const gatewayUrl = await startGateway(urls['mock-ollama:latest']!, urls['mock-openai:latest']!);
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
@@ -171,8 +181,16 @@ const scenarios: Scenario[] = [
   { name: 'Ollama chat, streamed (NDJSON)', direct: `${urls['mock-ollama:latest']}/api/chat`, gateway: `${gatewayUrl}/api/chat`, body: ollamaBody(true) },
 ];
 
+// References: a route of ours that calls no backend, and a bare proxy that only forwards (the floor of
+// one more process hop on this machine), each against the mock directly.
+const references: Scenario[] = [
+  { name: 'reference: our GET /api/version (no backend call)', direct: `${urls['mock-ollama:latest']}/api/version`, gateway: `${gatewayUrl}/api/version` },
+  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false) },
+  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true) },
+];
+
 const rows: (string | number)[][] = [];
-for (const scenario of scenarios) {
+for (const scenario of [...scenarios, ...references]) {
   await closedLoop(scenario, 10, 300); // warm-up: JIT, keep-alive sockets, router listing
   const c1 = await closedLoop(scenario, 1, PAIRS);
   const c10 = await closedLoop(scenario, 10, PAIRS * 2);
@@ -199,7 +217,7 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of ${WINDOW_MS} ms windows, direct and gateway alternating twice per step.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step.
 
 ${table(
   ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'failures'],

@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
  * plays an Ollama host that fails, stalls or is slow, which a real server cannot be made to do.
  *
  * Run alone: `npx tsx bench/mock-upstream.ts [model ...]` starts one server per model name (default
- * one serving `mock:latest`) and prints a JSON line `{"model", "url"}` for each.
+ * one serving `mock:latest`) and prints a JSON line `{"model", "url"}` for each; `proxy=URL` starts
+ * a bare pass-through proxy to URL instead (see startBareProxy).
  */
 
 export interface MockUpstreamOptions {
@@ -169,10 +170,37 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   };
 }
 
+/**
+ * The least any Node gateway can do: forward the request to `target` over a keep-alive agent and pipe
+ * the answer back, nothing else. The benchmark puts it beside our gateway as the floor of one extra
+ * process hop on the machine at hand.
+ */
+export async function startBareProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  const server = http.createServer((request, response) => {
+    const upstream = http.request(`${target}${request.url}`, { method: request.method, headers: request.headers, agent }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const names = process.argv.slice(2);
-  for (const model of names.length ? names : ['mock:latest']) {
-    const mock = await startMockUpstream({ models: [model] });
-    console.log(JSON.stringify({ model, url: mock.url }));
+  // Arguments: model names (one mock server each), and `proxy=URL` for a bare proxy in front of URL.
+  const args = process.argv.slice(2);
+  for (const arg of args.length ? args : ['mock:latest']) {
+    if (arg.startsWith('proxy=')) {
+      const proxy = await startBareProxy(arg.slice(6));
+      console.log(JSON.stringify({ model: arg, url: proxy.url }));
+      continue;
+    }
+    const mock = await startMockUpstream({ models: [arg] });
+    console.log(JSON.stringify({ model: arg, url: mock.url }));
   }
 }
