@@ -15,9 +15,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (closing) process.exit(1); // a second signal: stop waiting
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing streams and unloading models');
-    // Streams in flight get a grace period to finish; then their connections are cut, which aborts
-    // their generations, and the models are unloaded by the router's close.
-    setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

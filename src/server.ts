@@ -231,6 +231,12 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
 
+  // On close, streams in flight get a grace period to finish; then their connections are cut, which
+  // aborts their generations, and the onClose hooks unload the models.
+  app.addHook('preClose', async () => {
+    setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
+  });
+
   app.addHook('onClose', async () => {
     services.pulls.cancelAll();
     await router.close();

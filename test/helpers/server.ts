@@ -53,6 +53,7 @@ export async function startServer(
     MODELS_DIR: SHARED_MODELS,
     OLLAMA_HOSTS: '',
     LOG_LEVEL: 'warn',
+    SHUTDOWN_GRACE_SECONDS: '1',
     ...env,
     DATA_DIR: dataDir,
     PORT: '0',
