@@ -285,6 +285,32 @@ describe('backends from the configuration', () => {
     }
   });
 
+  it('logs an unreachable host once per change, and an absent optional host not at all', async () => {
+    const logged: { level: string; message: string }[] = [];
+    const logger = {
+      info: (_: object, message: string) => logged.push({ level: 'info', message }),
+      warn: (_: object, message: string) => logged.push({ level: 'warn', message }),
+    };
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const explicit = new OllamaBackend(url, { logger });
+    for (let i = 0; i < 3; i++) await explicit.listModels().catch(() => undefined);
+    expect(await explicit.ping()).toBe(false);
+    expect(logged).toEqual([{ level: 'warn', message: 'Ollama server unreachable' }]);
+    logged.length = 0;
+    const optional = new OllamaBackend(url, { logger, optional: true, absentRetryMs: 0 });
+    for (let i = 0; i < 3; i++) expect(await optional.listModels()).toEqual([]);
+    expect(logged).toEqual([]);
+    const mock = await startMockUpstream();
+    try {
+      const found = new OllamaBackend(mock.url, { logger, optional: true });
+      await found.listModels();
+      await found.listModels();
+      expect(logged).toEqual([{ level: 'info', message: 'Ollama server found' }]);
+    } finally {
+      await mock.close();
+    }
+  });
+
   it('uses the default Ollama host only when it answers, quietly and at once when it does not', async () => {
     const config = loadConfig({ DATA_DIR: tempDir() });
     const backends = createBackends(config);

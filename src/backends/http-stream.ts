@@ -130,6 +130,36 @@ export class Upstream {
   }
 }
 
+/** The slice of pino the backends use, so tests and main.ts can pass any logger. */
+export interface BackendLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+}
+
+/**
+ * Logs when an upstream becomes reachable or unreachable: once per change, not on every failed call
+ * (listings run every few seconds). A host that is optional and absent from the start stays silent.
+ */
+export class ReachabilityLog {
+  private reachable?: boolean;
+
+  constructor(
+    private readonly backend: string,
+    /** `Ollama server`, `OpenAI-compatible server`. */
+    private readonly what: string,
+    private readonly logger?: BackendLogger,
+    private readonly optional = false,
+  ) {}
+
+  note(reachable: boolean, error?: unknown): void {
+    if (this.reachable === reachable) return;
+    const first = this.reachable === undefined;
+    this.reachable = reachable;
+    if (reachable) this.logger?.info({ backend: this.backend }, first ? `${this.what} found` : `${this.what} is back`);
+    else if (!this.optional || !first) this.logger?.warn({ backend: this.backend, reason: (error as Error).message }, `${this.what} unreachable`);
+  }
+}
+
 function isOk(response: http.IncomingMessage): boolean {
   const status = response.statusCode ?? 0;
   return status >= 200 && status < 300;

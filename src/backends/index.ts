@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import type { Backend } from './types.js';
-import { OllamaBackend, type BackendLogger } from './ollama.js';
+import { OllamaBackend } from './ollama.js';
 import { OpenAICompatibleBackend } from './openai-compatible.js';
+import type { BackendLogger } from './http-stream.js';
 
 export type { BackendLogger };
 
@@ -12,7 +13,7 @@ export type { BackendLogger };
  */
 export function createBackends(config: Config, logger?: BackendLogger): Backend[] {
   const ollama = config.ollamaHosts.map((host) => new OllamaBackend(host, { optional: !config.ollamaHostsExplicit, logger }));
-  const openai = config.openaiBackends.map(({ baseUrl, apiKey }) => new OpenAICompatibleBackend(baseUrl, { apiKey }));
+  const openai = config.openaiBackends.map(({ baseUrl, apiKey }) => new OpenAICompatibleBackend(baseUrl, { apiKey, logger }));
   const backends: Backend[] = [...ollama, ...openai];
   // Ids carry URLs only; API keys stay out of the log.
   if (backends.length > 0) logger?.info({ backends: backends.map((b) => b.id) }, 'model servers configured');

@@ -14,7 +14,9 @@ import {
   type PullProgress,
   type ToolCall,
 } from './types.js';
-import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, Upstream, generationStream, ndjsonBatches, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, ndjsonBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
+
+export type { BackendLogger };
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of Ollama's response shapes this backend reads (https://github.com/ollama/ollama/blob/main/docs/api.md). */
@@ -59,12 +61,6 @@ export interface OllamaBackendOptions {
   /** How long a generation may wait for the server's first answer before another replica is tried. */
   responseTimeoutMs?: number;
   logger?: BackendLogger;
-}
-
-/** The slice of pino the backends use, so tests and main.ts can pass any logger. */
-export interface BackendLogger {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
 }
 
 /** Ollama's keep_alive: seconds as a number, a Go duration for fractions, a negative number for ever. */
@@ -136,8 +132,7 @@ export class OllamaBackend implements Backend {
   private absentUntil = 0;
   /** /api/show answers by model name and digest. */
   private readonly shown = new Map<string, Partial<ModelInfo>>();
-  /** Whether the last contact worked, so that a change (not every failure) is logged once. */
-  private reachable?: boolean;
+  private readonly reachability: ReachabilityLog;
 
   constructor(
     readonly baseUrl: string,
@@ -146,14 +141,7 @@ export class OllamaBackend implements Backend {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.id = `ollama:${this.baseUrl}`;
     this.upstream = new Upstream(this.baseUrl, `Ollama at ${this.baseUrl}`, {}, options.responseTimeoutMs);
-  }
-
-  private noteReachable(reachable: boolean, error?: unknown): void {
-    if (this.reachable === reachable) return;
-    const first = this.reachable === undefined;
-    this.reachable = reachable;
-    if (reachable) this.options.logger?.info({ backend: this.id }, first ? 'Ollama server found' : 'Ollama server is back');
-    else if (!this.options.optional || !first) this.options.logger?.warn({ backend: this.id, reason: (error as Error).message }, 'Ollama server unreachable');
+    this.reachability = new ReachabilityLog(this.id, 'Ollama server', options.logger, options.optional);
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -167,14 +155,14 @@ export class OllamaBackend implements Backend {
         this.upstream.json<{ models?: OllamaModel[] }>('/api/ps').catch(() => undefined),
       ]);
     } catch (error) {
-      this.noteReachable(false, error);
+      this.reachability.note(false, error);
       if (this.options.optional && error instanceof BackendError && error.retryable) {
         this.absentUntil = Date.now() + (this.options.absentRetryMs ?? 30_000);
         return [];
       }
       throw error;
     }
-    this.noteReachable(true);
+    this.reachability.note(true);
     const running = new Map((ps?.models ?? []).map((m) => [m.name, m]));
     const models = tags.models ?? [];
     const shown = await Promise.all(models.map((m) => this.show(m)));
@@ -330,10 +318,10 @@ export class OllamaBackend implements Backend {
   async ping(): Promise<boolean> {
     try {
       await this.upstream.json('/api/version', { timeoutMs: 2_000 });
-      this.noteReachable(true);
+      this.reachability.note(true);
       return true;
     } catch (error) {
-      this.noteReachable(false, error);
+      this.reachability.note(false, error);
       return false;
     }
   }

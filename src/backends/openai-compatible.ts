@@ -14,7 +14,7 @@ import {
   type OutputFormat,
   type ToolCall,
 } from './types.js';
-import { GENERATION_TIMEOUT_MS, Upstream, generationStream, sseBatches, type StreamPiece } from './http-stream.js';
+import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
@@ -158,6 +158,7 @@ function parseArguments(text: string): Record<string, unknown> {
 
 export interface OpenAICompatibleOptions {
   apiKey?: string;
+  logger?: BackendLogger;
   /** How long a generation may wait for the server's first answer before another replica is tried. */
   responseTimeoutMs?: number;
 }
@@ -178,12 +179,14 @@ export class OpenAICompatibleBackend implements Backend {
   private readonly upstream: Upstream;
   /** Our `name:tag` → the id the server listed. */
   private readonly ids = new Map<string, string>();
+  private readonly reachability: ReachabilityLog;
 
   constructor(baseUrl: string, options: OpenAICompatibleOptions = {}) {
     this.baseUrl = apiBase(baseUrl);
     this.id = `openai:${this.baseUrl}`;
     // The key goes in a header only: ids, labels and errors name the URL, never the key.
     this.upstream = new Upstream(this.baseUrl, `OpenAI-compatible server at ${this.baseUrl}`, options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}, options.responseTimeoutMs);
+    this.reachability = new ReachabilityLog(this.id, 'OpenAI-compatible server', options.logger);
   }
 
   private upstreamId(model: string): string {
@@ -191,7 +194,12 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   async listModels(): Promise<ModelInfo[]> {
-    const result = await this.upstream.json<{ data?: { id: string; created?: number }[] }>('/models');
+    // A wrong API key (401) hides every model of the server: it is logged like an unreachable server.
+    const result = await this.upstream.json<{ data?: { id: string; created?: number }[] }>('/models').catch((error: unknown) => {
+      this.reachability.note(false, error);
+      throw error;
+    });
+    this.reachability.note(true);
     this.ids.clear();
     return (result?.data ?? []).map((entry) => {
       const name = normaliseModelName(entry.id);
@@ -254,8 +262,10 @@ export class OpenAICompatibleBackend implements Backend {
   async ping(): Promise<boolean> {
     try {
       await this.upstream.json('/models', { timeoutMs: 2_000 });
+      this.reachability.note(true);
       return true;
-    } catch {
+    } catch (error) {
+      this.reachability.note(false, error);
       return false;
     }
   }
