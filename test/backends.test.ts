@@ -261,9 +261,10 @@ describe('OpenAICompatibleBackend against our own server as the OpenAI-compatibl
     expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/unload`, {})).status).toBe(200);
   });
 
-  it('fails with the upstream 401 without a key, and never logs the key', async () => {
+  it('reports a server refusing its key as a gateway fault (not the client\'s 401), and never logs the key', async () => {
     const keyless = new OpenAICompatibleBackend(upstream.url);
-    await expect(keyless.listModels()).rejects.toMatchObject({ status: 401, retryable: false });
+    await expect(keyless.listModels()).rejects.toMatchObject({ status: 502, retryable: true });
+    await expect(keyless.listModels()).rejects.toThrow(/refused the gateway's credentials \(401\)/);
     expect(log.length).toBeGreaterThan(0);
     expect(log).not.toContain(key);
   });

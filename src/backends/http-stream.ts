@@ -6,9 +6,9 @@ import { BackendError, type DoneReason, type GenerationEvent, type GenerationSta
 /**
  * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
  * upstream failures turned into BackendErrors the router understands (connection trouble and 5xx are
- * retryable on another replica, 4xx are the client's), and NDJSON / SSE bodies read line by line as
- * they arrive. It is node:http rather than fetch because fetch's web streams cost a measurable share
- * of the gateway's overhead on every streamed chunk (see bench/RESULTS.md, Gateway overhead).
+ * retryable on another replica, 4xx are the client's), and NDJSON / SSE bodies read as they arrive.
+ * It is node:http rather than fetch: Node streams straight from the socket, no web-stream layer per
+ * chunk, on the path every token takes (bench/RESULTS.md, Gateway overhead).
  */
 
 export interface UpstreamRequest {
@@ -117,11 +117,14 @@ export class Upstream {
 
   /**
    * Maps an upstream error status to ours. 404 and other 4xx keep their status and the upstream's
-   * message (it is about the client's request); 5xx becomes 502 and may be retried elsewhere.
+   * message (they are about the client's request); 5xx becomes 502 and may be retried elsewhere. A 401
+   * or 403 is about the gateway's own key for that server, not the client's: passed on as such it
+   * would tell the client its credentials are wrong, so it is a 502 too (another replica may accept).
    */
   failure(status: number, body: string): BackendError {
     const message = errorMessage(body) ?? `${this.label} answered ${status}`;
     if (status >= 500) return new BackendError(`${this.label} failed: ${message}`, 502, true);
+    if (status === 401 || status === 403) return new BackendError(`${this.label} refused the gateway's credentials (${status}): ${message}`, 502, true);
     return new BackendError(message, status, false);
   }
 
