@@ -237,25 +237,37 @@ export async function* ndjsonBatches<T>(response: http.IncomingMessage): AsyncGe
 export async function* sseBatches(response: http.IncomingMessage): AsyncGenerator<string[]> {
   let data: string[] = [];
   let finished = false;
+  let linger: NodeJS.Timeout | undefined;
   // After [DONE] the body is still read to its end: leaving it early would destroy the socket and
   // cost a new connection (about a millisecond) on the next request instead of a keep-alive reuse.
-  for await (const lines of lineBatches(response)) {
-    if (finished) continue;
-    const events: string[] = [];
-    for (const line of lines) {
-      if (finished) break;
-      if (line === '') {
-        if (data.length > 0) {
-          const event = data.join('\n');
-          data = [];
-          if (event === '[DONE]') finished = true;
-          else events.push(event);
+  // A server that keeps the body open after [DONE] gets a second, then the connection is cut.
+  try {
+    for await (const lines of lineBatches(response)) {
+      if (finished) continue;
+      const events: string[] = [];
+      for (const line of lines) {
+        if (finished) break;
+        if (line === '') {
+          if (data.length > 0) {
+            const event = data.join('\n');
+            data = [];
+            if (event === '[DONE]') {
+              finished = true;
+              linger = setTimeout(() => response.destroy(), 1_000);
+            } else {
+              events.push(event);
+            }
+          }
+        } else if (line.startsWith('data:')) {
+          data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
         }
-      } else if (line.startsWith('data:')) {
-        data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
       }
+      if (events.length > 0) yield events;
     }
-    if (events.length > 0) yield events;
+  } catch (error) {
+    if (!finished) throw error; // cut after [DONE]: everything was read
+  } finally {
+    clearTimeout(linger);
   }
   if (!finished && data.length > 0 && data.join('\n') !== '[DONE]') yield [data.join('\n')];
 }
