@@ -128,6 +128,18 @@ export class Upstream {
     return new BackendError(message, status, false);
   }
 
+  /** A liveness probe: a GET of `path` answered with a 2xx within two seconds; changes are logged. */
+  async alive(path: string, reachability: ReachabilityLog): Promise<boolean> {
+    try {
+      await this.json(path, { timeoutMs: 2_000 });
+      reachability.note(true);
+      return true;
+    } catch (error) {
+      reachability.note(false, error);
+      return false;
+    }
+  }
+
   close(): void {
     this.agent.destroy();
   }

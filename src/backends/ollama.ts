@@ -315,15 +315,8 @@ export class OllamaBackend implements Backend {
     await this.upstream.json('/api/copy', { method: 'POST', body: { source, destination } });
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.upstream.json('/api/version', { timeoutMs: 2_000 });
-      this.reachability.note(true);
-      return true;
-    } catch (error) {
-      this.reachability.note(false, error);
-      return false;
-    }
+  ping(): Promise<boolean> {
+    return this.upstream.alive('/api/version', this.reachability);
   }
 
   async close(): Promise<void> {

@@ -259,15 +259,8 @@ export class OpenAICompatibleBackend implements Backend {
 
   async unload(): Promise<void> {}
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.upstream.json('/models', { timeoutMs: 2_000 });
-      this.reachability.note(true);
-      return true;
-    } catch (error) {
-      this.reachability.note(false, error);
-      return false;
-    }
+  ping(): Promise<boolean> {
+    return this.upstream.alive('/models', this.reachability);
   }
 
   async close(): Promise<void> {
