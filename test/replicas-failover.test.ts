@@ -67,6 +67,13 @@ describe('two real replicas behind the gateway', () => {
     expect(generated[1]).toBeGreaterThan(0);
   });
 
+  it('alternates one-at-a-time requests over idle replicas', async () => {
+    const before = [first.services.engine.stats.generated, second.services.engine.stats.generated];
+    for (let i = 0; i < 4; i++) expect((await arenaChat(gateway, `Story ${i}`)).status).toBe(200);
+    expect(first.services.engine.stats.generated).toBeGreaterThan(before[0]!);
+    expect(second.services.engine.stats.generated).toBeGreaterThan(before[1]!);
+  });
+
   it('loses no request that had not started streaming when a replica is stopped mid-test', async () => {
     const total = 40;
     let started = 0;
@@ -172,7 +179,7 @@ describe('replicas that fail or stall', () => {
     real = await startServer();
     failing = await startMockUpstream({ models: [TEST_MODEL], mode: 'fail' });
     stalling = await startMockUpstream({ models: [TEST_MODEL], mode: 'stall' });
-    // The broken replicas come first, so that ties in load send requests to them before the real one.
+    // The broken replicas come first: a fresh gateway's first request tries replicas in this order.
     gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [
       new OllamaBackend(failing.url),
       new OllamaBackend(stalling.url, { responseTimeoutMs: 500 }),

@@ -42,6 +42,8 @@ export class ModelRouter {
   private readonly inFlight = new Map<Backend, number>();
   private readonly down = new Set<Backend>();
   private healthTimer?: NodeJS.Timeout;
+  /** Round-robin position among equally busy replicas. */
+  private turn = 0;
   /** Which models listings show (the catalog hides inactive ones); resolve() still finds them all. */
   private listed: (name: string) => boolean = () => true;
 
@@ -127,10 +129,17 @@ export class ModelRouter {
     throw new BackendError(`model '${name}' not found`, 404);
   }
 
-  /** Healthy replicas, least busy first; the down ones last, as a final resort. */
+  /**
+   * Healthy replicas, least busy first; the down ones last, as a final resort. Ties go round robin
+   * (the list is rotated before the stable sort), so one request at a time still spreads over idle
+   * replicas instead of always landing on the first.
+   */
   private ranked(model: RoutedModel): Backend[] {
     const load = (b: Backend) => this.inFlight.get(b) ?? 0;
-    return [...model.replicas].sort((a, b) => Number(this.down.has(a)) - Number(this.down.has(b)) || load(a) - load(b));
+    const { replicas } = model;
+    const start = replicas.length > 1 ? this.turn++ % replicas.length : 0;
+    const rotated = start === 0 ? [...replicas] : [...replicas.slice(start), ...replicas.slice(0, start)];
+    return rotated.sort((a, b) => Number(this.down.has(a)) - Number(this.down.has(b)) || load(a) - load(b));
   }
 
   private markDown(backend: Backend): void {
