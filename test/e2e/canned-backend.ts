@@ -1,4 +1,5 @@
-import { BackendError, type Backend, type ChatRequest, type GenerationEvent, type ModelInfo } from '../../src/backends/types.js';
+import { BackendError, type ChatRequest, type GenerationEvent, type ModelInfo } from '../../src/backends/types.js';
+import { TestBackend, testStats } from '../helpers/test-backend.js';
 
 /**
  * A model server whose answers the test chooses, standing in for a remote backend (as an Ollama host
@@ -7,7 +8,7 @@ import { BackendError, type Backend, type ChatRequest, type GenerationEvent, typ
  * - `broken:latest` fails before its first token.
  * `aborted` counts generations stopped by their signal (the client's stop reached the server).
  */
-export class CannedBackend implements Backend {
+export class CannedBackend extends TestBackend {
   readonly id = 'canned';
   readonly kind = 'openai' as const;
   aborted = 0;
@@ -16,7 +17,9 @@ export class CannedBackend implements Backend {
   constructor(
     public answer: string,
     public delayMs = 0,
-  ) {}
+  ) {
+    super();
+  }
 
   async listModels(): Promise<ModelInfo[]> {
     return [
@@ -38,31 +41,6 @@ export class CannedBackend implements Backend {
       yield { type: 'token', text: word };
     }
     this.completed++;
-    const ns = Number(process.hrtime.bigint() - started);
-    yield {
-      type: 'done',
-      stats: {
-        promptTokens: request.messages.length,
-        completionTokens: words.length,
-        loadDurationNs: 0,
-        promptEvalDurationNs: 0,
-        evalDurationNs: ns,
-        totalDurationNs: ns,
-        doneReason: 'stop',
-      },
-    };
+    yield { type: 'done', stats: testStats(request.messages.length, words.length, Number(process.hrtime.bigint() - started)) };
   }
-
-  complete(): AsyncIterable<GenerationEvent> {
-    throw new BackendError('completions are not canned', 400);
-  }
-  async embed(): Promise<never> {
-    throw new BackendError('embeddings are not canned', 400);
-  }
-  async load(): Promise<void> {}
-  async unload(): Promise<void> {}
-  async ping(): Promise<boolean> {
-    return true;
-  }
-  async close(): Promise<void> {}
 }

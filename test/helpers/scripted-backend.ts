@@ -1,14 +1,5 @@
-import {
-  BackendError,
-  type Backend,
-  type ChatRequest,
-  type CompletionRequest,
-  type EmbedResult,
-  type GenerationEvent,
-  type GenerationStats,
-  type ModelInfo,
-  type ToolCall,
-} from '../../src/backends/types.js';
+import { BackendError, type ChatRequest, type CompletionRequest, type GenerationEvent, type ModelInfo } from '../../src/backends/types.js';
+import { TestBackend, testStats } from './test-backend.js';
 
 /**
  * A second backend beside the real engine, serving one model whose behaviour the test picks with the
@@ -21,7 +12,7 @@ import {
  */
 export const SCRIPTED_MODEL = 'scripted:latest';
 
-export class ScriptedBackend implements Backend {
+export class ScriptedBackend extends TestBackend {
   readonly id = 'scripted';
   readonly kind = 'ollama' as const;
   readonly requests: (ChatRequest | CompletionRequest)[] = [];
@@ -31,24 +22,14 @@ export class ScriptedBackend implements Backend {
   }
 
   private async *script(text: string): AsyncGenerator<GenerationEvent> {
-    const stats = (completionTokens: number, toolCalls?: ToolCall[]): GenerationStats => ({
-      promptTokens: 3,
-      completionTokens,
-      loadDurationNs: 0,
-      promptEvalDurationNs: 1000,
-      evalDurationNs: 2000,
-      totalDurationNs: 3000,
-      doneReason: toolCalls ? 'tool_calls' : 'stop',
-      toolCalls,
-    });
     if (text.includes('CALL get_weather')) {
-      yield { type: 'done', stats: stats(5, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]) };
+      yield { type: 'done', stats: testStats(3, 5, 3000, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]) };
       return;
     }
     yield { type: 'token', text: 'Partly' };
     if (text.includes('FAIL')) throw new BackendError('upstream connection lost', 502);
     yield { type: 'token', text: ' sunny' };
-    yield { type: 'done', stats: stats(2) };
+    yield { type: 'done', stats: testStats(3, 2, 3000) };
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
@@ -56,19 +37,8 @@ export class ScriptedBackend implements Backend {
     return this.script(request.messages.at(-1)?.content ?? '');
   }
 
-  complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
+  override complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
     this.requests.push(request);
     return this.script(request.prompt);
   }
-
-  async embed(): Promise<EmbedResult> {
-    throw new BackendError('scripted model has no embeddings', 400);
-  }
-
-  async load(): Promise<void> {}
-  async unload(): Promise<void> {}
-  async ping(): Promise<boolean> {
-    return true;
-  }
-  async close(): Promise<void> {}
 }
