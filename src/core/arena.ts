@@ -1,6 +1,7 @@
 import type { ChatMessage, GenerationOptions } from '../backends/types.js';
 import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
+import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 
 /**
  * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
@@ -29,24 +30,8 @@ export interface ArenaRequest {
 
 export class ArenaValidationError extends Error {}
 
-/** Seed 001's documented defaults and ranges. */
-export const INSTANCE_DEFAULTS = { temperature: 0.7, top_p: 0.9, top_k: 40, repeat_penalty: 1.1, num_predict: -1, seed: 0 } as const;
-
-const RANGES: Record<keyof typeof INSTANCE_DEFAULTS, { min: number; max: number; integer: boolean }> = {
-  temperature: { min: 0.01, max: 2.0, integer: false },
-  top_p: { min: 0, max: 1, integer: false },
-  top_k: { min: 0, max: 100, integer: true },
-  repeat_penalty: { min: 1.0, max: 2.0, integer: false },
-  num_predict: { min: -1, max: 4096, integer: true },
-  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
-};
-
-/** SPEC rule 9: `{model}__{temperature}_{top_p}_{top_k}_{repeat_penalty}_{num_predict}_{seed}`. */
-export function instanceId(instance: Omit<ModelInstance, 'id'>): string {
-  const model = instance.model.replace(/[^A-Za-z0-9]/g, '_');
-  const { temperature, top_p, top_k, repeat_penalty, num_predict, seed } = instance;
-  return `${model}__${temperature}_${top_p}_${top_k}_${repeat_penalty}_${num_predict}_${seed}`;
-}
+export { INSTANCE_DEFAULTS, instanceId };
+const RANGES = INSTANCE_RANGES;
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
@@ -67,7 +52,7 @@ export function parseHistory(history: unknown): ChatMessage[] {
   });
 }
 
-type Setting = keyof typeof INSTANCE_DEFAULTS;
+type Setting = InstanceSetting;
 
 /**
  * What the client left unsaid about an instance, kept off the instance itself (runs store instances

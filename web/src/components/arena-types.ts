@@ -5,6 +5,7 @@
  */
 import type { ModelInstance } from '../../../src/core/arena.js';
 import type { ArenaMetrics } from '../../../src/core/generation.js';
+import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/core/pull-jobs.js';
 
 export type Metrics = ArenaMetrics;
@@ -29,27 +30,19 @@ export type InstanceSettings = Omit<ModelInstance, 'id'>;
 
 export type NumericSetting = Exclude<keyof InstanceSettings, 'model' | 'system'>;
 
-/** Seed 001's defaults, ranges and steps, in the order the editor shows them. */
-export const SETTINGS: { key: NumericSetting; label: string; min: number; max: number; step: number; default: number }[] = [
-  { key: 'temperature', label: 'temperature', min: 0.01, max: 2, step: 0.05, default: 0.7 },
-  { key: 'top_p', label: 'top_p', min: 0, max: 1, step: 0.05, default: 0.9 },
-  { key: 'top_k', label: 'top_k', min: 0, max: 100, step: 1, default: 40 },
-  { key: 'repeat_penalty', label: 'repeat_penalty', min: 1, max: 2, step: 0.05, default: 1.1 },
-  { key: 'num_predict', label: 'num_predict', min: -1, max: 4096, step: 1, default: -1 },
-  { key: 'seed', label: 'seed', min: 0, max: Number.MAX_SAFE_INTEGER, step: 1, default: 0 },
-];
+/** How the editor shows each setting (label, step); defaults and ranges are seed 001's, shared with the server. */
+const STEPS: Record<NumericSetting, number> = { temperature: 0.05, top_p: 0.05, top_k: 1, repeat_penalty: 0.05, num_predict: 1, seed: 1 };
+
+export const SETTINGS: { key: NumericSetting; label: string; min: number; max: number; step: number; default: number }[] = (
+  Object.keys(INSTANCE_DEFAULTS) as NumericSetting[]
+).map((key) => ({ key, label: key, min: INSTANCE_RANGES[key].min, max: INSTANCE_RANGES[key].max, step: STEPS[key], default: INSTANCE_DEFAULTS[key] }));
 
 export function defaultSettings(model: string): InstanceSettings {
-  const settings = { model } as InstanceSettings;
-  for (const s of SETTINGS) settings[s.key] = s.default;
-  return settings;
+  return { model, ...INSTANCE_DEFAULTS };
 }
 
 /** SPEC rule 9's instance id, the same key the server computes, so runs and leaderboards name it alike. */
-export function instanceKey(s: InstanceSettings): string {
-  const model = s.model.replace(/[^A-Za-z0-9]/g, '_');
-  return `${model}__${s.temperature}_${s.top_p}_${s.top_k}_${s.repeat_penalty}_${s.num_predict}_${s.seed}`;
-}
+export const instanceKey = (s: InstanceSettings): string => instanceId(s);
 
 /**
  * The part of a run id a person can tell apart: ids are UUIDv7, whose first characters are a

@@ -1,37 +1,21 @@
 import { apiFetch, apiJson } from '../../api.js';
+import type { KeyView, Tier } from '../../../../src/core/api-keys.js';
+import type { UsageTotals } from '../../../../src/store/api-keys.js';
 
 /**
  * The admin API (issue 5) as the admin pages use it: one module holds its shapes, so the pages never
  * spell a route or a field name twice.
  */
 
-export type Tier = 'standard' | 'premium';
+// The shapes come from the server's own types (erased from the bundle), so the two cannot drift.
+export type { Tier } from '../../../../src/core/api-keys.js';
+export type { UsageTotals };
 
-export type KeyStatus = 'active' | 'expired' | 'revoked';
-
-export interface UsageTotals {
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-}
+export type KeyStatus = KeyView['status'];
 
 /** A key as listed: everything but the secret, which the server keeps only as a hash. */
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
+export interface ApiKey extends Omit<KeyView, 'tier'> {
   tier: Tier;
-  /** The effective limit: the key's own, else its tier's. */
-  rpm: number;
-  /** null: no token limit. */
-  tpm: number | null;
-  /** null: every model. */
-  models: string[] | null;
-  expires_at: string | null;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-  status: KeyStatus;
   /** All time. */
   usage: UsageTotals;
 }

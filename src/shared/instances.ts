@@ -1,0 +1,25 @@
+/**
+ * Seed 001's model-instance settings: defaults, documented ranges and SPEC rule 9's instance id.
+ * Pure code shared by the server (validation) and the browser app (the settings editor), so the
+ * two can never disagree about a range or an id.
+ */
+
+export const INSTANCE_DEFAULTS = { temperature: 0.7, top_p: 0.9, top_k: 40, repeat_penalty: 1.1, num_predict: -1, seed: 0 } as const;
+
+export type InstanceSetting = keyof typeof INSTANCE_DEFAULTS;
+
+export const INSTANCE_RANGES: Record<InstanceSetting, { min: number; max: number; integer: boolean }> = {
+  temperature: { min: 0.01, max: 2.0, integer: false },
+  top_p: { min: 0, max: 1, integer: false },
+  top_k: { min: 0, max: 100, integer: true },
+  repeat_penalty: { min: 1.0, max: 2.0, integer: false },
+  num_predict: { min: -1, max: 4096, integer: true },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
+};
+
+/** SPEC rule 9: `{model}__{temperature}_{top_p}_{top_k}_{repeat_penalty}_{num_predict}_{seed}`. */
+export function instanceId(instance: { model: string } & Record<InstanceSetting, number>): string {
+  const model = instance.model.replace(/[^A-Za-z0-9]/g, '_');
+  const { temperature, top_p, top_k, repeat_penalty, num_predict, seed } = instance;
+  return `${model}__${temperature}_${top_p}_${top_k}_${repeat_penalty}_${num_predict}_${seed}`;
+}
