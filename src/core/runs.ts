@@ -204,8 +204,8 @@ export function anonymiseAnswers(run: RunRecord): Record<string, Answer> {
   return answers;
 }
 
-export function runView(run: RunRecord): RunView {
-  const blind = isBlind(run);
+/** The fields a run and its summary show alike. */
+function runHeader(run: RunSummaryRecord) {
   return {
     id: run.id,
     kind: run.kind,
@@ -213,6 +213,13 @@ export function runView(run: RunRecord): RunView {
     created_at: run.createdAt,
     finished_at: run.finishedAt,
     rerun_of: run.rerunOf,
+  };
+}
+
+export function runView(run: RunRecord): RunView {
+  const blind = isBlind(run);
+  return {
+    ...runHeader(run),
     legacy: run.legacy,
     history: run.history,
     instances: blind ? run.instances.map((i) => ({ id: i.id, hidden: true as const })) : run.instances,
@@ -224,12 +231,7 @@ export function runView(run: RunRecord): RunView {
 export function runSummaryView(run: RunSummaryRecord) {
   const blind = isBlind(run);
   return {
-    id: run.id,
-    kind: run.kind,
-    status: run.status,
-    created_at: run.createdAt,
-    finished_at: run.finishedAt,
-    rerun_of: run.rerunOf,
+    ...runHeader(run),
     prompt: run.prompt,
     models: blind ? [] : [...new Set(run.instances.map((i) => i.model))],
     instance_count: run.instances.length,
