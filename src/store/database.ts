@@ -11,6 +11,11 @@ export type Db = Kysely<Tables>;
 export interface Store {
   db: Db;
   dialect: 'sqlite' | 'postgres';
+  /**
+   * The SQLite handle under `db` (SQLite only), for the few per-request statements of the hot path:
+   * Kysely builds, compiles and re-prepares a statement on every call, which a prepared statement skips.
+   */
+  sqlite?: Database.Database;
   close(): Promise<void>;
 }
 
@@ -28,6 +33,7 @@ class StaticMigrations implements MigrationProvider {
 export async function openStore(options: { databaseUrl?: string; dataDir: string }): Promise<Store> {
   let db: Db;
   let dialect: Store['dialect'];
+  let sqliteHandle: Database.Database | undefined;
   if (options.databaseUrl) {
     // BIGINT counts (COUNT, SUM) come back as JS numbers; our totals stay far below 2^53.
     pg.types.setTypeParser(20, (value) => Number(value));
@@ -43,6 +49,7 @@ export async function openStore(options: { databaseUrl?: string; dataDir: string
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+    sqliteHandle = sqlite;
     dialect = 'sqlite';
   }
   const migrator = new Migrator({ db, provider: new StaticMigrations() });
@@ -52,5 +59,5 @@ export async function openStore(options: { databaseUrl?: string; dataDir: string
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`database migration ${failed ?? ''} failed: ${(error as Error).message}`);
   }
-  return { db, dialect, close: () => db.destroy() };
+  return { db, dialect, sqlite: sqliteHandle, close: () => db.destroy() };
 }
