@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ToolCall } from '../backends/types.js';
@@ -11,7 +10,7 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -173,7 +172,7 @@ const chatMessage = (text: string, toolCalls?: ToolCall[]) => ({
 });
 
 function completionId(): string {
-  return `cmpl-${crypto.randomBytes(12).toString('hex')}`;
+  return responseId('cmpl');
 }
 
 /** Streams or collects one generation in Ollama's format (or seed 004's SSE), as the request asks. */

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
 import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '../backends/types.js';
@@ -8,7 +7,7 @@ import { GenerationService } from '../core/generation.js';
 import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
+import { finishReason, primed, responseId, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -167,10 +166,6 @@ async function respond(
   return sendStream(reply, 'text/event-stream', frames());
 }
 
-function randomId(prefix: string): string {
-  return `${prefix}-${crypto.randomBytes(12).toString('hex')}`;
-}
-
 async function chatCompletions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const name = modelOf(body);
@@ -190,7 +185,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     refusal: null,
   });
   const shape: Shape = {
-    id: randomId('chatcmpl'),
+    id: responseId('chatcmpl'),
     object: 'chat.completion',
     chunkObject: 'chat.completion.chunk',
     opening: { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
@@ -226,7 +221,7 @@ async function completions(services: Services, request: FastifyRequest, reply: F
   const model = await services.router.resolve(name);
   rejectSuffix(model, suffix);
   const shape: Shape = {
-    id: randomId('cmpl'),
+    id: responseId('cmpl'),
     object: 'text_completion',
     chunkObject: 'text_completion',
     prefix: body.echo === true ? prompt : undefined,
