@@ -15,6 +15,8 @@ export interface Config {
   /** Each entry is a base URL, optionally followed by `|apiKey`. */
   openaiBackends: { baseUrl: string; apiKey?: string }[];
   webChatToken?: string;
+  /** The key of the API-key hash (HMAC); unset, one is made and kept in the database. */
+  apiKeySecret?: string;
   corsOrigins: string[];
   /** How long an idle model stays loaded, in milliseconds (Ollama's default is five minutes). */
   keepAliveMs: number;
@@ -76,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return { baseUrl: withScheme(url!), apiKey: apiKey || undefined };
     }),
     webChatToken: env.WEB_CHAT_TOKEN || undefined,
+    apiKeySecret: env.API_KEY_SECRET || undefined,
     corsOrigins: list(env.CORS_ORIGINS),
     keepAliveMs: int(env.KEEP_ALIVE_SECONDS, 300) * 1000,
     threads: int(env.LLAMA_THREADS, defaultThreads()),

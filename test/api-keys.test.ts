@@ -125,6 +125,19 @@ describe.each(STORES)('API keys on $store', ({ setup }) => {
     expect((await v1.json()).error).toMatchObject({ type: 'permission_error', code: 'model_not_allowed' });
     const details = await fetch(`${server.url}/api/models/stories260K`, { headers: bearer(key) });
     expect(details.status).toBe(403);
+    // Ollama's legacy `name` in place of `model`, and a battle's pool, are checked the same way.
+    for (const [route, body] of [
+      ['/api/generate', { name: 'stories260K', prompt: 'x', stream: false }],
+      ['/api/chat', { name: 'stories260K', messages: [{ role: 'user', content: 'x' }], stream: false }],
+      ['/api/embed', { name: 'stories260K', input: 'x' }],
+      ['/api/embeddings', { name: 'stories260K', prompt: 'x' }],
+      ['/api/show', { name: 'stories260K' }],
+      ['/api/battles', { history: [{ role: 'user', content: 'x' }], pool: ['stories260K', { model: 'stories260K', temperature: 1 }] }],
+    ] as const) {
+      const response = await postJson(`${server.url}${route}`, body, bearer(key));
+      expect(response.status, route).toBe(403);
+      expect((await response.json()).error, route).toMatch(/not allowed to use model 'stories260K'/);
+    }
     // Its list shows only what it may use.
     expect(await (await fetch(`${server.url}/api/models`, { headers: bearer(key) })).json()).toEqual({ models: [] });
 
@@ -177,6 +190,24 @@ describe.each(STORES)('API keys on $store', ({ setup }) => {
     await fetch(`${server.url}/api/models`, { headers: bearer(key) });
     const lastUsed = (await listKeys(server)).find((k) => k.id === id)!.last_used_at as string;
     expect(Date.parse(lastUsed)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  it('keeps the hash key out of the database when API_KEY_SECRET is set', async () => {
+    const secretDir = tempDir();
+    const peppered = await startServer({ ...env, WEB_CHAT_TOKEN: ADMIN_TOKEN, DATA_DIR: secretDir, API_KEY_SECRET: 'pepper-for-tests-0123456789' });
+    try {
+      const { key } = await createKey(peppered, { name: 'peppered' });
+      expect((await fetch(`${peppered.url}/api/models`, { headers: bearer(key) })).status).toBe(200);
+      // The same database under another hash key knows no such key.
+      const other = await startServer({ ...env, WEB_CHAT_TOKEN: ADMIN_TOKEN, DATA_DIR: secretDir, API_KEY_SECRET: 'another-pepper-9876543210' });
+      try {
+        expect((await fetch(`${other.url}/api/models`, { headers: bearer(key) })).status).toBe(401);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await peppered.close();
+    }
   });
 
   it('keeps keys across a restart, secrets still valid', async () => {

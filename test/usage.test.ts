@@ -130,6 +130,20 @@ describe.each(STORES)('usage on $store', ({ setup }) => {
     expect(rows.by_model).toEqual([{ model: 'no-such-model:latest', requests: 1, prompt_tokens: 0, completion_tokens: 0 }]);
   });
 
+  it('records a stream the client drops, with the tokens it had streamed', async () => {
+    const { id, key } = await createKey('quitter');
+    const response = await postJson(`${server.url}/api/chat`, { model: 'stories260K', messages: history, options: { num_predict: 400 } }, bearer(key));
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let seen = '';
+    while (seen.split('\n').length < 4) seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel(); // gone mid-answer, as a closed tab or a Stop button leaves
+    await expect.poll(async () => (await usage(`?key_id=${id}`)).totals.requests, { timeout: 5000 }).toBe(1);
+    const { totals } = await usage(`?key_id=${id}`);
+    expect(totals.completion_tokens).toBeGreaterThanOrEqual(3);
+    expect(totals.completion_tokens).toBeLessThan(400);
+  });
+
   it('loses no record under load', async () => {
     const { id, key } = await createKey('load');
     const responses = await Promise.all(Array.from({ length: 250 }, () => fetch(`${server.url}/api/models`, { headers: bearer(key) })));

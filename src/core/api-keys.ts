@@ -94,9 +94,16 @@ export class ApiKeys implements KeyVerifier {
     this.flushTimer.unref();
   }
 
-  static async open(db: Db, shared: SharedEvents, onError: (error: unknown) => void): Promise<ApiKeys> {
-    const secret = await sharedSetting(db, 'api_key_hmac_secret', () => crypto.randomBytes(32).toString('base64'));
-    const keys = new ApiKeys(new ApiKeyStore(db), Buffer.from(secret, 'base64'), shared, onError);
+  /**
+   * `hmacSecret` (API_KEY_SECRET) keeps the hash's key out of the database, so that a copy of the
+   * database alone cannot test guesses against the hashes; without it one is made and stored there
+   * (shared by every replica). Changing it later invalidates every key.
+   */
+  static async open(db: Db, shared: SharedEvents, onError: (error: unknown) => void, hmacSecret?: string): Promise<ApiKeys> {
+    const key = hmacSecret
+      ? Buffer.from(hmacSecret, 'utf8')
+      : Buffer.from(await sharedSetting(db, 'api_key_hmac_secret', () => crypto.randomBytes(32).toString('base64')), 'base64');
+    const keys = new ApiKeys(new ApiKeyStore(db), key, shared, onError);
     keys.anyKeysKnown = (await keys.store.count()) > 0;
     if (shared.redis) keys.epoch = Number(await shared.redis.get(keys.epochKey)) || 0;
     await shared.on('keys', () => {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { AccessLevel } from './auth.js';
 import { bearerToken } from './auth.js';
@@ -37,7 +38,7 @@ export interface ApiManagement {
 
 export async function openApiManagement(config: Config, store: Store, log: (error: unknown, what: string) => void): Promise<ApiManagement> {
   const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix, (error) => log(error, 'Redis failed'));
-  const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key bookkeeping (last use, shared epoch) failed'));
+  const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key bookkeeping (last use, shared epoch) failed'), config.apiKeySecret);
   const catalog = await Catalog.open(store.db, shared, (error) => log(error, 'catalog reload failed'));
   const limiter = shared.redis
     ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'))
@@ -53,6 +54,11 @@ export async function closeApiManagement(management: ApiManagement): Promise<voi
   await Promise.all([management.usageLedger.close(), management.keys.close()]);
   await management.shared.close();
 }
+
+const CLIENT_CLOSED_REQUEST = 499;
+
+/** The streamed body of a response, so that its usage is recorded once the stream has wound down. */
+const streamOf = new WeakMap<FastifyRequest, Readable>();
 
 /** The access level of the matched route, as the auth hook in server.ts decides it. */
 function accessOf(request: FastifyRequest): AccessLevel | undefined {
@@ -82,19 +88,24 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), the
- * Arena's `models` and `model_instances[].model`, `/api/show`'s legacy `name`, and the `:name` of the
- * `/api/models/{name}` routes.
+ * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), else
+ * Ollama's legacy `name` (which its surface accepts on every route), the Arena's `models` and
+ * `model_instances[].model`, a battle's `pool`, and the `:name` of the `/api/models/{name}` routes.
+ * It must read every field a handler may take a model from, or that field gets past the checks.
  */
 export function requestedModels(request: FastifyRequest): string[] {
   const names: string[] = [];
   const body = request.body;
   if (isRecord(body)) {
     if (typeof body.model === 'string') names.push(body.model);
-    else if (request.routeOptions.url === '/api/show' && typeof body.name === 'string') names.push(body.name);
+    else if (typeof body.name === 'string') names.push(body.name);
     if (Array.isArray(body.models)) for (const m of body.models) if (typeof m === 'string') names.push(m);
-    if (Array.isArray(body.model_instances)) {
-      for (const instance of body.model_instances) if (isRecord(instance) && typeof instance.model === 'string') names.push(instance.model);
+    for (const list of [body.model_instances, body.pool]) {
+      if (!Array.isArray(list)) continue;
+      for (const entry of list) {
+        if (typeof entry === 'string') names.push(entry);
+        else if (isRecord(entry) && typeof entry.model === 'string') names.push(entry.model);
+      }
     }
   }
   const params = request.params as Record<string, unknown> | undefined;
@@ -155,27 +166,47 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   app.addHook('preHandler', async (request) => {
     const principal = request.principal;
     if (!principal || accessOf(request) !== 'model') return;
-    const isDetails = request.routeOptions.url?.startsWith('/api/models/') === true;
+    // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
+    // back on, and unload it; an API key may not, and nobody may use it, load it included.
+    const route = request.routeOptions.url;
+    const mayReadInactive = principal.kind !== 'key' && ((request.method === 'GET' && route === '/api/models/:name') || route === '/api/models/:name/unload');
     for (const name of requestedModels(request)) {
       if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
         throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');
       }
       // Details of an inactive model stay readable (admin pages show them); using it does not.
-      if (!isDetails && !catalog.isActive(name)) throw new HttpError(403, inactiveMessage(name), 'invalid_request_error', 'model_inactive');
+      if (!mayReadInactive && !catalog.isActive(name)) throw new HttpError(403, inactiveMessage(name), 'invalid_request_error', 'model_inactive');
     }
   });
 
-  // Usage: one record per request and model on every model route, written in batches.
-  app.addHook('onResponse', async (request, reply) => {
-    const principal = request.principal;
-    if (!principal || accessOf(request) !== 'model') return;
+  // Usage: one record per request and model on every model route, written in batches. It is taken
+  // when the connection's response closes, not in onResponse: Fastify skips onResponse for a stream
+  // the client drops (the web Stop button, a killed script), and those tokens count too.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.principal || accessOf(request) !== 'model') return;
+    reply.raw.once('close', () => {
+      const stream = streamOf.get(request);
+      // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the
+      // stream closes only after that, so the record waits for it.
+      if (stream && !stream.closed) stream.once('close', () => recordUsage(request, reply));
+      else recordUsage(request, reply);
+    });
+  });
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (payload instanceof Readable) streamOf.set(request, payload);
+    return payload;
+  });
+
+  const recordUsage = (request: FastifyRequest, reply: FastifyReply): void => {
+    const principal = request.principal!;
     const keyId = principal.kind === 'key' ? principal.keyId : null;
     const base = {
       request_id: crypto.randomUUID(),
       key_id: keyId,
       surface: surfaceOf(request),
       duration_ms: Math.round(reply.elapsedTime),
-      status: reply.statusCode,
+      // nginx's 499 for a response the client closed before its end.
+      status: reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED_REQUEST,
       created_at: new Date().toISOString(),
     };
     const records: UsageRecord[] = [];
@@ -190,5 +221,5 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     }
     usageLedger.record(records);
     if (keyId !== null && tokens > 0) limiter.addTokens(keyId, tokens);
-  });
+  };
 }
