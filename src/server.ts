@@ -178,7 +178,14 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   // form-urlencoded: those bodies are parsed as JSON too, so the examples work here unchanged. Not from
   // a web page of another origin, though: such a form post needs no CORS preflight, so accepting it
   // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // An empty JSON body is no body (Fastify's default refuses it with its own message), so that each
+  // route answers with its seed's message (`No messages provided`, `Model name is required`).
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  const parseJson: typeof defaultJsonParser = (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    defaultJsonParser(request, body, done);
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
   app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (request, body, done) => {
     const origin = request.headers.origin;
     if (origin !== undefined && !config.corsOrigins.includes('*') && !config.corsOrigins.includes(origin)) {

@@ -20,6 +20,12 @@ function expectMetrics(metrics: Record<string, unknown>) {
   expect(metrics.tokens).toBeGreaterThan(0);
   expect(metrics.duration_s).toBeGreaterThan(0);
   expect(metrics.tokens_per_sec).toBeGreaterThan(0);
+  // Seeds 000/001: every example's tokens_per_sec is tokens / duration_s (8 / 0.42 = 19.05).
+  // (duration_s is rounded to the millisecond, so the quotient of the two rounded figures is within 1%.)
+  const quotient = (metrics.tokens as number) / (metrics.duration_s as number);
+  expect(Math.abs((metrics.tokens_per_sec as number) - quotient)).toBeLessThanOrEqual(quotient * 0.01);
+  // The decode rate from the first token on is at least that (it leaves out load and prompt).
+  expect(metrics.eval_tokens_per_sec).toBeGreaterThanOrEqual((metrics.tokens_per_sec as number) * 0.95);
   expect(metrics.ttft_s).toBeGreaterThanOrEqual(0);
   expect(metrics.prompt_tokens).toBeGreaterThan(0);
 }
@@ -46,7 +52,8 @@ describe('POST /api/chat with history', () => {
     });
     expect(response.status).toBe(200);
     const body = await response.json();
-    expect(body.model).toBe(TEST_MODEL);
+    // The name as the client wrote it: seed 000's clients match answers to their list by it.
+    expect(body.model).toBe('stories260K');
     expect(typeof body.response).toBe('string');
     expect(body.response.length).toBeGreaterThan(0);
     expectMetrics(body.metrics);
@@ -60,9 +67,9 @@ describe('POST /api/chat with history', () => {
     });
     const body = await response.json();
     expect(Object.keys(body.results).sort()).toEqual(['stories260K', 'stories260K:latest']);
-    for (const result of Object.values<Record<string, unknown>>(body.results)) {
+    for (const [name, result] of Object.entries<Record<string, unknown>>(body.results)) {
       expect(result.error).toBeNull();
-      expect(result.model).toBe(TEST_MODEL);
+      expect(result.model).toBe(name);
       expectMetrics(result.metrics as Record<string, unknown>);
     }
   });
@@ -179,8 +186,62 @@ describe('POST /api/stream_chat', () => {
     const lines: Record<string, unknown>[] = [];
     for await (const line of ndjsonLines(response)) lines.push(line);
     expect(lines.length).toBeGreaterThan(2);
-    expect(lines.every((l) => l.model === TEST_MODEL && typeof l.token === 'string' && typeof l.done === 'boolean')).toBe(true);
-    expect(lines.at(-1)).toMatchObject({ model: TEST_MODEL, token: '', done: true });
+    expect(lines.every((l) => l.model === 'stories260K' && typeof l.token === 'string' && typeof l.done === 'boolean')).toBe(true);
+    expect(lines.at(-1)).toMatchObject({ model: 'stories260K', token: '', done: true });
+  });
+
+  it('tells two legacy spellings of one model apart in the stream by the names written', async () => {
+    const response = await postJson(`${server.url}/api/stream_chat`, {
+      history: [user('Once upon a time')],
+      models: ['stories260K', 'stories260K:latest'],
+    });
+    const lines: Record<string, unknown>[] = [];
+    for await (const line of ndjsonLines(response)) lines.push(line);
+    const finals = lines.filter((l) => l.done === true).map((l) => l.model).sort();
+    expect(finals).toEqual(['stories260K', 'stories260K:latest']);
+  });
+
+  it('treats seed 0 as random: the same request twice answers differently', async () => {
+    const ask = async () => {
+      const response = await postJson(`${server.url}/api/chat`, {
+        history: [user('Once upon a time')],
+        model_instances: [{ model: 'stories260K', temperature: 1.5, top_k: 100, top_p: 1, num_predict: 40, seed: 0 }],
+      });
+      return ((await response.json()) as { response: string }).response;
+    };
+    // Sent at once, in the same second: a per-second fallback seed would make them alike.
+    const answers = await Promise.all([ask(), ask(), ask()]);
+    expect(new Set(answers).size).toBeGreaterThan(1);
+    // A fixed seed repeats itself.
+    const fixed = async () =>
+      ((await (await postJson(`${server.url}/api/chat`, {
+        history: [user('Once upon a time')],
+        model_instances: [{ model: 'stories260K', temperature: 1.5, top_k: 100, top_p: 1, num_predict: 40, seed: 99 }],
+      })).json()) as { response: string }).response;
+    expect(await fixed()).toBe(await fixed());
+  });
+
+  it('gives a body-less or empty JSON POST the seeds\' messages', async () => {
+    for (const [route, message] of [
+      ['/api/chat', 'No messages provided'],
+      ['/api/stream_chat', 'No messages provided'],
+      ['/api/pull_model', 'Model name is required'],
+      ['/api/delete_model', 'Model name is required'],
+    ]) {
+      const empty = await fetch(`${server.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      expect(empty.status, route).toBe(400);
+      expect(await empty.json(), route).toEqual({ error: message });
+      const none = await fetch(`${server.url}${route}`, { method: 'POST' });
+      expect(none.status, route).toBe(400);
+      expect(await none.json(), route).toEqual({ error: message });
+    }
+    for (const model of [42, null, ['x']]) {
+      for (const route of ['/api/pull_model', '/api/delete_model']) {
+        const response = await postJson(`${server.url}${route}`, { model });
+        expect(response.status).toBe(400);
+        expect(await response.json()).toEqual({ error: 'Model name is required' });
+      }
+    }
   });
 
   it('stops every generation when the client disconnects', async () => {

@@ -84,6 +84,23 @@ describe.each(STORES)('model catalog on $store', ({ setup }) => {
     const v1 = await postJson(`${server.url}/v1/chat/completions`, { model: 'stories260K', messages: [{ role: 'user', content: 'Hi' }] }, admin);
     expect(v1.status).toBe(403);
     expect(((await v1.json()) as { error: { code: string } }).error.code).toBe('model_inactive');
+    // Every field a model can be named in: Ollama's legacy `name`, embeddings, a battle's pool, loading.
+    const refused = [
+      postJson(`${server.url}/api/generate`, { name: 'stories260K', prompt: 'Once', stream: false }, admin),
+      postJson(`${server.url}/api/chat`, { name: 'stories260K', messages: [{ role: 'user', content: 'Hi' }], stream: false }, admin),
+      postJson(`${server.url}/api/embed`, { model: 'stories260K', input: 'a cat' }, admin),
+      postJson(`${server.url}/api/embed`, { name: 'stories260K', input: 'a cat' }, admin),
+      postJson(`${server.url}/api/embeddings`, { name: 'stories260K', prompt: 'a cat' }, admin),
+      postJson(`${server.url}/v1/embeddings`, { model: 'stories260K', input: 'a cat' }, admin),
+      postJson(`${server.url}/api/battles`, { history: [{ role: 'user', content: 'Hi' }], pool: ['stories260K', { model: 'stories260K', temperature: 1 }] }, admin),
+      postJson(`${server.url}/api/models/stories260K/load`, {}, admin),
+    ];
+    for (const response of await Promise.all(refused)) {
+      expect(response.status, response.url).toBe(403);
+      expect(JSON.stringify(await response.json()), response.url).toContain('not active');
+    }
+    // Unloading frees memory, which an admin may still do.
+    expect((await postJson(`${server.url}/api/models/stories260K/unload`, {}, admin)).status).toBe(200);
 
     // The admin still sees it, marked inactive.
     const everything = (await get('/api/admin/models')).body.models as Record<string, unknown>[];
@@ -93,6 +110,16 @@ describe.each(STORES)('model catalog on $store', ({ setup }) => {
     expect((await put(server, 'stories260K', { is_active: true })).status).toBe(200);
     expect((await get('/api/models')).body.models).toContain('stories260K:latest');
     expect((await generate({})).status).toBe(200);
+  });
+
+  it('fills a legacy Arena request\'s settings with the defaults too', async () => {
+    expect((await put(server, 'stories260K', { parameters: { num_predict: 3 } })).status).toBe(200);
+    const legacy = await postJson(`${server.url}/api/chat`, { history: [{ role: 'user', content: 'Once upon a time' }], models: ['stories260K'] }, admin);
+    expect(legacy.status).toBe(200);
+    const body = (await legacy.json()) as { model: string; metrics: { tokens: number } };
+    expect(body.model).toBe('stories260K');
+    expect(body.metrics.tokens).toBeLessThanOrEqual(3);
+    expect((await put(server, 'stories260K', { parameters: {} })).status).toBe(200);
   });
 
   it('rejects bad catalog input with a 400 and changes nothing', async () => {

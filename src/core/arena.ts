@@ -126,7 +126,12 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
       throw new ArenaValidationError('models must be a non-empty array of model names');
     }
     legacy = true;
-    instances = (record.models as string[]).map((model) => ({ ...INSTANCE_DEFAULTS, model, id: model }));
+    instances = (record.models as string[]).map((model) => {
+      const instance = { ...INSTANCE_DEFAULTS, model, id: model };
+      // The legacy format sends no settings: the catalog's defaults may fill all of them; its id stays the name.
+      unsaid.set(instance, { settings: Object.keys(RANGES) as Setting[], writtenModel: model, generatedId: false });
+      return instance;
+    });
   } else {
     throw new ArenaValidationError('No models provided: give model_instances (or the legacy models)');
   }
@@ -169,7 +174,8 @@ export function instanceOptions(instance: ModelInstance): GenerationOptions {
     top_k: instance.top_k,
     repeat_penalty: instance.repeat_penalty,
     num_predict: instance.num_predict,
-    seed: instance.seed,
+    // Seed 001: an instance's seed 0 means random; to backends a seed is always a fixed one.
+    seed: instance.seed === 0 ? undefined : instance.seed,
   };
 }
 
@@ -221,7 +227,7 @@ export async function* runArena(
         instance,
         type: 'error',
         error: message,
-        metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
+        metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
       });
     } finally {
       pending--;

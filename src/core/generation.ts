@@ -30,7 +30,10 @@ export interface GenerationResult {
 export interface ArenaMetrics {
   tokens: number;
   duration_s: number;
+  /** Seed 000/001's: tokens / duration_s (every example there is that quotient), load and prompt included. */
   tokens_per_sec: number;
+  /** The decode rate alone, from the first token on (Ollama's "eval rate"): what a model's speed is compared by. */
+  eval_tokens_per_sec: number;
   ttft_s: number | null;
   prompt_tokens: number;
 }
@@ -38,11 +41,14 @@ export interface ArenaMetrics {
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
 export function arenaMetrics(result: GenerationResult): ArenaMetrics {
+  const tokens = result.stats.completionTokens;
+  const seconds = result.durationMs / 1000;
   const evalSeconds = result.stats.evalDurationNs / 1e9;
   return {
-    tokens: result.stats.completionTokens,
-    duration_s: round(result.durationMs / 1000, 3),
-    tokens_per_sec: evalSeconds > 0 ? round(result.stats.completionTokens / evalSeconds, 2) : 0,
+    tokens,
+    duration_s: round(seconds, 3),
+    tokens_per_sec: seconds > 0 ? round(tokens / seconds, 2) : 0,
+    eval_tokens_per_sec: evalSeconds > 0 ? round(tokens / evalSeconds, 2) : 0,
     ttft_s: result.ttftMs === undefined ? null : round(result.ttftMs / 1000, 3),
     prompt_tokens: result.stats.promptTokens,
   };
@@ -88,12 +94,18 @@ export class GenerationService {
     const started = performance.now();
     let first = true;
     let outcome = 'abort';
+    /** Token events seen: what a generation that never reaches its final event is charged. */
+    let streamed = 0;
+    let accounted = false;
     this.metrics.generationsRunning.inc();
     try {
       for await (const event of events) {
-        if (event.type === 'token' && first) {
-          first = false;
-          this.metrics.timeToFirstToken.observe({ model }, (performance.now() - started) / 1000);
+        if (event.type === 'token') {
+          streamed++;
+          if (first) {
+            first = false;
+            this.metrics.timeToFirstToken.observe({ model }, (performance.now() - started) / 1000);
+          }
         }
         if (event.type === 'done') {
           const { stats } = event;
@@ -104,6 +116,7 @@ export class GenerationService {
             this.metrics.tokensPerSecond.observe({ model }, stats.completionTokens / (stats.evalDurationNs / 1e9));
           }
           usage?.add(model, stats.promptTokens, stats.completionTokens);
+          accounted = true;
         }
         yield event;
       }
@@ -111,6 +124,12 @@ export class GenerationService {
       outcome = 'error';
       throw error;
     } finally {
+      if (!accounted && streamed > 0) {
+        // Stopped before its final event (client gone, error): the backend's counts never came, so
+        // each token event counts as one token (the prompt's are unknown).
+        this.metrics.tokensGenerated.inc({ model }, streamed);
+        usage?.add(model, 0, streamed);
+      }
       this.metrics.generationsRunning.dec();
       this.metrics.generations.inc({ model, outcome });
     }

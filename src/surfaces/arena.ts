@@ -7,6 +7,7 @@ import {
   type ArenaEvent,
   type InstanceDefaults,
   type ArenaRequest,
+  type ModelInstance,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
 import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/runs.js';
@@ -74,9 +75,15 @@ export async function parseAndCheck(services: Services, body: unknown): Promise<
  */
 function identity(request: ArenaRequest, event: ArenaEvent, anonymous: boolean): Record<string, string> {
   if (anonymous) return { instance_id: event.instance.id };
-  return request.legacy
-    ? { model: event.instance.model }
-    : { instance_id: event.instance.id, model: event.instance.model };
+  return request.legacy ? { model: shownModel(request, event.instance) } : { instance_id: event.instance.id, model: event.instance.model };
+}
+
+/**
+ * The model name an answer carries: legacy requests are keyed by the names the client wrote (seed
+ * 000's clients match lines to columns by it, so `x` stays `x`, not `x:latest`); v3 gives the resolved one.
+ */
+function shownModel(request: ArenaRequest, instance: ModelInstance): string {
+  return request.legacy ? instance.id : instance.model;
 }
 
 /** One NDJSON line of `/api/stream_chat` (and of battles, anonymous). */
@@ -162,7 +169,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
   const results = new Map<string, InstanceResult>();
   for (const instance of arena.instances) {
     results.set(instance.id, {
-      model: instance.model,
+      model: shownModel(arena, instance),
       ...(arena.legacy ? {} : { instance_id: instance.id }),
       response: '',
       metrics: null,
@@ -182,7 +189,8 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
   if (arena.instances.length === 1) {
     const only = results.get(arena.instances[0]!.id)!;
     if (only.error !== null) {
-      return reply.code(502).send({ ...only, error: `Model ${only.model} failed`, details: only.error });
+      // Seeds 000/001's server error: the backend's own message goes in `details`.
+      return reply.code(500).send({ error: 'An unexpected error occurred', details: only.error, model: only.model });
     }
     return only;
   }
@@ -220,6 +228,7 @@ export function arenaRoutes(services: Services) {
 
     app.post('/api/pull_model', {
       config: { access: 'admin' },
+      attachValidation: true, // the schema documents; the handler answers with the seed's message
       schema: {
         tags: ['arena'],
         summary: 'Start downloading a model (URL, hf:owner/repo/file.gguf, or an Ollama name); returns at once',
@@ -256,6 +265,7 @@ export function arenaRoutes(services: Services) {
 
     app.post('/api/delete_model', {
       config: { access: 'admin' },
+      attachValidation: true, // the schema documents; the handler answers with the seed's message
       schema: {
         tags: ['arena'],
         summary: 'Delete a model from every backend that has it',

@@ -47,6 +47,7 @@ export const answerSchema = {
         tokens: { type: 'integer' },
         duration_s: { type: 'number' },
         tokens_per_sec: { type: 'number' },
+        eval_tokens_per_sec: { type: 'number' },
         ttft_s: { type: 'number', nullable: true },
         prompt_tokens: { type: 'integer' },
       },

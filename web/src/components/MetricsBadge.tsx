@@ -32,7 +32,10 @@ export function MetricsBadge({ column }: { column: Column }) {
     tps = generating > 0.05 ? tokens / generating : null;
     if (column.streaming && ttft === null) ttft = (now - column.startedAt) / 1000;
   } else {
-    ({ ttft_s: ttft, tokens_per_sec: tps, tokens } = turn.metrics);
+    // The decode rate, as the live figure was; runs saved before it existed have only tokens_per_sec.
+    const metrics: Partial<typeof turn.metrics> = turn.metrics;
+    ({ ttft_s: ttft = null, tokens = 0 } = metrics);
+    tps = metrics.eval_tokens_per_sec ?? metrics.tokens_per_sec ?? null;
   }
   const waiting = column.streaming && column.firstTokenAt === null;
   return (
