@@ -256,6 +256,13 @@ describe('OpenAICompatibleBackend against our own server as the OpenAI-compatibl
     expect(embedded.body.embeddings).toEqual((direct.body.data as { embedding: number[] }[]).map((d) => d.embedding));
   });
 
+  it('passes images on to the server, which judges them (a text-only model there refuses them)', async () => {
+    const withImage = [{ role: 'user', content: 'what is this?', images: ['aGVsbG8='] }];
+    const through = await json(postJson(`${gateway.url}/api/chat`, { model: TEST_MODEL, messages: withImage, stream: false }));
+    expect(through.status).toBe(400);
+    expect(through.body.error).toMatch(/does not support images/);
+  });
+
   it('treats load and unload as done, since the server manages its own memory', async () => {
     expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/load`, {})).status).toBe(200);
     expect((await postJson(`${gateway.url}/api/models/${TEST_MODEL}/unload`, {})).status).toBe(200);
@@ -330,5 +337,23 @@ describe('backends from the configuration', () => {
     expect(createBackends(loadConfig({ OLLAMA_HOSTS: '', DATA_DIR: tempDir() }))).toEqual([]);
     const listed = createBackends(loadConfig({ OLLAMA_HOSTS: 'a:1,b:2', OPENAI_BACKENDS: 'http://c:3/v1|k', DATA_DIR: tempDir() }));
     expect(listed.map((b) => b.id)).toEqual(['ollama:http://a:1', 'ollama:http://b:2', 'openai:http://c:3/v1']);
+  });
+});
+
+describe('an Arena chat whose only host has gone', () => {
+  it('answers seeds 000/001\'s 500 with the backend\'s failure in details', async () => {
+    const upstream = await startServer({ MODELS_DIR: upstreamModelsDir() });
+    const gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(upstream.url)]);
+    try {
+      expect((await json(fetch(`${gateway.url}/api/models`))).body.models).toEqual([TEST_MODEL]);
+      await upstream.close(); // the host goes away; the gateway still knows its model
+      const response = await json(postJson(`${gateway.url}/api/chat`, { history: messages, models: [TEST_MODEL] }));
+      expect(response.status).toBe(500);
+      expect(response.body).toMatchObject({ error: 'An unexpected error occurred', model: TEST_MODEL });
+      expect(response.body.details).toMatch(/refused|ECONNREFUSED|unreachable|down/i);
+    } finally {
+      await gateway.close();
+      await upstream.close().catch(() => undefined);
+    }
   });
 });

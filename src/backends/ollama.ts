@@ -38,7 +38,7 @@ interface OllamaModel {
 
 interface OllamaChunk {
   error?: string;
-  message?: { content?: string; tool_calls?: { function: { name: string; arguments: Record<string, unknown> } }[] };
+  message?: { content?: string; tool_calls?: { id?: string; function: { name: string; arguments: Record<string, unknown> } }[] };
   response?: string;
   done?: boolean;
   done_reason?: string;
@@ -75,8 +75,7 @@ export function ollamaOptions(options: GenerationOptions): Record<string, unknow
   const { extra, seed, stop, ...known } = options;
   const out: Record<string, unknown> = { ...extra };
   for (const [key, value] of Object.entries(known)) if (value !== undefined) out[key] = value;
-  // Our seed 0 means "random" (seed 001); in Ollama 0 is a fixed seed, so it is left out.
-  if (seed !== undefined && seed !== 0) out.seed = seed;
+  if (seed !== undefined) out.seed = seed;
   if (stop?.length) out.stop = stop;
   return out;
 }
@@ -86,7 +85,10 @@ function doneReason(reason: string | undefined): DoneReason {
 }
 
 function toolCallsOf(chunk: OllamaChunk): ToolCall[] | undefined {
-  return chunk.message?.tool_calls?.map((call) => ({ function: { name: call.function.name, arguments: call.function.arguments ?? {} } }));
+  return chunk.message?.tool_calls?.map((call) => ({
+    ...(typeof call.id === 'string' ? { id: call.id } : {}),
+    function: { name: call.function.name, arguments: call.function.arguments ?? {} },
+  }));
 }
 
 /** One streamed line of /api/chat or /api/generate as a piece; the final line carries Ollama's own stats. */

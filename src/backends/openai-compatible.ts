@@ -52,8 +52,7 @@ export function openAiSampling(options: GenerationOptions, format: OutputFormat 
     presence_penalty: options.presence_penalty,
     frequency_penalty: options.frequency_penalty,
     max_tokens: options.num_predict !== undefined && options.num_predict > 0 ? options.num_predict : undefined,
-    // Seed 0 means random here (seed 001), so it is not sent.
-    seed: options.seed ? options.seed : undefined,
+    seed: options.seed,
     stop: options.stop?.length ? options.stop : undefined,
   };
   if (format === 'json') body.response_format = { type: 'json_object' };
@@ -219,6 +218,7 @@ export class OpenAICompatibleBackend implements Backend {
       stream_options: { include_usage: true },
       ...openAiSampling(request.options, request.format),
       tools: request.tools?.length ? request.tools : undefined,
+      tool_choice: request.tools?.length ? request.toolChoice : undefined,
     };
     return generationStream(this.upstream, '/chat/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }

@@ -36,7 +36,7 @@ export interface GenerationOptions {
   frequency_penalty?: number;
   /** Tokens to generate; -1 (or absent) means until the end of text or a full context. */
   num_predict?: number;
-  /** 0 or absent means random, as seed 001 says. */
+  /** A fixed sampling seed (0 included, as in Ollama and OpenAI); absent means random. */
   seed?: number;
   stop?: string[];
   num_ctx?: number;
@@ -72,6 +72,8 @@ export interface ChatRequest {
   options: GenerationOptions;
   format?: OutputFormat;
   tools?: ToolDefinition[];
+  /** The answer must be a tool call (OpenAI's tool_choice); only backends that can enforce it do. */
+  toolChoice?: 'required';
   /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
   keepAliveMs?: number;
   signal: AbortSignal;

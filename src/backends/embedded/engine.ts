@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -74,6 +75,25 @@ function nowNs(): bigint {
  * context per model holds `parallel` sequences, so concurrent requests are batched by llama.cpp in the
  * same decode rather than queued behind each other.
  */
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Go's largest duration (math.MaxInt64 ns, about 292 years) in ms: Ollama's "forever". */
+const FOREVER_MS = 9_223_372_036_854;
+
+/**
+ * The sampler's seed: llama.cpp takes 32 bits, so larger seeds wrap. With none we draw one, since
+ * node-llama-cpp's own fallback is the current second: two "random" requests in one second would
+ * otherwise answer alike.
+ */
+function samplingSeed(seed: number | undefined): number {
+  return seed === undefined ? crypto.randomInt(0xffffffff) : seed >>> 0;
+}
+
+/** When a model with this keep-alive would unload if it went idle now ("Forever" as Ollama writes it). */
+function expiryOf(keepAliveMs: number): Date {
+  return new Date(Date.now() + (keepAliveMs < 0 ? FOREVER_MS : keepAliveMs));
+}
+
 export class EmbeddedEngine implements Backend {
   readonly id = 'embedded';
   readonly kind = 'embedded' as const;
@@ -133,10 +153,16 @@ export class EmbeddedEngine implements Backend {
       }
       live = await pending;
     }
-    if (keepAliveMs !== undefined) live.keepAliveMs = keepAliveMs;
+    // As in Ollama, each request's keep_alive (or the default when it gives none) replaces the last one.
+    const keepAlive = keepAliveMs ?? this.options.keepAliveMs;
+    if (live.keepAliveMs !== keepAlive) {
+      live.keepAliveMs = keepAlive;
+      this.changed(); // listings (/api/ps) show the new expiry at once
+    }
     clearTimeout(live.unloadTimer);
     live.unloadTimer = undefined;
-    live.expiresAt = undefined;
+    // While in use, the time it would go if this request were the last (what Ollama's /api/ps shows).
+    live.expiresAt = expiryOf(live.keepAliveMs);
     return live;
   }
 
@@ -212,13 +238,19 @@ export class EmbeddedEngine implements Backend {
   }
 
   private scheduleUnload(live: LoadedModel): void {
+    live.expiresAt = expiryOf(live.keepAliveMs);
     if (live.keepAliveMs < 0) return; // negative: stay loaded forever, as in Ollama
     if (live.keepAliveMs === 0) {
       void this.unload(live.entry.name);
       return;
     }
-    live.expiresAt = new Date(Date.now() + live.keepAliveMs);
-    live.unloadTimer = setTimeout(() => void this.unload(live.entry.name), live.keepAliveMs);
+    this.unloadAt(live, live.expiresAt.getTime());
+  }
+
+  /** Node fires any timer longer than ~24.8 days at once, so a longer keep_alive waits in steps. */
+  private unloadAt(live: LoadedModel, at: number): void {
+    const wait = at - Date.now();
+    live.unloadTimer = setTimeout(() => (wait > MAX_TIMER_MS ? this.unloadAt(live, at) : void this.unload(live.entry.name)), Math.min(wait, MAX_TIMER_MS));
     live.unloadTimer.unref();
   }
 
@@ -364,7 +396,7 @@ export class EmbeddedEngine implements Backend {
           topK: options.top_k,
           topP: options.top_p,
           minP: options.min_p,
-          seed: options.seed === undefined || options.seed === 0 ? undefined : options.seed,
+          seed: samplingSeed(options.seed),
           repeatPenalty:
             options.repeat_penalty !== undefined ||
             options.presence_penalty !== undefined ||
