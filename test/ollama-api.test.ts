@@ -70,7 +70,7 @@ describe('server and model information', () => {
   it('shows a model with model_info, capabilities, details and a modelfile', async () => {
     const shown = await ollama.show({ model: 'stories260K' });
     expect(shown.model_info).toMatchObject({ 'general.architecture': 'llama', 'llama.context_length': 512 });
-    expect(shown.capabilities).toContain('completion');
+    expect(shown.capabilities).toEqual(['completion', 'tools']);
     expect(shown.details.family).toBe('llama');
     expect(shown.modelfile).toContain(`FROM ${TEST_MODEL}`);
     expect(typeof shown.parameters).toBe('string');
@@ -174,6 +174,24 @@ describe('chat', () => {
     const withCalls = streamed.find((line) => (line.message as { tool_calls?: unknown }).tool_calls);
     expect(withCalls).toMatchObject({ done: false, message: { tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] } });
     expect(streamed.at(-1)).toMatchObject({ done: true, done_reason: 'stop' });
+
+    // Seed 004's SSE carries them on its final event.
+    const response = await postJson(`${server.url}/api/chat`, { model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'CALL get_weather' }], tools }, { accept: 'text/event-stream' });
+    const events = (await response.text()).split('\n\n').filter(Boolean).map((frame) => JSON.parse(frame.replace(/^data: /, '')));
+    expect(events.at(-1)).toMatchObject({ done: true, tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] });
+  });
+
+  it('refuses think for a model without thinking, with Ollama\'s message', async () => {
+    for (const route of ['/api/chat', '/api/generate']) {
+      const body = route === '/api/chat' ? { messages: [{ role: 'user', content: 'hi' }] } : { prompt: 'hi' };
+      const refused = await postJson(`${server.url}${route}`, { model: 'stories260K', ...body, think: true, stream: false });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toEqual({ error: `"${TEST_MODEL}" does not support thinking` });
+      const wrong = await postJson(`${server.url}${route}`, { model: 'stories260K', ...body, think: 'very', stream: false });
+      expect(wrong.status).toBe(400);
+      const off = await postJson(`${server.url}${route}`, { model: 'stories260K', ...body, think: false, stream: false, options: { num_predict: 2 } });
+      expect(off.status).toBe(200);
+    }
   });
 
   it('leaves the oldest exchanges out when a resent history outgrows the context, as Ollama does', async () => {
@@ -344,11 +362,26 @@ describe('generate', () => {
     expect(streamed).toEqual([expect.objectContaining({ done: true, done_reason: 'unload' })]);
     expect((await ollama.ps()).models.map((m) => m.name)).not.toContain(TEST_MODEL);
 
-    // A chat with no messages loads too; keep_alive -1 keeps the model with no expiry scheduled.
+    // A chat with no messages loads too; keep_alive -1 keeps the model "forever": Ollama's expiry is
+    // now plus Go's largest duration (~292 years), which `ollama ps` shows as "Forever".
     const chatLoad = await ollama.chat({ model: 'stories260K', messages: [], keep_alive: -1 });
     expect(chatLoad.done_reason).toBe('load');
     const kept = (await ollama.ps()).models.find((m) => m.name === TEST_MODEL)!;
-    expect(new Date(kept.expires_at).getFullYear()).toBeLessThan(2000);
+    expect(new Date(kept.expires_at).getFullYear()).toBeGreaterThan(new Date().getFullYear() + 290);
+
+    // A request without keep_alive goes back to the default (5 minutes), as in Ollama: nothing carries over.
+    await ollama.generate({ model: 'stories260K', prompt: 'Once', options: { num_predict: 2 } });
+    const again = (await ollama.ps()).models.find((m) => m.name === TEST_MODEL)!;
+    const defaultIn = new Date(again.expires_at).getTime() - Date.now();
+    expect(defaultIn).toBeGreaterThan(4 * 60_000);
+    expect(defaultIn).toBeLessThanOrEqual(5 * 60_000);
+
+    // Longer than a Node timer can wait (~24.8 days): the model stays loaded, not unloaded at once.
+    await ollama.generate({ model: 'stories260K', prompt: '', keep_alive: '720h' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const month = (await ollama.ps()).models.find((m) => m.name === TEST_MODEL);
+    expect(month, 'still loaded').toBeDefined();
+    expect(new Date(month!.expires_at).getTime() - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
     await ollama.generate({ model: 'stories260K', prompt: '', keep_alive: '5m' });
   });
 

@@ -55,6 +55,7 @@ describe('chat completions', () => {
     });
     expect(completion.object).toBe('chat.completion');
     expect(completion.id).toMatch(/^chatcmpl-/);
+    expect(completion.system_fingerprint).toBe('fp_ollama_arena');
     expect(completion.model).toBe(TEST_MODEL);
     expect(completion.choices).toHaveLength(1);
     expect(completion.choices[0]!.message.role).toBe('assistant');
@@ -78,7 +79,7 @@ describe('chat completions', () => {
       chunks.push(chunk);
       text += chunk.choices[0]?.delta.content ?? '';
     }
-    expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id)).toBe(true);
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id && c.system_fingerprint === 'fp_ollama_arena')).toBe(true);
     expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant');
     const finish = chunks.find((c) => c.choices[0]?.finish_reason);
     expect(finish!.choices[0]!.finish_reason).toBe('length');
@@ -151,6 +152,27 @@ describe('chat completions', () => {
     const withCall = deltas.find((d) => d?.delta.tool_calls);
     expect(withCall!.delta.tool_calls![0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
     expect(deltas.at(-1)!.finish_reason).toBe('tool_calls');
+  });
+
+  it('applies tool_choice: none offers no tools, a named function only that one, bad values are 400', async () => {
+    const tool = (name: string) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: {} } } });
+    const tools = [tool('get_weather'), tool('get_time')];
+    const forwarded = () => scripted.requests.at(-1) as { tools?: { function: { name: string } }[]; toolChoice?: string };
+    await openai.chat.completions.create({ model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'hi' }], tools, tool_choice: 'none' });
+    expect(forwarded().tools).toBeUndefined();
+    await openai.chat.completions.create({ model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'hi' }], tools, tool_choice: { type: 'function', function: { name: 'get_time' } } });
+    expect(forwarded().tools!.map((t) => t.function.name)).toEqual(['get_time']);
+    expect(forwarded().toolChoice).toBe('required');
+    await openai.chat.completions.create({ model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'hi' }], tools, tool_choice: 'required' });
+    expect(forwarded()).toMatchObject({ toolChoice: 'required' });
+    expect(forwarded().tools).toHaveLength(2);
+    for (const toolChoice of [{ type: 'function', function: { name: 'nope' } }, 'sometimes', 7]) {
+      const error = await openai.chat.completions
+        .create({ model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'hi' }], tools, tool_choice: toolChoice as never })
+        .catch((e: unknown) => e);
+      expect(error, JSON.stringify(toolChoice)).toBeInstanceOf(BadRequestError);
+      expect((error as BadRequestError).message).toMatch(/tool_choice/);
+    }
   });
 
   it('answers errors in the OpenAI shape with the client error classes', async () => {

@@ -30,6 +30,28 @@ export function parseTools(value: unknown): ToolDefinition[] | undefined {
   });
 }
 
+/**
+ * OpenAI's `tool_choice` applied to the tools offered: "none" offers none (the model must answer in
+ * text), a named function offers only that one and requires it, "required" requires some call.
+ * A requirement is passed on to backends that can enforce it (OpenAI-compatible servers); the
+ * embedded engine and Ollama cannot force a call, so there the model may still answer in text.
+ */
+export function applyToolChoice(choice: unknown, tools: ToolDefinition[] | undefined): { tools?: ToolDefinition[]; toolChoice?: 'required' } {
+  if (choice === undefined || choice === null || choice === 'auto') return { tools };
+  if (choice === 'none') return {};
+  if (choice === 'required') {
+    if (!tools?.length) throw new OptionsError('tool_choice "required" needs tools');
+    return { tools, toolChoice: 'required' };
+  }
+  if (isRecord(choice) && choice.type === 'function' && isRecord(choice.function) && typeof choice.function.name === 'string') {
+    const name = choice.function.name;
+    const named = tools?.filter((tool) => tool.function.name === name);
+    if (!named?.length) throw new OptionsError(`tool_choice names function '${name}', which is not among the tools`);
+    return { tools: named, toolChoice: 'required' };
+  }
+  throw new OptionsError('tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}');
+}
+
 /** `tool_calls` of an incoming assistant message; `argumentsAs` says which wire format they are in. */
 export function parseToolCalls(value: unknown, where: string, argumentsAs: 'object' | 'string'): ToolCall[] | undefined {
   if (value === undefined || value === null) return undefined;

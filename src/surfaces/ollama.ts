@@ -10,7 +10,7 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, rejectThinking, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -215,7 +215,9 @@ async function respond(
         if (stats.doneReason === 'abort') return;
         await shape.finished?.(text, stats);
         if (eventStream) {
-          yield sse({ done: true, ...shape.extra, full_text: text, done_reason: doneReason(stats), usage: usageOf(stats) });
+          // Seed 004's final event, with the tool calls in Ollama's shape when the model made any.
+          const toolCalls = stats.toolCalls?.length ? { tool_calls: ollamaToolCalls(stats.toolCalls) } : {};
+          yield sse({ done: true, ...shape.extra, full_text: text, ...toolCalls, done_reason: doneReason(stats), usage: usageOf(stats) });
           return;
         }
         if (stats.toolCalls?.length) {
@@ -242,6 +244,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   const tools = parseTools(body.tools);
   const model = await services.router.resolve(common.model);
   rejectImages(model, messages.some((m) => m.images !== undefined));
+  rejectThinking(model, body.think);
   if (messages.length === 0) {
     return loadOrUnload(services, reply, model, common, { message: { role: 'assistant', content: '' } }, request.headers.accept);
   }
@@ -284,6 +287,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   const images = parseImages(body.images, 'images');
   const model = await services.router.resolve(common.model);
   rejectImages(model, images !== undefined);
+  rejectThinking(model, body.think);
   rejectSuffix(model, suffix);
   if (prompt === '' && !system && !images) {
     return loadOrUnload(services, reply, model, common, { response: '' }, request.headers.accept);

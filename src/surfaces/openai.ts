@@ -5,7 +5,7 @@ import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
 import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
-import { openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
+import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
 import { finishReason, primed, responseId, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
@@ -118,6 +118,9 @@ interface Shape {
   prefix?: string;
 }
 
+/** OpenAI's backend-configuration marker on every answer and chunk (Ollama's own /v1 sends `fp_ollama`). */
+const SYSTEM_FINGERPRINT = 'fp_ollama_arena';
+
 function errorFrame(error: unknown): string {
   const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
   const client = typeof status === 'number' && status >= 400 && status < 500;
@@ -134,14 +137,14 @@ async function respond(
 ): Promise<unknown> {
   const signal = clientGone(request, reply);
   const created = Math.floor(Date.now() / 1000);
-  const head = { id: shape.id, object: shape.object, created, model };
+  const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
     return { ...head, choices: [shape.choice((shape.prefix ?? '') + result.text, result.stats)], usage: usageOf(result.stats) };
   }
   const events = await primed(start(signal), signal);
   const chunk = (choices: Record<string, unknown>[], usage?: ReturnType<typeof usageOf>) =>
-    sse({ id: shape.id, object: shape.chunkObject, created, model, choices, ...(includeUsage ? { usage: usage ?? null } : {}) });
+    sse({ id: shape.id, object: shape.chunkObject, created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices, ...(includeUsage ? { usage: usage ?? null } : {}) });
   async function* frames(): AsyncGenerator<string> {
     try {
       if (shape.opening) yield chunk([shape.opening]);
@@ -174,8 +177,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
   const format = parseOpenAiResponseFormat(body.response_format);
   const streaming = streamOptions(body);
   refuseUnsupported(body);
-  // tool_choice "none" means the model must answer in text: its tools are not offered at all.
-  const tools = body.tool_choice === 'none' ? undefined : parseTools(body.tools);
+  const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
   const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
   const message = (text: string, toolCalls?: ToolCall[]) => ({
@@ -202,7 +204,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     choice: (text, stats) => ({ index: 0, message: message(text, stats.toolCalls), logprobs: null, finish_reason: finishReason(stats) }),
   };
   return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.chat({ model: model.name, messages, options, format, tools, signal }, request.usage),
+    services.generation.chat({ model: model.name, messages, options, format, tools, toolChoice, signal }, request.usage),
     shape,
   );
 }

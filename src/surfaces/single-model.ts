@@ -76,10 +76,27 @@ export function truncateDimensions(vectors: number[][], dimensions: unknown): nu
   });
 }
 
-/** Images need a vision model; a text-only one refuses them rather than silently ignoring them. */
+/**
+ * Images need a vision model; a text-only one refuses them rather than silently ignoring them. A
+ * backend that does not report capabilities (OpenAI-compatible servers) is trusted with them.
+ */
 export function rejectImages(model: RoutedModel, hasImages: boolean): void {
-  if (hasImages && !model.info.capabilities?.includes('vision')) {
+  if (hasImages && model.info.capabilities && !model.info.capabilities.includes('vision')) {
     throw badRequest(`model '${model.name}' does not support images: it is a text-only model`);
+  }
+}
+
+/**
+ * Ollama's `think` (true, false, or a level "high" | "medium" | "low"). Asking a model without
+ * thinking to think is Ollama's 400, with its message; `false` asks nothing.
+ */
+export function rejectThinking(model: RoutedModel, think: unknown): void {
+  if (think === undefined || think === null || think === false) return;
+  if (think !== true && think !== 'high' && think !== 'medium' && think !== 'low') {
+    throw badRequest('think must be true, false, "high", "medium" or "low"');
+  }
+  if (model.info.capabilities && !model.info.capabilities.includes('thinking')) {
+    throw badRequest(`"${model.name}" does not support thinking`);
   }
 }
 

@@ -100,7 +100,10 @@ function describe(name: string, filePath: string, stat: { size: number; mtime: D
       digest: crypto.createHash('sha256').update(`${filePath}:${stat.size}:${stat.mtime.getTime()}`).digest('hex'),
       modifiedAt: stat.mtime.toISOString(),
       modelInfo,
-      capabilities: hasPooling ? ['embedding'] : ['completion', 'embedding'],
+      // Ollama's vocabulary: an embedding model is `embedding` only; a generative one completes and
+      // calls tools (node-llama-cpp's function calling works through any chat format). /api/embed
+      // still serves both, as Ollama's does.
+      capabilities: hasPooling ? ['embedding'] : ['completion', 'tools'],
     },
   };
 }
