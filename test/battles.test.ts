@@ -129,6 +129,18 @@ describe('POST /api/battles', () => {
     expect(contestants.a.instance_id).not.toBe(contestants.b.instance_id);
   });
 
+  it('tells contestants apart by their system prompt too', async () => {
+    const pool = [
+      { model: 'stories260K', num_predict: 6, system: 'Tell happy stories.' },
+      { model: 'stories260K', num_predict: 6, system: 'Tell sad stories.' },
+    ];
+    const { id } = await battle({ history, pool });
+    const { contestants } = await (await vote(id, 'a')).json();
+    expect(contestants.a.instance_id).not.toBe(contestants.b.instance_id);
+    expect(contestants.a.instance_id).toMatch(/__sys_[0-9a-f]{8}$/);
+    expect(new Set([contestants.a.system, contestants.b.system])).toEqual(new Set(pool.map((p) => p.system)));
+  });
+
   it('draws from every model when no pool is given, and saves what streamed if the client leaves', async () => {
     const controller = new AbortController();
     const response = await fetch(`${server.url}/api/battles`, {

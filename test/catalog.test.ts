@@ -112,13 +112,21 @@ describe.each(STORES)('model catalog on $store', ({ setup }) => {
     expect((await generate({})).status).toBe(200);
   });
 
-  it('fills a legacy Arena request\'s settings with the defaults too', async () => {
+  it('fills the settings of legacy Arena requests and battle contestants with the defaults too', async () => {
     expect((await put(server, 'stories260K', { parameters: { num_predict: 3 } })).status).toBe(200);
     const legacy = await postJson(`${server.url}/api/chat`, { history: [{ role: 'user', content: 'Once upon a time' }], models: ['stories260K'] }, admin);
     expect(legacy.status).toBe(200);
     const body = (await legacy.json()) as { model: string; metrics: { tokens: number } };
     expect(body.model).toBe('stories260K');
     expect(body.metrics.tokens).toBeLessThanOrEqual(3);
+    // Battle contestants too, from a pool or from every model.
+    for (const pool of [['stories260K'], undefined]) {
+      const battle = await postJson(`${server.url}/api/battles`, { history: [{ role: 'user', content: 'Once upon a time' }], pool }, admin);
+      expect(battle.status).toBe(200);
+      const finals = (await battle.text()).trim().split('\n').map((line) => JSON.parse(line) as { done: boolean; metrics?: { tokens: number } }).filter((l) => l.done);
+      expect(finals).toHaveLength(2);
+      for (const final of finals) expect(final.metrics!.tokens).toBeLessThanOrEqual(3);
+    }
     expect((await put(server, 'stories260K', { parameters: {} })).status).toBe(200);
   });
 

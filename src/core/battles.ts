@@ -3,12 +3,12 @@ import type { ChatMessage } from '../backends/types.js';
 import {
   ArenaValidationError,
   checkModelsExist,
-  INSTANCE_DEFAULTS,
-  instanceId,
   parseArenaRequest,
   type ArenaRequest,
+  type InstanceDefaults,
   type ModelInstance,
 } from './arena.js';
+import { configurationKey } from '../shared/instances.js';
 import type { Winner } from './leaderboard.js';
 import type { ModelRouter } from './router.js';
 import { notAllowedMessage } from './runs.js';
@@ -33,53 +33,55 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function withDefaults(model: string): ModelInstance {
-  const base = { ...INSTANCE_DEFAULTS, model };
-  return { ...base, id: instanceId(base) };
-}
-
 /**
- * The contestants a battle may draw from, each keyed by its configuration (SPEC rule 9 instance id:
- * the client's `id`, else the one built from the resolved model name and settings). No pool means
- * every model the caller may use, with default settings.
+ * The contestants a battle may draw from, each keyed by its configuration: the client's `id`, else
+ * the configuration key built from the resolved model name, settings and system prompt. No pool
+ * means every model the caller may use. Settings a contestant leaves out come from `defaults` (the
+ * catalog's), then seed 001's, as in a comparison.
  */
 export async function resolvePool(
   router: ModelRouter,
   history: ChatMessage[],
   pool: unknown,
   allowed: (model: string) => boolean,
+  defaults?: InstanceDefaults,
 ): Promise<ModelInstance[]> {
+  let entries: unknown[];
   if (pool === undefined || pool === null) {
-    const models = (await router.models())
+    entries = (await router.models())
       // An embedding-only model cannot answer a conversation (no capabilities reported: assume it can).
       .filter((m) => !m.info.capabilities || m.info.capabilities.includes('completion'))
       .map((m) => m.name)
       .filter(allowed);
-    if (models.length === 0) throw new ArenaValidationError('No models available for a battle');
-    return models.map(withDefaults);
+    if (entries.length === 0) throw new ArenaValidationError('No models available for a battle');
+  } else {
+    if (!Array.isArray(pool) || pool.length === 0) {
+      throw new ArenaValidationError('pool must be a non-empty array of model names or model instances');
+    }
+    if (pool.length > MAX_POOL) throw new ArenaValidationError(`pool may hold at most ${MAX_POOL} contestants`);
+    entries = pool;
   }
-  if (!Array.isArray(pool) || pool.length === 0) {
-    throw new ArenaValidationError('pool must be a non-empty array of model names or model instances');
-  }
-  if (pool.length > MAX_POOL) throw new ArenaValidationError(`pool may hold at most ${MAX_POOL} contestants`);
-  const raw = pool.map((entry, index) => {
+  const raw = entries.map((entry, index) => {
     if (typeof entry === 'string' && entry.trim() !== '') return { model: entry.trim() };
     if (isRecord(entry) && typeof entry.model === 'string' && entry.model.trim() !== '') return entry;
     throw new ArenaValidationError(`pool[${index}] must be a model name or a model instance with a model`);
   });
+  const given = raw.map((entry) => typeof entry.id === 'string');
   let instances: ModelInstance[];
   try {
-    instances = parseArenaRequest({ history, model_instances: raw }).instances;
+    // Placeholder ids for now: the built ones wait for the resolved names and the defaults.
+    const placeholders = raw.map((entry, index) => (given[index] ? entry : { ...entry, id: `pool entry ${index}` }));
+    instances = parseArenaRequest({ history, model_instances: placeholders }).instances;
   } catch (error) {
     if (error instanceof ArenaValidationError) throw new ArenaValidationError(error.message.replace(/model_instances\[/g, 'pool['));
     throw error;
   }
-  await checkModelsExist(router, instances);
+  await checkModelsExist(router, instances, defaults);
   const seen = new Set<string>();
   return instances.map((instance, index) => {
     if (!allowed(instance.model)) throw new ModelNotAllowedError(notAllowedMessage(instance.model));
-    // Built ids use the resolved name, so `x` and `x:latest` are one configuration.
-    const id = typeof raw[index]!.id === 'string' ? instance.id : instanceId(instance);
+    // Built keys use the resolved name, so `x` and `x:latest` are one configuration.
+    const id = given[index] ? instance.id : configurationKey(instance);
     if (seen.has(id)) throw new ArenaValidationError(`Duplicate model instance detected: ${id}`);
     seen.add(id);
     return { ...instance, id };
@@ -97,7 +99,7 @@ export function pickContestants(pool: ModelInstance[], random: RandomInt = crypt
     const base = pool[0]!;
     candidates = VARIANT_TEMPERATURES.map((temperature) => {
       const variant = { ...base, temperature };
-      return { ...variant, id: instanceId(variant) };
+      return { ...variant, id: configurationKey(variant) };
     });
   }
   const first = random(candidates.length);

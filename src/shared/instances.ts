@@ -23,3 +23,23 @@ export function instanceId(instance: { model: string } & Record<InstanceSetting,
   const { temperature, top_p, top_k, repeat_penalty, num_predict, seed } = instance;
   return `${model}__${temperature}_${top_p}_${top_k}_${repeat_penalty}_${num_predict}_${seed}`;
 }
+
+/**
+ * The key of a configuration where the system prompt matters too (the compare page's columns, battle
+ * contestants, the leaderboard by configuration): SPEC rule 9's id, plus a short hash of the system
+ * prompt when there is one, so two instances that differ only in it are two configurations.
+ */
+export function configurationKey(instance: { model: string; system?: string } & Record<InstanceSetting, number>): string {
+  const id = instanceId(instance);
+  return instance.system ? `${id}__sys_${fnv1a(instance.system)}` : id;
+}
+
+/** 32-bit FNV-1a as 8 hex digits: short, stable, the same in Node and the browser (no crypto API needed). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}

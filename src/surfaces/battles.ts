@@ -6,7 +6,7 @@ import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, reso
 import { anonymiseAnswers, maySee, mayUseModel } from '../core/runs.js';
 import { BattleStore, type BattleRecord } from '../store/battles.js';
 import { RunStore } from '../store/runs.js';
-import { arenaBodySchema, streamArena } from './arena.js';
+import { arenaBodySchema, catalogDefaults, streamArena } from './arena.js';
 import { badRequest, HttpError } from './http.js';
 
 /** Blind battles (issue 4): start one as an anonymous stream, vote once, then see who was who. */
@@ -125,7 +125,7 @@ export function battleRoutes(services: Services) {
       let history;
       try {
         history = parseHistory(body.history);
-        pool = await resolvePool(services.router, history, body.pool, (model) => mayUseModel(request.principal, model));
+        pool = await resolvePool(services.router, history, body.pool, (model) => mayUseModel(request.principal, model), catalogDefaults(services));
       } catch (error) {
         if (error instanceof ArenaValidationError) throw badRequest(error.message);
         if (error instanceof ModelNotAllowedError) throw new HttpError(403, error.message, 'permission_error', 'model_not_allowed');

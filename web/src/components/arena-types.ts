@@ -5,7 +5,7 @@
  */
 import type { ModelInstance } from '../../../src/core/arena.js';
 import type { ArenaMetrics } from '../../../src/core/generation.js';
-import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId } from '../../../src/shared/instances.js';
+import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/core/pull-jobs.js';
 
 export type Metrics = ArenaMetrics;
@@ -41,8 +41,11 @@ export function defaultSettings(model: string): InstanceSettings {
   return { model, ...INSTANCE_DEFAULTS };
 }
 
-/** SPEC rule 9's instance id, the same key the server computes, so runs and leaderboards name it alike. */
-export const instanceKey = (s: InstanceSettings): string => instanceId(s);
+/**
+ * The key of a column's configuration, the same the server computes for battle contestants, so runs
+ * and leaderboards name it alike: SPEC rule 9's instance id, told apart by the system prompt too.
+ */
+export const instanceKey = (s: InstanceSettings): string => configurationKey(s);
 
 /**
  * The part of a run id a person can tell apart: ids are UUIDv7, whose first characters are a
