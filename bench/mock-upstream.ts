@@ -20,7 +20,7 @@ export interface MockUpstreamOptions {
   tokens?: string[];
   /** Pause before each streamed chunk; 0 writes the whole answer at once. */
   tokenDelayMs?: number;
-  /** `fail`: generation and embedding answer 500; `stall`: they never answer. Listing always works. */
+  /** `fail`: generation, embedding and deletion answer 500; `stall`: they never answer. Listing always works. */
   mode?: 'ok' | 'fail' | 'stall';
   port?: number;
 }
@@ -83,13 +83,13 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     void (async () => {
       const path = (request.url ?? '/').split('?')[0]!;
       const body = request.method === 'POST' || request.method === 'DELETE' ? await readJson(request) : {};
-      const generation = ['/api/chat', '/api/generate', '/api/embed', '/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path);
+      const generation = ['/api/chat', '/api/generate', '/api/embed', '/api/delete', '/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path);
       if (generation) {
         hits.set(path, (hits.get(path) ?? 0) + 1);
         if (mode === 'stall') return; // holds the connection open and never answers
         if (mode === 'fail') return json(response, 500, path.startsWith('/v1') ? { error: { message: 'mock failure', type: 'server_error', code: null } } : { error: 'mock failure' });
         if (!known(body.model)) {
-          const message = `model "${String(body.model)}" not found, try pulling it first`;
+          const message = path === '/api/delete' ? `model '${String(body.model)}' not found` : `model "${String(body.model)}" not found, try pulling it first`;
           return json(response, 404, path.startsWith('/v1') ? { error: { message, type: 'invalid_request_error', code: 'model_not_found' } } : { error: message });
         }
       }
@@ -118,6 +118,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
           const lines = tokens.map((t) => JSON.stringify({ model, created_at: now, ...piece(t), done: false }) + '\n');
           return stream(response, 'application/x-ndjson', [...lines, JSON.stringify(final) + '\n']);
         }
+        case '/api/delete':
+          response.writeHead(200).end();
+          return;
         case '/api/embed': {
           const inputs = Array.isArray(body.input) ? body.input : [body.input];
           return json(response, 200, { model, embeddings: inputs.map(() => [0.6, 0.8]), total_duration: 100_000, load_duration: 0, prompt_eval_count: inputs.length });

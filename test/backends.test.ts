@@ -357,3 +357,23 @@ describe('an Arena chat whose only host has gone', () => {
     }
   });
 });
+
+describe('a deletion the Ollama host refuses', () => {
+  it('answers seeds 000/001\'s 500 "Failed to delete model" and keeps the model', async () => {
+    const mock = await startMockUpstream({ models: ['keeper:latest'] });
+    const gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(mock.url)]);
+    try {
+      mock.setMode('fail'); // the host lists its models but fails to delete (a disk error on its side)
+      const response = await json(postJson(`${gateway.url}/api/delete_model`, { model: 'keeper' }));
+      expect(response.status).toBe(500);
+      expect(response.body).toMatchObject({ error: 'Failed to delete model', details: expect.any(String) });
+      expect(mock.hits.get('/api/delete')).toBe(1);
+      expect((await json(fetch(`${gateway.url}/api/models`))).body.models).toEqual(['keeper:latest']);
+      mock.setMode('ok');
+      expect((await json(postJson(`${gateway.url}/api/delete_model`, { model: 'keeper' }))).body).toEqual({ status: 'deleted', model: 'keeper' });
+    } finally {
+      await gateway.close();
+      await mock.close();
+    }
+  });
+});
