@@ -80,7 +80,7 @@ console.log(
     [
       ['node-llama-cpp directly (LlamaChat)', fmt(mean(directTps), 0), fmt(percentile(directTps, 50), 0), fmt(Math.min(...directTps), 0)],
       ['gateway /api/chat, end to end at the client', fmt(mean(gatewayTps), 0), fmt(percentile(gatewayTps, 50), 0), fmt(Math.min(...gatewayTps), 0)],
-      ['gateway /api/chat, as its metrics report', fmt(mean(gatewayServerTps), 0), fmt(percentile(gatewayServerTps, 50), 0), fmt(Math.min(...gatewayServerTps), 0)],
+      ['gateway /api/chat, its tokens_per_sec metric (tokens / duration_s)', fmt(mean(gatewayServerTps), 0), fmt(percentile(gatewayServerTps, 50), 0), fmt(Math.min(...gatewayServerTps), 0)],
     ],
   ),
 );
