@@ -1,5 +1,6 @@
 import path from 'node:path';
 import os from 'node:os';
+import { DEFAULT_REGISTRY } from './backends/embedded/ollama-registry.js';
 
 /** Every setting of SPEC.md, read once from the environment. */
 export interface Config {
@@ -31,6 +32,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Whether OLLAMA_HOSTS was set explicitly; if not, 127.0.0.1:11434 is used only when it answers. */
   ollamaHostsExplicit: boolean;
+  /** Where the embedded engine pulls Ollama names from when no Ollama server is there to do it. */
+  ollamaRegistry: string;
 }
 
 function list(value: string | undefined): string[] {
@@ -47,8 +50,8 @@ function int(value: string | undefined, fallback: number): number {
   return Math.trunc(n);
 }
 
-function withScheme(url: string): string {
-  return /^https?:\/\//.test(url) ? url.replace(/\/+$/, '') : `http://${url.replace(/\/+$/, '')}`;
+function withScheme(url: string, scheme = 'http'): string {
+  return /^https?:\/\//.test(url) ? url.replace(/\/+$/, '') : `${scheme}://${url.replace(/\/+$/, '')}`;
 }
 
 /**
@@ -71,8 +74,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX || 'ollama-arena:',
-    ollamaHosts: env.OLLAMA_HOSTS !== undefined ? list(env.OLLAMA_HOSTS).map(withScheme) : ['http://127.0.0.1:11434'],
+    ollamaHosts: env.OLLAMA_HOSTS !== undefined ? list(env.OLLAMA_HOSTS).map((host) => withScheme(host)) : ['http://127.0.0.1:11434'],
     ollamaHostsExplicit: env.OLLAMA_HOSTS !== undefined,
+    // Registries speak https, as Ollama assumes for a host without a scheme.
+    ollamaRegistry: env.OLLAMA_REGISTRY ? withScheme(env.OLLAMA_REGISTRY, 'https') : DEFAULT_REGISTRY,
     openaiBackends: list(env.OPENAI_BACKENDS).map((entry) => {
       const [url, apiKey] = entry.split('|');
       return { baseUrl: withScheme(url!), apiKey: apiKey || undefined };

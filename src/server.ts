@@ -105,6 +105,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     threads: config.threads,
     parallel: config.parallel,
     keepAliveMs: config.keepAliveMs,
+    registryUrl: config.ollamaRegistry,
   });
   const router = new ModelRouter([engine, ...backends]);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });

@@ -9,6 +9,7 @@ import { BackendError, type PullProgress } from '../src/backends/types.js';
 import { loadConfig } from '../src/config.js';
 import { startMockUpstream } from '../bench/mock-upstream.js';
 import { serveFile, type FileServer } from './helpers/file-server.js';
+import { serveRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { freePort, ndjsonLines, postJson, SHARED_MODELS, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
 
 /**
@@ -65,17 +66,24 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
   let gateway: RunningServer;
   let backend: OllamaBackend;
   let files: FileServer;
+  /** Stand-in registries: the upstream's knows no model; the gateway's has the one pulled below. */
+  let emptyRegistry: RegistryServer;
+  let gatewayRegistry: RegistryServer;
 
   beforeAll(async () => {
-    upstream = await startServer({ MODELS_DIR: upstreamModelsDir() });
+    emptyRegistry = await serveRegistry(path.join(SHARED_MODELS, 'stories260K.gguf'), { models: {} });
+    gatewayRegistry = await serveRegistry(path.join(SHARED_MODELS, 'stories260K.gguf'), { models: { 'library/llama3.2:1b': {} } });
+    upstream = await startServer({ MODELS_DIR: upstreamModelsDir(), OLLAMA_REGISTRY: emptyRegistry.url });
     backend = new OllamaBackend(upstream.url);
-    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [backend]);
+    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-'), OLLAMA_REGISTRY: gatewayRegistry.url }, [backend]);
     files = await serveFile(path.join(SHARED_MODELS, 'stories260K.gguf'), { chunkSize: 128 * 1024, delayMs: 5 });
   });
   afterAll(async () => {
     await gateway?.close();
     await upstream?.close();
     await files?.close();
+    await emptyRegistry?.close();
+    await gatewayRegistry?.close();
   });
 
   it('lists the upstream models with their details, served by the Ollama backend', async () => {
@@ -178,13 +186,16 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
   });
 
   it('sends a registry-name pull to the Ollama host and passes its answer back', async () => {
-    // Our upstream has no Ollama of its own, so it refuses registry names: that refusal must come back.
+    // The upstream's registry does not know the name, so its refusal must come back; had the gateway
+    // pulled it itself, from its own registry, the pull would have succeeded.
     const direct = await json(postJson(`${upstream.url}/api/pull`, { model: 'llama3.2:1b', stream: false }));
     const response = await postJson(`${gateway.url}/api/pull`, { model: 'llama3.2:1b' });
     expect(response.status).toBe(200);
     const lines: Record<string, unknown>[] = [];
     for await (const line of ndjsonLines(response)) lines.push(line);
+    expect(direct.body.error).toBe('pull model manifest: file does not exist');
     expect(lines.at(-1)).toEqual({ error: direct.body.error });
+    expect(gatewayRegistry.requests).toEqual([]);
   });
 
   it('pulls with progress, copies and deletes on the upstream', async () => {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { BackendError, type Backend, type PullProgress } from '../backends/types.js';
-import { nameFromSource, resolveSource } from '../backends/embedded/engine.js';
+import { isFileSource, pullTargetName } from '../backends/embedded/engine.js';
 import type { ModelRouter } from './router.js';
 
 export interface PullJob {
@@ -12,6 +12,8 @@ export interface PullJob {
   model: string;
   backend: string;
   status: string;
+  /** The layer being downloaded (`sha256:…`), as Ollama's progress lines carry it. */
+  digest?: string;
   total?: number;
   completed?: number;
   /** 0-100 when the size is known. */
@@ -46,27 +48,26 @@ export class PullJobs {
     return this.jobs.get(id)?.job;
   }
 
-  /** The backend that can fetch `source`: URLs and hf: go to the embedded engine, names to Ollama. */
+  /**
+   * The backend that fetches `source`. A registry name goes to a healthy Ollama server when there is
+   * one, so the model lands in its store beside its other models; without one, and for URLs and hf:
+   * files, the embedded engine downloads it.
+   */
   private chooseBackend(source: string): Backend {
-    const isFile = source.startsWith('hf:') || /^https?:\/\//.test(source);
-    const backend = isFile
-      ? this.router.backend('embedded')
+    const ollama = isFileSource(source)
+      ? undefined
       : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !this.router.isDown(b));
-    if (!backend?.pull) {
-      throw new BackendError(
-        `cannot pull '${source}': no Ollama server is configured; give an http(s) URL or an hf:owner/repo/file.gguf reference`,
-        400,
-      );
-    }
+    const backend = ollama ?? this.router.backend('embedded');
+    if (!backend?.pull) throw new BackendError(`cannot pull '${source}': no backend can download models`, 400);
     return backend;
   }
 
   /** Validates and starts a pull; returns at once with the job. */
   start(source: string, name?: string): PullJob {
     const backend = this.chooseBackend(source);
-    const isFile = backend.kind === 'embedded';
-    if (isFile) resolveSource(source); // rejects a malformed reference now, with a 400
-    const model = name ?? (isFile ? nameFromSource(source) : source);
+    // The embedded engine checks the source now, so a malformed one is a 400 rather than a failed job;
+    // an Ollama server judges names by its own rules.
+    const model = name ?? (backend.kind === 'embedded' ? pullTargetName(source) : source);
     const running = [...this.jobs.values()].find((e) => e.job.model === model && e.job.state === 'running');
     if (running) return running.job;
     const job: PullJob = {
@@ -94,7 +95,12 @@ export class PullJobs {
   private async run(job: PullJob, backend: Backend, name: string | undefined, signal: AbortSignal): Promise<void> {
     try {
       for await (const progress of backend.pull!(job.source, name, signal)) {
-        this.update(job, { status: progress.status, total: progress.total ?? job.total, completed: progress.completed ?? job.completed });
+        this.update(job, {
+          status: progress.status,
+          digest: progress.digest ?? job.digest,
+          total: progress.total ?? job.total,
+          completed: progress.completed ?? job.completed,
+        });
       }
       this.router.invalidate();
       this.update(job, { state: 'success', status: 'success', percent: 100, finishedAt: new Date().toISOString() });

@@ -383,7 +383,7 @@ async function* pullLines(services: Services, jobId: string, signal: AbortSignal
     else {
       line = { status: job.status };
       if (job.status.startsWith('pulling ') && job.status !== 'pulling manifest') {
-        line.digest = job.status.slice('pulling '.length);
+        line.digest = job.digest ?? job.status.slice('pulling '.length);
         if (job.total !== undefined) line.total = job.total;
         if (job.completed !== undefined) line.completed = job.completed;
       }

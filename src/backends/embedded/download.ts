@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { BackendError, type PullProgress } from '../types.js';
@@ -9,47 +9,86 @@ import { PARTIAL_SUFFIX } from './gguf-catalog.js';
 /** Progress is reported at most this often, so a fast local download does not flood the client. */
 const PROGRESS_INTERVAL_MS = 100;
 
+/** What a registry's manifest promised about a blob; checked against the bytes as they arrive. */
+export interface ExpectedBlob {
+  /** `sha256:<64 hex>`. */
+  digest: string;
+  size: number;
+}
+
+/** fetch() says only "fetch failed"; the reason (refused, unknown host, reset) is in its cause. */
+export function fetchErrorText(error: unknown): string {
+  const { message, cause } = error as Error & { cause?: { message?: string; code?: string } };
+  const reason = cause?.message ?? cause?.code;
+  return reason && reason !== message ? `${message} (${reason})` : message;
+}
+
 /**
  * Downloads a GGUF file into `destination`, reporting Ollama-style progress. The bytes go to
- * `destination.partial` and are renamed into place only when complete and readable as GGUF, so a
- * failed or interrupted download never leaves a file that looks like a model.
+ * `destination.partial` and are renamed into place only when complete, matching `expected` (a
+ * registry blob) and readable as GGUF, so a failed, interrupted or cancelled download never leaves a
+ * file that looks like a model. Redirects are followed: registries answer blob requests with a
+ * redirect to their CDN.
  */
-export async function* downloadModelFile(url: string, destination: string, signal: AbortSignal): AsyncIterable<PullProgress> {
-  yield { status: 'pulling manifest' };
+export async function* downloadModelFile(
+  url: string,
+  destination: string,
+  signal: AbortSignal,
+  expected?: ExpectedBlob,
+): AsyncIterable<PullProgress> {
   const partial = destination + PARTIAL_SUFFIX;
   let response: Response;
   try {
     response = await fetch(url, { signal, redirect: 'follow' });
   } catch (error) {
-    throw new BackendError(`download failed: ${(error as Error).message}`, 502);
+    if (signal.aborted) throw error;
+    throw new BackendError(`download failed: ${fetchErrorText(error)}`, 502);
   }
   if (!response.ok || !response.body) {
+    await response.body?.cancel();
     throw new BackendError(`download failed: ${url} answered ${response.status}`, response.status === 404 ? 404 : 502);
   }
-  const total = Number(response.headers.get('content-length')) || undefined;
+  const total = expected?.size ?? (Number(response.headers.get('content-length')) || undefined);
+  // Ollama names a layer by the first 12 hex digits of its digest. A plain URL has no digest until it
+  // has been read, so its file name stands in until then.
+  const digest = expected?.digest ?? `sha256:${path.basename(destination)}`;
+  const status = expected ? `pulling ${expected.digest.slice('sha256:'.length, 'sha256:'.length + 12)}` : `pulling ${digest}`;
   const hash = crypto.createHash('sha256');
-  const file = fs.createWriteStream(partial);
-  let completed = 0;
-  let lastReport = 0;
+  let file: fsp.FileHandle | undefined;
+  let placed = false;
   try {
-    const digestLabel = `sha256:${destination.split('/').pop()}`;
-    yield { status: `pulling ${digestLabel}`, digest: digestLabel, total, completed: 0 };
+    // A file handle rather than a write stream: each write is awaited, so a full disk is an error
+    // here instead of an unhandled 'error' event, and backpressure needs no 'drain' bookkeeping.
+    file = await fsp.open(partial, 'w');
+    let completed = 0;
+    let lastReport = 0;
+    yield { status, digest, total, completed: 0 };
     for await (const chunk of Readable.fromWeb(response.body as never)) {
       const buffer = chunk as Buffer;
       hash.update(buffer);
       completed += buffer.length;
-      if (!file.write(buffer)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+      // A registry that sends more than its manifest said is not sending that blob: stop at once.
+      if (expected && completed > expected.size) {
+        throw new BackendError(`download failed: more than the ${expected.size} bytes the manifest promised`, 502);
+      }
+      await file.write(buffer);
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();
-        yield { status: `pulling ${digestLabel}`, digest: digestLabel, total, completed };
+        yield { status, digest, total, completed };
       }
     }
-    await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await file.close();
+    file = undefined;
     if (total !== undefined && completed !== total) {
       throw new BackendError(`download incomplete: ${completed} of ${total} bytes`, 502);
     }
-    yield { status: `pulling sha256:${hash.digest('hex')}`, total: completed, completed };
+    const actual = `sha256:${hash.digest('hex')}`;
+    yield expected ? { status, digest, total, completed } : { status: `pulling ${actual}`, digest: actual, total: completed, completed };
     yield { status: 'verifying sha256 digest' };
+    if (expected && actual !== expected.digest) {
+      // Ollama's message for the same failure.
+      throw new BackendError(`digest mismatch, file must be downloaded again: want ${expected.digest}, got ${actual}`, 502);
+    }
     try {
       await readGgufFileInfo(partial, { readTensorInfo: true });
     } catch {
@@ -57,11 +96,16 @@ export async function* downloadModelFile(url: string, destination: string, signa
     }
     yield { status: 'writing manifest' };
     await fsp.rename(partial, destination);
+    placed = true;
     yield { status: 'success' };
   } catch (error) {
-    file.destroy();
-    await fsp.rm(partial, { force: true });
-    if (error instanceof BackendError) throw error;
-    throw new BackendError(`download failed: ${(error as Error).message}`, 502);
+    if (error instanceof BackendError || signal.aborted) throw error;
+    throw new BackendError(`download failed: ${fetchErrorText(error)}`, 502);
+  } finally {
+    // Also reached when the consumer stops iterating (a cancelled job), not only on errors.
+    if (!placed) {
+      await file?.close().catch(() => undefined);
+      await fsp.rm(partial, { force: true });
+    }
   }
 }

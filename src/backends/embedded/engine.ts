@@ -37,6 +37,7 @@ import {
 import { PushStream } from '../../core/push-stream.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
+import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
 
 export interface EmbeddedEngineOptions {
   modelsDir: string;
@@ -46,6 +47,8 @@ export interface EmbeddedEngineOptions {
   keepAliveMs: number;
   /** Context per sequence when the request does not say (capped by the model's training context). */
   defaultContextSize?: number;
+  /** The Ollama registry that names without a host are pulled from (OLLAMA_REGISTRY). */
+  registryUrl?: string;
 }
 
 /** A model in memory with its shared context; sequences are handed out one per running request. */
@@ -496,12 +499,19 @@ export class EmbeddedEngine implements Backend {
     }
   }
 
+  /** Downloads a URL, an hf: file or an Ollama registry name's model layer into the models directory. */
   async *pull(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress> {
-    const target = name ?? nameFromSource(source);
+    const target = name ?? pullTargetName(source);
     if (!isSafeModelName(target)) throw new BackendError(`invalid model name '${target}'`, 400);
     await fs.mkdir(this.options.modelsDir, { recursive: true });
     const destination = path.join(this.options.modelsDir, fileNameForModel(target));
-    yield* downloadModelFile(resolveSource(source), destination, signal);
+    yield { status: 'pulling manifest' };
+    if (isFileSource(source)) {
+      yield* downloadModelFile(resolveSource(source), destination, signal);
+    } else {
+      const layer = await fetchModelLayer(parseRegistryName(source), this.options.registryUrl ?? DEFAULT_REGISTRY, signal);
+      yield* downloadModelFile(layer.url, destination, signal, layer);
+    }
     this.changed();
   }
 
@@ -572,6 +582,18 @@ function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
 function l2Normalise(vector: readonly number[]): number[] {
   const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0));
   return norm === 0 ? [...vector] : vector.map((v) => v / norm);
+}
+
+/** A URL or an `hf:` reference names one file; anything else is an Ollama registry name. */
+export function isFileSource(source: string): boolean {
+  return source.startsWith('hf:') || /^https?:\/\//.test(source);
+}
+
+/** The name a pull of `source` gives the model here; throws a 400 for a source that cannot be pulled. */
+export function pullTargetName(source: string): string {
+  if (!isFileSource(source)) return parseRegistryName(source).localName;
+  resolveSource(source);
+  return nameFromSource(source);
 }
 
 /** `hf:owner/repo/file.gguf` is a Hugging Face file; anything else must be an http(s) URL. */

@@ -7,7 +7,9 @@ import type { ModelInfo } from '../types.js';
 /**
  * The models directory as a catalog: which GGUF files are there, under which Ollama-style names,
  * with what metadata. A file `stem.gguf` is the model `stem:latest`; `stem@tag.gguf` is `stem:tag`
- * (`:` is avoided in file names so the directory also works on filesystems that forbid it).
+ * (`:` is avoided in file names so the directory also works on filesystems that forbid it). Namespaced
+ * names from a registry (`user/model`, `hf.co/owner/repo`) keep their `/` as `+`, a character no
+ * registry name may contain, so the mapping is reversible and every model stays one flat file.
  */
 
 export const PARTIAL_SUFFIX = '.partial';
@@ -19,13 +21,16 @@ export interface GgufEntry {
   hasChatTemplate: boolean;
 }
 
+const NAMESPACE_SEPARATOR = '+';
+
 export function fileNameForModel(name: string): string {
-  const [base, tag = 'latest'] = splitName(name);
+  const [path, tag = 'latest'] = splitName(name);
+  const base = path.replaceAll('/', NAMESPACE_SEPARATOR);
   return tag === 'latest' ? `${base}.gguf` : `${base}@${tag}.gguf`;
 }
 
 export function modelNameForFile(fileName: string): string {
-  const stem = fileName.replace(/\.gguf$/i, '');
+  const stem = fileName.replace(/\.gguf$/i, '').replaceAll(NAMESPACE_SEPARATOR, '/');
   const at = stem.lastIndexOf('@');
   return at > 0 ? `${stem.slice(0, at)}:${stem.slice(at + 1)}` : `${stem}:latest`;
 }
@@ -37,9 +42,16 @@ export function splitName(name: string): [string, string | undefined] {
   return [name.slice(0, colon), name.slice(colon + 1)];
 }
 
-/** Only plain names reach the filesystem: no separators, no dot-files, nothing that escapes the dir. */
+const SAFE_PART = '[A-Za-z0-9][A-Za-z0-9._-]*';
+const SAFE_NAME = new RegExp(`^${SAFE_PART}(/${SAFE_PART}){0,2}(:${SAFE_PART})?$`);
+
+/**
+ * Only names that map to one plain file reach the filesystem: up to three `/`-separated parts (host,
+ * namespace, model, as registry names have), none empty or starting with a dot, so no part can be
+ * `..` or a dot-file and nothing escapes the directory.
+ */
 export function isSafeModelName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(name) && name.length <= 200;
+  return SAFE_NAME.test(name) && name.length <= 200;
 }
 
 function formatCount(n: number): string {
