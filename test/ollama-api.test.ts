@@ -357,6 +357,8 @@ describe('generate', () => {
     expect(expiresIn).toBeGreaterThan(85 * 60_000);
     expect(expiresIn).toBeLessThanOrEqual(90 * 60_000);
     expect(running.details.family).toBe('llama');
+    // Ollama's /api/ps fields: those of /api/tags less modified_at, plus expires_at and size_vram.
+    expect(Object.keys(running).sort()).toEqual(['context_length', 'details', 'digest', 'expires_at', 'model', 'name', 'size', 'size_vram']);
 
     const streamed = await rawLines(await postJson(`${server.url}/api/generate`, { model: 'stories260K', keep_alive: 0 }));
     expect(streamed).toEqual([expect.objectContaining({ done: true, done_reason: 'unload' })]);
