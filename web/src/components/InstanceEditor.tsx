@@ -12,14 +12,23 @@ export function InstanceEditor({ index, value, models, onChange, onDuplicate, on
   onDuplicate: () => void;
   onRemove?: () => void;
 }) {
-  const options = models.includes(value.model) || !value.model ? models : [value.model, ...models];
+  // A saved instance keeps its model when the list no longer has it (deleted, or switched off by an
+  // admin): still selected, so the instance is not silently changed, but marked and not offered again.
+  // While the list loads nothing is known to be missing.
+  const kept = value.model !== '' && !models.includes(value.model);
+  const unlisted = kept && models.length > 0;
   return (
     <fieldset className="instance-editor" data-testid="instance-editor">
       <legend>#{index + 1}</legend>
       <label className="wide">
         model
         <select value={value.model} onChange={(e) => onChange({ ...value, model: e.target.value })} aria-label={`model of instance ${index + 1}`}>
-          {options.map((name) => (
+          {kept && (
+            <option value={value.model} disabled={unlisted}>
+              {unlisted ? `${value.model} (not listed)` : value.model}
+            </option>
+          )}
+          {models.map((name) => (
             <option key={name} value={name}>
               {name}
             </option>

@@ -5,6 +5,7 @@
  */
 import type { ModelInstance } from '../../../src/core/arena.js';
 import type { ArenaMetrics } from '../../../src/core/generation.js';
+import type { ModelParameters } from '../../../src/core/catalog.js';
 import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/core/pull-jobs.js';
 
@@ -153,7 +154,13 @@ export interface ModelDetails {
   context_size: number | null;
   loaded: boolean;
   backends: { id: string; kind: string; healthy: boolean }[];
+  /** The admin catalog's fields (seed 002), shown to everyone; only an admin changes them. */
+  description: string;
+  is_active: boolean;
+  parameters: ModelParameters;
 }
+
+export type { ModelParameters };
 
 
 export const WINNER_LABELS: Record<Winner, string> = { a: 'A better', b: 'B better', tie: 'Tie', both_bad: 'Both bad' };

@@ -1,6 +1,7 @@
 import { apiFetch, apiJson } from '../../api.js';
 import type { KeyView, Tier } from '../../../../src/core/api-keys.js';
 import type { UsageTotals } from '../../../../src/store/api-keys.js';
+import type { ModelDetails, ModelParameters } from '../../components/arena-types.js';
 
 /**
  * The admin API (issue 5) as the admin pages use it: one module holds its shapes, so the pages never
@@ -61,6 +62,30 @@ export const fetchUsage = (range: { from?: string; to?: string } = {}) => {
 };
 
 export const listModels = () => apiJson<{ models: string[] }>('/api/models').then((r) => r.models);
+
+/**
+ * A model as the catalog lists it: every served model, inactive ones too, and the entries of models
+ * no backend serves now (`available: false`, so there is nothing to load or delete).
+ */
+export interface CatalogModel extends ModelDetails {
+  available: boolean;
+}
+
+/** What an admin sets; `parameters` replaces the whole set of defaults. */
+export interface CatalogChange {
+  description: string;
+  is_active: boolean;
+  parameters: ModelParameters;
+}
+
+const catalogPath = (name: string) => `/api/admin/models/${encodeURIComponent(name)}`;
+
+export const listCatalog = () => apiJson<{ models: CatalogModel[] }>('/api/admin/models').then((r) => r.models);
+
+export const saveCatalogEntry = (name: string, change: CatalogChange) => apiFetch(catalogPath(name), { method: 'PUT', body: JSON.stringify(change) }).then(() => undefined);
+
+/** Back to the defaults: active, no description, no default parameters. */
+export const resetCatalogEntry = (name: string) => apiFetch(catalogPath(name), { method: 'DELETE' }).then(() => undefined);
 
 export function totalTokens(t: UsageTotals): number {
   return t.prompt_tokens + t.completion_tokens;

@@ -2,6 +2,7 @@
  * What the playground sends, as plain data: built from the form, shown raw, turned into a curl line and
  * read back from the answer. Kept free of React so the same code is what the tests check.
  */
+import { parseStops } from '../../components/stopSequences.js';
 
 export type PlaygroundApi = 'ollama-chat' | 'ollama-generate' | 'openai-chat';
 
@@ -62,18 +63,6 @@ function numberOrUndefined(text: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
-const ESCAPES: Record<string, string> = { n: '\n', t: '\t', '\\': '\\' };
-
-function stopList(text: string): string[] | undefined {
-  // Only the line breaks separate sequences (a sequence of spaces is a legitimate stop string), so a
-  // line break inside a sequence is written \n, a tab \t, a backslash \\.
-  const list = text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => line.replace(/\\([nt\\])/g, (_, c: string) => ESCAPES[c]!));
-  return list.length > 0 ? list : undefined;
-}
-
 /** Drops the parameters left empty, so the request shows only what the user chose. */
 function defined(entries: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined));
@@ -89,7 +78,7 @@ export function buildRequest(form: PlaygroundForm): BuiltRequest {
     seed: numberOrUndefined(p.seed),
   };
   const maxTokens = numberOrUndefined(p.max_tokens);
-  const stop = stopList(p.stop);
+  const stop = parseStops(p.stop);
   const messages = [...(form.system.trim() ? [{ role: 'system', content: form.system }] : []), { role: 'user', content: form.prompt }];
   const path = API_PATHS[form.api];
 
