@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 export interface FileServer {
   url: string;
@@ -21,7 +21,6 @@ export interface FileServerOptions {
  */
 export async function serveFile(filePath: string, options: FileServerOptions = {}): Promise<FileServer> {
   const { chunkSize = 64 * 1024, delayMs = 0, dropAfter } = options;
-  const sockets = new Set<net.Socket>();
   const server = http.createServer(async (request, response) => {
     if (!new URL(request.url ?? '/', 'http://x').pathname.endsWith('.gguf')) {
       response.writeHead(404).end('not found');
@@ -39,18 +38,5 @@ export async function serveFile(filePath: string, options: FileServerOptions = {
     }
     response.end();
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server);
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 /** How one name behaves: like a good registry by default, or broken in one of the ways real ones break. */
 export interface RegistryModel {
@@ -47,7 +47,6 @@ export async function serveRegistry(filePath: string, options: RegistryServerOpt
   const data = fs.readFileSync(filePath);
   const digest = sha256(data);
   const requests: RegistryServer['requests'] = [];
-  const sockets = new Set<net.Socket>();
 
   const manifestFor = (name: string, model: RegistryModel) => {
     const config = JSON.stringify({ model_format: 'gguf', model_family: 'llama', file_type: 'F32' });
@@ -114,21 +113,6 @@ export async function serveRegistry(filePath: string, options: RegistryServerOpt
     if (cdn && model) return void serveBlob(request, response, model);
     notFound('NOT_FOUND');
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    digest,
-    size: data.length,
-    requests,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const { url, close } = await listenOnLoopback(server);
+  return { url, digest, size: data.length, requests, close };
 }
