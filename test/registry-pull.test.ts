@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { freePort, postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { OllamaBackend } from '../src/backends/ollama.js';
 import { serveRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { parseRegistryName } from '../src/backends/embedded/ollama-registry.js';
 import { fileNameForModel, modelNameForFile } from '../src/backends/embedded/gguf-catalog.js';
@@ -33,7 +34,10 @@ beforeAll(async () => {
     },
   });
   modelsDir = tempDir('registry-models-');
-  server = await startServer({ MODELS_DIR: modelsDir, OLLAMA_REGISTRY: registry.url });
+  // As with no settings at all: Ollama's default address is an optional host, and nothing answers
+  // there, so names must not be sent to it.
+  const noOllama = new OllamaBackend(`http://127.0.0.1:${await freePort()}`, { optional: true });
+  server = await startServer({ MODELS_DIR: modelsDir, OLLAMA_REGISTRY: registry.url }, [noOllama]);
 });
 afterAll(async () => {
   await server?.close();

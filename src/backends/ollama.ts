@@ -132,6 +132,7 @@ export class OllamaBackend implements Backend {
   readonly kind = 'ollama' as const;
   private readonly upstream: Upstream;
   private absentUntil = 0;
+  private answered = false;
   /** /api/show answers by model name and digest. */
   private readonly shown = new Map<string, Partial<ModelInfo>>();
   private readonly reachability: ReachabilityLog;
@@ -146,6 +147,11 @@ export class OllamaBackend implements Backend {
     this.reachability = new ReachabilityLog(this.id, 'Ollama server', options.logger, options.optional);
   }
 
+  /** An optional host is there only once its listing has answered, and until one fails. */
+  get absent(): boolean {
+    return this.options.optional === true && !this.answered;
+  }
+
   async listModels(): Promise<ModelInfo[]> {
     if (this.options.optional && Date.now() < this.absentUntil) return [];
     let tags: { models?: OllamaModel[] };
@@ -158,6 +164,7 @@ export class OllamaBackend implements Backend {
       ]);
     } catch (error) {
       this.reachability.note(false, error);
+      this.answered = false;
       if (this.options.optional && error instanceof BackendError && error.retryable) {
         this.absentUntil = Date.now() + (this.options.absentRetryMs ?? 30_000);
         return [];
@@ -165,6 +172,7 @@ export class OllamaBackend implements Backend {
       throw error;
     }
     this.reachability.note(true);
+    this.answered = true;
     const running = new Map((ps?.models ?? []).map((m) => [m.name, m]));
     const models = tags.models ?? [];
     const shown = await Promise.all(models.map((m) => this.show(m)));

@@ -157,6 +157,8 @@ export interface Backend {
   onChange?(listener: () => void): void;
   /** A cheap liveness probe for health checking. */
   ping(): Promise<boolean>;
+  /** True for an optional backend that is not there now (Ollama's default address, nothing answering). */
+  readonly absent?: boolean;
   close(): Promise<void>;
 }
 

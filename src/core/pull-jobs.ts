@@ -50,20 +50,22 @@ export class PullJobs {
 
   /**
    * The backend that fetches `source`. A registry name goes to a healthy Ollama server when there is
-   * one, so the model lands in its store beside its other models; without one, and for URLs and hf:
-   * files, the embedded engine downloads it.
+   * one, so the model lands in its store beside its other models; without one (the default address
+   * not answering counts as none), and for URLs and hf: files, the embedded engine downloads it.
    */
   private chooseBackend(source: string): Backend {
     const ollama = isFileSource(source)
       ? undefined
-      : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !this.router.isDown(b));
+      : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !b.absent && !this.router.isDown(b));
     const backend = ollama ?? this.router.backend('embedded');
     if (!backend?.pull) throw new BackendError(`cannot pull '${source}': no backend can download models`, 400);
     return backend;
   }
 
   /** Validates and starts a pull; returns at once with the job. */
-  start(source: string, name?: string): PullJob {
+  async start(source: string, name?: string): Promise<PullJob> {
+    // The backends have been listed once, so an optional Ollama host is known to be there or not.
+    await this.router.models();
     const backend = this.chooseBackend(source);
     // The embedded engine checks the source now, so a malformed one is a 400 rather than a failed job;
     // an Ollama server judges names by its own rules.

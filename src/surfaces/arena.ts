@@ -238,7 +238,7 @@ export function arenaRoutes(services: Services) {
       const body = (request.body ?? {}) as { model?: unknown; name?: unknown };
       if (typeof body.model !== 'string' || body.model.trim() === '') throw badRequest('Model name is required');
       if (body.name !== undefined && typeof body.name !== 'string') throw badRequest('name must be a string');
-      const job = services.pulls.start(body.model.trim(), body.name);
+      const job = await services.pulls.start(body.model.trim(), body.name);
       return { status: 'downloading', model: body.model, name: job.model, job_id: job.id };
     });
 

@@ -519,7 +519,7 @@ export function ollamaRoutes(services: Services) {
       const body = bodyOf(request);
       const source = modelName(body);
       const stream = optionalBoolean(body, 'stream') ?? true;
-      const job = services.pulls.start(source);
+      const job = await services.pulls.start(source);
       const signal = clientGone(request, reply);
       if (!stream) {
         let last: Record<string, unknown> = {};
