@@ -18,6 +18,11 @@ export interface MockUpstreamOptions {
   models?: string[];
   /** The text pieces of every answer, one per streamed chunk. */
   tokens?: string[];
+  /**
+   * Models that reason, as Ollama's qwen3 or deepseek-r1 do: /api/show reports `thinking` for them,
+   * and a request with `think` (or `reasoning_effort` on /v1) gets THOUGHTS before the answer.
+   */
+  thinkers?: string[];
   /** Pause before each streamed chunk; 0 writes the whole answer at once. */
   tokenDelayMs?: number;
   /** `fail`: generation, embedding and deletion answer 500; `stall`: they never answer. Listing always works. */
@@ -34,6 +39,8 @@ export interface MockUpstream {
 }
 
 const DEFAULT_TOKENS = ['Once', ' upon', ' a', ' time', ',', ' there', ' was', ' a', ' little', ' girl', '.'];
+/** What a thinking model thinks, in streamed pieces, before it answers. */
+export const THOUGHTS = ['The user', ' wants', ' a story.'];
 
 function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
@@ -95,6 +102,8 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       }
       const model = String(body.model);
       const now = new Date().toISOString();
+      const thinks = (options.thinkers ?? []).some((name) => name === model || name === `${model}:latest`);
+      const thinking = thinks && (body.think === true || typeof body.think === 'string' || typeof body.reasoning_effort === 'string');
       switch (path) {
         case '/api/version':
           return json(response, 200, { version: '0.12.0' });
@@ -110,13 +119,19 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
               details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '260K', quantization_level: 'F32' },
             })),
           });
+        case '/api/show':
+          if (!thinks) return json(response, 404, { error: `model '${model}' not found` });
+          return json(response, 200, { modelfile: '', parameters: '', template: '', details: {}, model_info: {}, capabilities: ['completion', 'thinking'] });
         case '/api/chat':
         case '/api/generate': {
-          const piece = (content: string) => (path === '/api/chat' ? { message: { role: 'assistant', content } } : { response: content });
+          const chat = path === '/api/chat';
+          const piece = (content: string, thought?: string) =>
+            chat ? { message: { role: 'assistant', content, ...(thought === undefined ? {} : { thinking: thought }) } } : { response: content, ...(thought === undefined ? {} : { thinking: thought }) };
           const final = { model, created_at: now, ...piece(''), done: true, done_reason: 'stop', ...(path === '/api/generate' ? { context: [1, 2, 3] } : {}), ...stats };
-          if (body.stream === false) return json(response, 200, { ...final, ...piece(text) });
+          if (body.stream === false) return json(response, 200, { ...final, ...piece(text, thinking ? THOUGHTS.join('') : undefined) });
+          const thoughtLines = thinking ? THOUGHTS.map((t) => JSON.stringify({ model, created_at: now, ...piece('', t), done: false }) + '\n') : [];
           const lines = tokens.map((t) => JSON.stringify({ model, created_at: now, ...piece(t), done: false }) + '\n');
-          return stream(response, 'application/x-ndjson', [...lines, JSON.stringify(final) + '\n']);
+          return stream(response, 'application/x-ndjson', [...thoughtLines, ...lines, JSON.stringify(final) + '\n']);
         }
         case '/api/delete':
           response.writeHead(200).end();
@@ -137,7 +152,8 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
             const message = chat ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' } : { index: 0, text, logprobs: null, finish_reason: 'stop' };
             return json(response, 200, { ...base, object: chat ? 'chat.completion' : 'text_completion', choices: [message], usage });
           }
-          const frames = tokens.map((t) => `data: ${JSON.stringify({ ...base, choices: [choice(t, null)] })}\n\n`);
+          const thoughtFrames = chat && thinking ? THOUGHTS.map((t) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { reasoning: t }, finish_reason: null }] })}\n\n`) : [];
+          const frames = [...thoughtFrames, ...tokens.map((t) => `data: ${JSON.stringify({ ...base, choices: [choice(t, null)] })}\n\n`)];
           frames.push(`data: ${JSON.stringify({ ...base, choices: [choice(undefined, 'stop')] })}\n\n`);
           const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
           if (includeUsage) frames.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);

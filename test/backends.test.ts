@@ -7,7 +7,9 @@ import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
 import { createBackends } from '../src/backends/index.js';
 import { BackendError, type PullProgress } from '../src/backends/types.js';
 import { loadConfig } from '../src/config.js';
-import { startMockUpstream } from '../bench/mock-upstream.js';
+import { startMockUpstream, THOUGHTS, type MockUpstream } from '../bench/mock-upstream.js';
+import { Ollama } from 'ollama';
+import OpenAI from 'openai';
 import { serveFile, type FileServer } from './helpers/file-server.js';
 import { serveRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { freePort, ndjsonLines, postJson, SHARED_MODELS, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
@@ -386,5 +388,60 @@ describe('a deletion the Ollama host refuses', () => {
       await gateway.close();
       await mock.close();
     }
+  });
+});
+
+describe('a reasoning model behind the Ollama and OpenAI-compatible backends', () => {
+  // A thinking model (qwen3, deepseek-r1) cannot run here; the mock plays one in Ollama's wire format.
+  let mock: MockUpstream;
+  let viaOllama: RunningServer;
+  let viaOpenAi: RunningServer;
+  const thoughts = THOUGHTS.join('');
+  const ask = [{ role: 'user', content: 'Tell me a story' }];
+
+  beforeAll(async () => {
+    mock = await startMockUpstream({ models: ['thinker:latest'], thinkers: ['thinker:latest'] });
+    viaOllama = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(mock.url)]);
+    viaOpenAi = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OpenAICompatibleBackend(mock.url)]);
+  });
+  afterAll(async () => {
+    await viaOllama?.close();
+    await viaOpenAi?.close();
+    await mock?.close();
+  });
+
+  it('passes think on and gives the thoughts apart from the answer, streamed and not', async () => {
+    const ollama = new Ollama({ host: viaOllama.url });
+    const answer = await ollama.chat({ model: 'thinker', messages: ask, think: true });
+    expect(answer.message.thinking).toBe(thoughts);
+    expect(answer.message.content).toBe('Once upon a time, there was a little girl.');
+    const parts = { thinking: '', content: '' };
+    for await (const part of await ollama.chat({ model: 'thinker', messages: ask, think: 'high', stream: true })) {
+      parts.thinking += part.message.thinking ?? '';
+      parts.content += part.message.content;
+    }
+    expect(parts).toEqual({ thinking: thoughts, content: 'Once upon a time, there was a little girl.' });
+    const generated = await ollama.generate({ model: 'thinker', prompt: 'Tell me a story', think: true });
+    expect(generated.thinking).toBe(thoughts);
+    // Seed 004's SSE carries them as events of their own, out of full_text.
+    const sse = await postJson(`${viaOllama.url}/api/chat`, { model: 'thinker', messages: ask, think: true }, { accept: 'text/event-stream' });
+    const events = (await sse.text()).split('\n\n').filter(Boolean).map((frame) => JSON.parse(frame.replace(/^data: /, '')) as Record<string, unknown>);
+    expect(events.filter((e) => e.thinking !== undefined).map((e) => e.thinking).join('')).toBe(thoughts);
+    expect(events.at(-1)).toMatchObject({ done: true, full_text: 'Once upon a time, there was a little girl.' });
+    // Without think the model is asked nothing of the kind.
+    expect((await ollama.chat({ model: 'thinker', messages: ask })).message.thinking).toBeUndefined();
+  });
+
+  it('answers OpenAI clients with reasoning, from reasoning_effort', async () => {
+    const openai = new OpenAI({ baseURL: `${viaOllama.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const completion = await openai.chat.completions.create({ model: 'thinker', messages: [{ role: 'user', content: 'Tell me a story' }], reasoning_effort: 'low' });
+    expect((completion.choices[0]!.message as { reasoning?: string }).reasoning).toBe(thoughts);
+    const bad = await postJson(`${viaOllama.url}/v1/chat/completions`, { model: 'thinker', messages: ask, reasoning_effort: 'extreme' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/reasoning_effort must be/);
+    // An OpenAI-compatible upstream's `reasoning` deltas become thoughts too, on either surface.
+    const through = new Ollama({ host: viaOpenAi.url });
+    const answer = await through.chat({ model: 'thinker', messages: ask, think: 'low' });
+    expect(answer.message).toMatchObject({ thinking: thoughts, content: 'Once upon a time, there was a little girl.' });
   });
 });

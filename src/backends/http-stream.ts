@@ -287,6 +287,8 @@ export async function* sseBatches(response: http.IncomingMessage): AsyncGenerato
 /** What a backend reads from one streamed chunk of its wire format. */
 export interface StreamPiece {
   text?: string;
+  /** A reasoning model's thoughts, apart from the answer's text. */
+  thinking?: string;
   toolCalls?: ToolCall[];
   /** The final chunk's figures; fields the upstream does not report are measured here instead. */
   final?: Partial<GenerationStats>;
@@ -344,6 +346,11 @@ export async function* generationStream(
         if (piece.error !== undefined) throw new BackendError(`${label}: ${piece.error}`, 502, tokens === 0);
         if (piece.toolCalls) toolCalls.push(...piece.toolCalls);
         if (piece.final) final = piece.final;
+        if (piece.thinking) {
+          firstAt ??= process.hrtime.bigint();
+          tokens++;
+          yield { type: 'thinking', text: piece.thinking };
+        }
         if (piece.text) {
           firstAt ??= process.hrtime.bigint();
           tokens++;

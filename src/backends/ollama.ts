@@ -38,8 +38,10 @@ interface OllamaModel {
 
 interface OllamaChunk {
   error?: string;
-  message?: { content?: string; tool_calls?: { id?: string; function: { name: string; arguments: Record<string, unknown> } }[] };
+  message?: { content?: string; thinking?: string; tool_calls?: { id?: string; function: { name: string; arguments: Record<string, unknown> } }[] };
   response?: string;
+  /** /api/generate's thoughts (chat's are in `message.thinking`). */
+  thinking?: string;
   done?: boolean;
   done_reason?: string;
   total_duration?: number;
@@ -94,7 +96,7 @@ function toolCallsOf(chunk: OllamaChunk): ToolCall[] | undefined {
 /** One streamed line of /api/chat or /api/generate as a piece; the final line carries Ollama's own stats. */
 function pieceOf(chunk: OllamaChunk): StreamPiece {
   if (chunk.error !== undefined) return { error: chunk.error };
-  const piece: StreamPiece = { text: chunk.message?.content ?? chunk.response, toolCalls: toolCallsOf(chunk) };
+  const piece: StreamPiece = { text: chunk.message?.content ?? chunk.response, thinking: chunk.message?.thinking ?? chunk.thinking, toolCalls: toolCallsOf(chunk) };
   if (chunk.done) {
     piece.final = {
       promptTokens: chunk.prompt_eval_count,
@@ -233,6 +235,7 @@ export class OllamaBackend implements Backend {
       options: ollamaOptions(request.options),
       format: request.format,
       tools: request.tools?.length ? request.tools : undefined,
+      think: request.think,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/chat', body, request.signal, 'application/x-ndjson', ollamaPieces);
@@ -248,6 +251,7 @@ export class OllamaBackend implements Backend {
       stream: true,
       options: ollamaOptions(request.options),
       format: request.format,
+      think: request.think,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/generate', body, request.signal, 'application/x-ndjson', ollamaPieces);

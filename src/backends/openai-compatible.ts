@@ -25,6 +25,9 @@ interface OpenAiChunk {
     text?: string;
     delta?: {
       content?: string | null;
+      /** Thoughts: `reasoning_content` (vLLM, DeepSeek) or `reasoning` (Ollama's /v1, OpenRouter). */
+      reasoning_content?: string | null;
+      reasoning?: string | null;
       tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
     };
     finish_reason?: string | null;
@@ -123,6 +126,8 @@ async function* openAiPieces(response: http.IncomingMessage): AsyncGenerator<Str
         calls.set(index, entry);
       }
       if (choice.finish_reason) reason = choice.finish_reason;
+      const thinking = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
+      if (thinking) pieces.push({ thinking });
       const text = choice.delta?.content ?? choice.text;
       if (text) pieces.push({ text });
     }
@@ -219,6 +224,8 @@ export class OpenAICompatibleBackend implements Backend {
       ...openAiSampling(request.options, request.format),
       tools: request.tools?.length ? request.tools : undefined,
       tool_choice: request.tools?.length ? request.toolChoice : undefined,
+      // Only an effort level has an OpenAI spelling; on/off is the server's own choice there.
+      reasoning_effort: typeof request.think === 'string' ? request.think : undefined,
     };
     return generationStream(this.upstream, '/chat/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }

@@ -61,10 +61,17 @@ export interface GenerationStats {
   toolCalls?: ToolCall[];
 }
 
-/** One piece of a generation: text as it is produced, then exactly one `done` with the stats. */
+/**
+ * One piece of a generation: text as it is produced (the answer's `token`s, and the `thinking` of a
+ * reasoning model asked to think, which is not part of the answer), then exactly one `done` with the stats.
+ */
 export type GenerationEvent =
   | { type: 'token'; text: string }
+  | { type: 'thinking'; text: string }
   | { type: 'done'; stats: GenerationStats };
+
+/** Ollama's `think`: on, off, or an effort level (models such as gpt-oss take levels). */
+export type ThinkOption = boolean | 'high' | 'medium' | 'low';
 
 export interface ChatRequest {
   model: string;
@@ -74,6 +81,8 @@ export interface ChatRequest {
   tools?: ToolDefinition[];
   /** The answer must be a tool call (OpenAI's tool_choice); only backends that can enforce it do. */
   toolChoice?: 'required';
+  /** Ask a reasoning model to think, its thoughts apart from the answer; absent = the backend's default. */
+  think?: ThinkOption;
   /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
   keepAliveMs?: number;
   signal: AbortSignal;
@@ -88,6 +97,7 @@ export interface CompletionRequest {
   suffix?: string;
   options: GenerationOptions;
   format?: OutputFormat;
+  think?: ThinkOption;
   keepAliveMs?: number;
   signal: AbortSignal;
 }

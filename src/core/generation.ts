@@ -20,6 +20,8 @@ export interface GenerationPolicy {
 
 export interface GenerationResult {
   text: string;
+  /** A reasoning model's thoughts, when it was asked to think; never part of `text`. */
+  thinking?: string;
   stats: GenerationStats;
   /** Milliseconds from the start of the request to the first token; undefined if none came. */
   ttftMs?: number;
@@ -100,7 +102,7 @@ export class GenerationService {
     this.metrics.generationsRunning.inc();
     try {
       for await (const event of events) {
-        if (event.type === 'token') {
+        if (event.type !== 'done') {
           streamed++;
           if (first) {
             first = false;
@@ -135,19 +137,26 @@ export class GenerationService {
     }
   }
 
-  /** Runs a generation to its end and returns the whole text with its timing. */
+  /**
+   * Runs a generation to its end and returns the whole text with its timing. Thinking counts as output
+   * for the time to first token (the model has started answering) but stays out of the text.
+   */
   static async collect(events: AsyncIterable<GenerationEvent>, onToken?: (text: string) => void): Promise<GenerationResult> {
     const started = performance.now();
     let text = '';
+    let thinking: string | undefined;
     let ttftMs: number | undefined;
     for await (const event of events) {
-      if (event.type === 'token') {
-        ttftMs ??= performance.now() - started;
-        text += event.text;
-        onToken?.(event.text);
-      } else {
-        return { text, stats: event.stats, ttftMs, durationMs: performance.now() - started };
+      if (event.type === 'done') {
+        return { text, ...(thinking === undefined ? {} : { thinking }), stats: event.stats, ttftMs, durationMs: performance.now() - started };
       }
+      ttftMs ??= performance.now() - started;
+      if (event.type === 'thinking') {
+        thinking = (thinking ?? '') + event.text;
+        continue;
+      }
+      text += event.text;
+      onToken?.(event.text);
     }
     throw new Error('generation ended without a final event');
   }

@@ -10,7 +10,7 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, rejectThinking, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -90,6 +90,8 @@ interface Common {
   keepAliveMs?: number;
   options: GenerationOptions;
   format: ReturnType<typeof parseOllamaFormat>;
+  /** Checked against the model by `thinkOption` once it is resolved. */
+  think: unknown;
 }
 
 function parseCommon(body: Body): Common {
@@ -100,6 +102,7 @@ function parseCommon(body: Body): Common {
     keepAliveMs: parseKeepAlive(body.keep_alive),
     options: parseOllamaOptions(body.options, { temperature: body.temperature, max_tokens: body.max_tokens }),
     format: parseOllamaFormat(body.format),
+    think: body.think,
   };
 }
 
@@ -155,8 +158,8 @@ async function loadOrUnload(
 
 /** How chat and generate differ on the wire: where the text goes, the object names, sessions. */
 interface Shape {
-  /** The field carrying text in a streamed line (`message` or `response`). */
-  piece(text: string, toolCalls?: ToolCall[]): Record<string, unknown>;
+  /** The field carrying text in a streamed line (`message` or `response`), with thoughts beside it. */
+  piece(text: string, toolCalls?: ToolCall[], thinking?: string): Record<string, unknown>;
   /** SPEC rule 2's superset fields beyond Ollama's, on a non-streamed answer. */
   superset(text: string, stats: GenerationStats, toolCalls?: ToolCall[]): Record<string, unknown>;
   /** Runs when the generation finished normally, before the final line goes out (sessions record the turn). */
@@ -165,9 +168,10 @@ interface Shape {
   extra?: Record<string, unknown>;
 }
 
-const chatMessage = (text: string, toolCalls?: ToolCall[]) => ({
+const chatMessage = (text: string, toolCalls?: ToolCall[], thinking?: string) => ({
   role: 'assistant',
   content: text,
+  ...(thinking === undefined ? {} : { thinking }),
   ...(toolCalls?.length ? { tool_calls: ollamaToolCalls(toolCalls) } : {}),
 });
 
@@ -192,7 +196,7 @@ async function respond(
     return {
       model,
       created_at: createdAt(),
-      ...shape.piece(result.text, result.stats.toolCalls),
+      ...shape.piece(result.text, result.stats.toolCalls, result.thinking),
       done: true,
       done_reason: doneReason(result.stats),
       ...metricsOf(result.stats),
@@ -209,6 +213,11 @@ async function respond(
         if (event.type === 'token') {
           text += event.text;
           yield eventStream ? sse({ token: event.text, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece(event.text), done: false });
+          continue;
+        }
+        if (event.type === 'thinking') {
+          // As Ollama streams thoughts: lines of their own, the answer's field empty.
+          yield eventStream ? sse({ thinking: event.text, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece('', undefined, event.text), done: false });
           continue;
         }
         const { stats } = event;
@@ -244,14 +253,14 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   const tools = parseTools(body.tools);
   const model = await services.router.resolve(common.model);
   rejectImages(model, messages.some((m) => m.images !== undefined));
-  rejectThinking(model, body.think);
+  const think = thinkOption(model, common.think);
   if (messages.length === 0) {
     return loadOrUnload(services, reply, model, common, { message: { role: 'assistant', content: '' } }, request.headers.accept);
   }
   const session: OpenSession = await services.sessions.open(body.session_id, request.principal);
   const options = effectiveOptions(services, model.name, common.options);
   const shape: Shape = {
-    piece: (text, toolCalls) => ({ message: chatMessage(text, toolCalls) }),
+    piece: (text, toolCalls, thinking) => ({ message: chatMessage(text, toolCalls, thinking) }),
     extra: { session_id: session.id },
     superset: (text, stats, toolCalls) => ({
       usage: usageOf(stats),
@@ -269,7 +278,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   return respond(request, reply, model.name, common.stream, (signal) =>
     generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: fitting, options, format: common.format, tools, keepAliveMs: common.keepAliveMs, signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, signal },
         request.usage,
       ),
     ),
@@ -287,14 +296,14 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   const images = parseImages(body.images, 'images');
   const model = await services.router.resolve(common.model);
   rejectImages(model, images !== undefined);
-  rejectThinking(model, body.think);
+  const think = thinkOption(model, common.think);
   rejectSuffix(model, suffix);
   if (prompt === '' && !system && !images) {
     return loadOrUnload(services, reply, model, common, { response: '' }, request.headers.accept);
   }
   const options = effectiveOptions(services, model.name, common.options);
   const shape: Shape = {
-    piece: (text) => ({ response: text }),
+    piece: (text, _toolCalls, thinking) => ({ response: text, ...(thinking === undefined ? {} : { thinking }) }),
     superset: (text, stats) => ({
       text,
       usage: usageOf(stats),
@@ -306,7 +315,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
     services.generation.complete(
-      { model: model.name, prompt, raw, system, suffix, options, format: common.format, keepAliveMs: common.keepAliveMs, signal },
+      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, signal },
       request.usage,
     ),
     shape,

@@ -7,7 +7,7 @@ import { GenerationService } from '../core/generation.js';
 import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { finishReason, primed, responseId, rejectImages, rejectSuffix, truncateDimensions, usageOf, visibleModels } from './single-model.js';
+import { finishReason, primed, responseId, rejectImages, rejectSuffix, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -110,8 +110,10 @@ interface Shape {
   chunkObject: string;
   /** A streamed choice carrying `text`, or the end of the choice with its finish reason. */
   chunkChoice(text: string | undefined, finish?: string, toolCalls?: ToolCall[]): Record<string, unknown>;
+  /** A streamed choice carrying a reasoning model's thoughts (chat only). */
+  reasoningChoice?(text: string): Record<string, unknown>;
   /** The choice of a non-streamed answer. */
-  choice(text: string, stats: GenerationStats): Record<string, unknown>;
+  choice(text: string, stats: GenerationStats, reasoning?: string): Record<string, unknown>;
   /** Frames sent before the first token (the assistant role of a chat). */
   opening?: Record<string, unknown>;
   /** Text put before the answer (completions' `echo`). */
@@ -140,7 +142,7 @@ async function respond(
   const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
-    return { ...head, choices: [shape.choice((shape.prefix ?? '') + result.text, result.stats)], usage: usageOf(result.stats) };
+    return { ...head, choices: [shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking)], usage: usageOf(result.stats) };
   }
   const events = await primed(start(signal), signal);
   const chunk = (choices: Record<string, unknown>[], usage?: ReturnType<typeof usageOf>) =>
@@ -152,6 +154,10 @@ async function respond(
       for await (const event of events) {
         if (event.type === 'token') {
           yield chunk([shape.chunkChoice(event.text)]);
+          continue;
+        }
+        if (event.type === 'thinking') {
+          if (shape.reasoningChoice) yield chunk([shape.reasoningChoice(event.text)]);
           continue;
         }
         const { stats } = event;
@@ -180,9 +186,14 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
   const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
   const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
-  const message = (text: string, toolCalls?: ToolCall[]) => ({
+  // OpenAI's reasoning_effort is Ollama's think level ("none" switches thinking off), as Ollama's /v1 maps it.
+  const effort = body.reasoning_effort;
+  const think = effort === undefined || effort === null ? undefined : thinkOption(model, effort === 'none' ? false : effort === true || effort === false ? 'invalid' : effort, 'reasoning_effort');
+  // Thoughts travel as `reasoning`, the field Ollama's own /v1 uses.
+  const message = (text: string, toolCalls?: ToolCall[], reasoning?: string) => ({
     role: 'assistant',
     content: toolCalls?.length && text === '' ? null : text,
+    ...(reasoning === undefined ? {} : { reasoning }),
     ...(toolCalls?.length ? { tool_calls: openAiToolCalls(toolCalls) } : {}),
     refusal: null,
   });
@@ -201,10 +212,11 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
       logprobs: null,
       finish_reason: finish ?? null,
     }),
-    choice: (text, stats) => ({ index: 0, message: message(text, stats.toolCalls), logprobs: null, finish_reason: finishReason(stats) }),
+    reasoningChoice: (text) => ({ index: 0, delta: { reasoning: text }, logprobs: null, finish_reason: null }),
+    choice: (text, stats, reasoning) => ({ index: 0, message: message(text, stats.toolCalls, reasoning), logprobs: null, finish_reason: finishReason(stats) }),
   };
   return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.chat({ model: model.name, messages, options, format, tools, toolChoice, signal }, request.usage),
+    services.generation.chat({ model: model.name, messages, options, format, tools, toolChoice, think, signal }, request.usage),
     shape,
   );
 }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { GenerationEvent, GenerationStats } from '../backends/types.js';
+import type { GenerationEvent, GenerationStats, ThinkOption } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
 import type { Principal } from '../core/auth.js';
 import { ApiKeys } from '../core/api-keys.js';
@@ -87,17 +87,20 @@ export function rejectImages(model: RoutedModel, hasImages: boolean): void {
 }
 
 /**
- * Ollama's `think` (true, false, or a level "high" | "medium" | "low"). Asking a model without
- * thinking to think is Ollama's 400, with its message; `false` asks nothing.
+ * Ollama's `think` (true, false, or a level "high" | "medium" | "low"), checked against the model.
+ * Asking a model without thinking to think is Ollama's 400, with its message; `false` is passed on
+ * (a reasoning model then answers without thinking), and so is a request to a backend that does not
+ * report capabilities.
  */
-export function rejectThinking(model: RoutedModel, think: unknown): void {
-  if (think === undefined || think === null || think === false) return;
-  if (think !== true && think !== 'high' && think !== 'medium' && think !== 'low') {
-    throw badRequest('think must be true, false, "high", "medium" or "low"');
+export function thinkOption(model: RoutedModel, think: unknown, field = 'think'): ThinkOption | undefined {
+  if (think === undefined || think === null) return undefined;
+  if (think !== true && think !== false && think !== 'high' && think !== 'medium' && think !== 'low') {
+    throw badRequest(field === 'think' ? 'think must be true, false, "high", "medium" or "low"' : `${field} must be "none", "low", "medium" or "high"`);
   }
-  if (model.info.capabilities && !model.info.capabilities.includes('thinking')) {
-    throw badRequest(`"${model.name}" does not support thinking`);
-  }
+  const thinks = !model.info.capabilities || model.info.capabilities.includes('thinking');
+  if (think !== false && !thinks) throw badRequest(`"${model.name}" does not support thinking`);
+  // Nothing to switch off on a model that cannot think: the request stays as it would be without.
+  return thinks ? think : undefined;
 }
 
 /** A suffix needs fill-in-the-middle support (`insert`); backends that do not say are trusted. */
