@@ -130,7 +130,7 @@ describe.each(STORES)('usage on $store', ({ setup }) => {
     expect(rows.by_model).toEqual([{ model: 'no-such-model:latest', requests: 1, prompt_tokens: 0, completion_tokens: 0 }]);
   });
 
-  it('records a stream the client drops, with the tokens it had streamed', async () => {
+  it('records a stream the client drops, with its prompt and the tokens it had streamed', async () => {
     const { id, key } = await createKey('quitter');
     const response = await postJson(`${server.url}/api/chat`, { model: 'stories260K', messages: history, options: { num_predict: 400 } }, bearer(key));
     expect(response.status).toBe(200);
@@ -142,6 +142,8 @@ describe.each(STORES)('usage on $store', ({ setup }) => {
     const { totals } = await usage(`?key_id=${id}`);
     expect(totals.completion_tokens).toBeGreaterThanOrEqual(3);
     expect(totals.completion_tokens).toBeLessThan(400);
+    // The engine told the prompt's size before generating, so it is charged too.
+    expect(totals.prompt_tokens).toBeGreaterThan(0);
   });
 
   it('loses no record under load', async () => {

@@ -85,6 +85,11 @@ export interface ChatRequest {
   think?: ThinkOption;
   /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
   keepAliveMs?: number;
+  /**
+   * Told the prompt's size as soon as the backend knows it (the embedded engine: before generating),
+   * so that a generation stopped before its final event is still charged for its prompt.
+   */
+  onPromptTokens?: (tokens: number) => void;
   signal: AbortSignal;
 }
 
@@ -99,6 +104,7 @@ export interface CompletionRequest {
   format?: OutputFormat;
   think?: ThinkOption;
   keepAliveMs?: number;
+  onPromptTokens?: ChatRequest['onPromptTokens'];
   signal: AbortSignal;
 }
 

@@ -73,11 +73,21 @@ export class GenerationService {
   }
 
   chat(request: ChatRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
-    return this.observe(request.model, this.prepared(request, (r) => this.router.chat(r)), usage);
+    return this.run(request, (r) => this.router.chat(r), usage);
   }
 
   complete(request: CompletionRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
-    return this.observe(request.model, this.prepared(request, (r) => this.router.complete(r)), usage);
+    return this.run(request, (r) => this.router.complete(r), usage);
+  }
+
+  private run<T extends ChatRequest | CompletionRequest>(
+    request: T,
+    start: (request: T) => AsyncGenerator<GenerationEvent>,
+    usage: UsageSink | undefined,
+  ): AsyncGenerator<GenerationEvent> {
+    const prompt = { tokens: 0 };
+    const told = { ...request, onPromptTokens: (tokens: number) => (prompt.tokens = tokens) };
+    return this.observe(request.model, this.prepared(told, start), usage, prompt);
   }
 
   /** Applies the policy lazily, so that a refusal surfaces as the stream's error, like any other. */
@@ -92,6 +102,8 @@ export class GenerationService {
     model: string,
     events: AsyncGenerator<GenerationEvent>,
     usage: UsageSink | undefined,
+    /** The prompt's size once the backend has told it (see ChatRequest.onPromptTokens). */
+    prompt: { tokens: number },
   ): AsyncGenerator<GenerationEvent> {
     const started = performance.now();
     let first = true;
@@ -126,11 +138,12 @@ export class GenerationService {
       outcome = 'error';
       throw error;
     } finally {
-      if (!accounted && streamed > 0) {
+      if (!accounted && (streamed > 0 || prompt.tokens > 0)) {
         // Stopped before its final event (client gone, error): the backend's counts never came, so
-        // each token event counts as one token (the prompt's are unknown).
+        // each token event counts as one token, and the prompt as the backend told it (0 if it did not).
         this.metrics.tokensGenerated.inc({ model }, streamed);
-        usage?.add(model, 0, streamed);
+        this.metrics.promptTokens.inc({ model }, prompt.tokens);
+        usage?.add(model, prompt.tokens, streamed);
       }
       this.metrics.generationsRunning.dec();
       this.metrics.generations.inc({ model, outcome });

@@ -28,7 +28,6 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type GenerationEvent,
-  type GenerationOptions,
   type ModelInfo,
   type OutputFormat,
   type PullProgress,
@@ -355,7 +354,7 @@ export class EmbeddedEngine implements Backend {
    * stops reading or aborts.
    */
   private async *generate(
-    request: { model: string; options: GenerationOptions; format?: OutputFormat; keepAliveMs?: number; signal: AbortSignal },
+    request: Pick<ChatRequest, 'model' | 'options' | 'format' | 'keepAliveMs' | 'onPromptTokens' | 'signal'>,
     run: (
       live: LoadedModel,
       sequence: LlamaContextSequence,
@@ -383,6 +382,7 @@ export class EmbeddedEngine implements Backend {
       sequence = await this.acquireSequence(live, abort.signal);
       const options = request.options;
       const common = (promptTokens: number): CommonGenerationOptions => {
+        request.onPromptTokens?.(promptTokens);
         const room = Math.max(1, live.contextSizePerSequence - promptTokens);
         if (promptTokens >= live.contextSizePerSequence) {
           throw new BackendError(
