@@ -44,6 +44,7 @@ export async function openApiManagement(config: Config, store: Store, log: (erro
     ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'))
     : new MemoryRateLimiter();
   const usageLedger = new UsageLedger(store.db, (error) => log(error, 'usage write failed; kept for retry'));
+  await usageLedger.shareFlushes(shared);
   return { shared, keys, catalog, limiter, usageLedger };
 }
 

@@ -60,15 +60,17 @@ export class SharedEvents {
 
   /**
    * Runs the local handlers now, then tells the other replicas. Never throws: if Redis is down, the
-   * others catch up by their own means (the key epoch, the catalog's periodic reload).
+   * others catch up by their own means (the key epoch, the catalog's periodic reload). Resolves with
+   * how many replicas' subscriptions Redis delivered it to (this one's included), 0 without Redis.
    */
-  async publish(channel: string, message: unknown): Promise<void> {
+  async publish(channel: string, message: unknown): Promise<number> {
     this.local.emit(channel, message);
-    if (!this.redis) return;
+    if (!this.redis) return 0;
     try {
-      await this.redis.publish(this.prefix + channel, JSON.stringify({ origin: this.replicaId, message }));
+      return await this.redis.publish(this.prefix + channel, JSON.stringify({ origin: this.replicaId, message }));
     } catch (error) {
       this.onError(error);
+      return 0;
     }
   }
 

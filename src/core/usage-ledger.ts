@@ -1,5 +1,7 @@
+import crypto from 'node:crypto';
 import { UsageStore, type UsageFilter, type UsageRecord } from '../store/usage.js';
 import type { Db } from '../store/database.js';
+import type { SharedEvents } from './shared-events.js';
 
 /** How often buffered records are written; an admin reading usage flushes first. */
 const FLUSH_MS = 500;
@@ -7,6 +9,8 @@ const FLUSH_MS = 500;
 const FLUSH_AT = 1_000;
 /** While the database is unreachable records wait in memory, up to this many. */
 const MAX_BUFFERED = 1_000_000;
+/** How long an admin's read waits for the other replicas to write their buffers. */
+const PEER_FLUSH_WAIT_MS = 1_000;
 
 /**
  * The usage ledger: one record per request and model, kept in memory and written in batches off the
@@ -18,6 +22,9 @@ export class UsageLedger {
   private flushing?: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private readonly store: UsageStore;
+  private shared?: SharedEvents;
+  /** Replica-wide flushes this replica asked for, by token: called once per replica that has written. */
+  private readonly pendingAcks = new Map<string, () => void>();
 
   constructor(
     db: Db,
@@ -54,8 +61,54 @@ export class UsageLedger {
     return this.flushing;
   }
 
-  async summary(filter: UsageFilter) {
+  /**
+   * With several replicas (REDIS_URL), lets an admin's read ask every replica to write its buffer
+   * first, so usage recorded anywhere a moment ago is in the totals at once.
+   */
+  async shareFlushes(shared: SharedEvents): Promise<void> {
+    this.shared = shared;
+    await shared.on('usage-flush', (token) => {
+      if (typeof token !== 'string') return;
+      void this.flush()
+        .catch(() => undefined)
+        .finally(() => void shared.publish('usage-flushed', token));
+    });
+    await shared.on('usage-flushed', (token) => {
+      if (typeof token === 'string') this.pendingAcks.get(token)?.();
+    });
+  }
+
+  /**
+   * Writes this replica's buffer and, with Redis, every other replica's: it waits for as many
+   * acknowledgements as Redis delivered the request to, or at most PEER_FLUSH_WAIT_MS (a replica that
+   * has just died does not hold an admin's page).
+   */
+  async flushEverywhere(): Promise<void> {
+    const shared = this.shared;
+    if (!shared?.redis) return this.flush();
+    const token = crypto.randomUUID();
+    let acknowledged = 0;
+    let expected = Infinity;
+    let allDone!: () => void;
+    const done = new Promise<void>((resolve) => (allDone = resolve));
+    this.pendingAcks.set(token, () => {
+      if (++acknowledged >= expected) allDone();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // This replica's own handler runs (and acknowledges) during publish; Redis counts it among the receivers.
+      expected = Math.max(1, await shared.publish('usage-flush', token));
+      if (acknowledged >= expected) allDone();
+      await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, PEER_FLUSH_WAIT_MS)))]);
+    } finally {
+      clearTimeout(timer);
+      this.pendingAcks.delete(token);
+    }
     await this.flush();
+  }
+
+  async summary(filter: UsageFilter) {
+    await this.flushEverywhere();
     return this.store.summary(filter);
   }
 

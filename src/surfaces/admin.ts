@@ -118,7 +118,7 @@ export function adminRoutes(services: Services) {
       config: admin,
       schema: { tags: ['admin'], summary: 'API keys without their secrets, with usage totals' },
     }, async () => {
-      await usageLedger.flush();
+      await usageLedger.flushEverywhere();
       return { keys: await keys.list() };
     });
 
