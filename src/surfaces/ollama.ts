@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../server.js';
-import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ToolCall } from '../backends/types.js';
+import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ThinkOption, type ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
@@ -10,7 +10,7 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -91,7 +91,7 @@ interface Common {
   options: GenerationOptions;
   format: ReturnType<typeof parseOllamaFormat>;
   /** Checked against the model by `thinkOption` once it is resolved. */
-  think: unknown;
+  think: ThinkOption | undefined;
 }
 
 function parseCommon(body: Body): Common {
@@ -102,7 +102,7 @@ function parseCommon(body: Body): Common {
     keepAliveMs: parseKeepAlive(body.keep_alive),
     options: parseOllamaOptions(body.options, { temperature: body.temperature, max_tokens: body.max_tokens }),
     format: parseOllamaFormat(body.format),
-    think: body.think,
+    think: parseThink(body.think),
   };
 }
 

@@ -7,7 +7,7 @@ import { GenerationService } from '../core/generation.js';
 import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { finishReason, primed, responseId, rejectImages, rejectSuffix, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
+import { finishReason, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -186,9 +186,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
   const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
   const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
-  // OpenAI's reasoning_effort is Ollama's think level ("none" switches thinking off), as Ollama's /v1 maps it.
-  const effort = body.reasoning_effort;
-  const think = effort === undefined || effort === null ? undefined : thinkOption(model, effort === 'none' ? false : effort === true || effort === false ? 'invalid' : effort, 'reasoning_effort');
+  const think = thinkOption(model, parseReasoningEffort(body.reasoning_effort));
   // Thoughts travel as `reasoning`, the field Ollama's own /v1 uses.
   const message = (text: string, toolCalls?: ToolCall[], reasoning?: string) => ({
     role: 'assistant',

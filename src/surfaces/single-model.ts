@@ -86,17 +86,30 @@ export function rejectImages(model: RoutedModel, hasImages: boolean): void {
   }
 }
 
+const THINK_LEVELS: readonly unknown[] = ['high', 'medium', 'low'];
+
+/** Ollama's `think`: true, false, or a level "high" | "medium" | "low". */
+export function parseThink(value: unknown): ThinkOption | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'boolean' || THINK_LEVELS.includes(value)) return value as ThinkOption;
+  throw badRequest('think must be true, false, "high", "medium" or "low"');
+}
+
+/** OpenAI's `reasoning_effort` as Ollama's /v1 maps it to `think`: a level, or "none" for off. */
+export function parseReasoningEffort(value: unknown): ThinkOption | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === 'none') return false;
+  if (THINK_LEVELS.includes(value)) return value as ThinkOption;
+  throw badRequest('reasoning_effort must be "none", "low", "medium" or "high"');
+}
+
 /**
- * Ollama's `think` (true, false, or a level "high" | "medium" | "low"), checked against the model.
- * Asking a model without thinking to think is Ollama's 400, with its message; `false` is passed on
- * (a reasoning model then answers without thinking), and so is a request to a backend that does not
- * report capabilities.
+ * A parsed `think` checked against the model. Asking a model without thinking to think is Ollama's
+ * 400, with its message; `false` is passed on (a reasoning model then answers without thinking), and
+ * so is a request to a backend that does not report capabilities.
  */
-export function thinkOption(model: RoutedModel, think: unknown, field = 'think'): ThinkOption | undefined {
-  if (think === undefined || think === null) return undefined;
-  if (think !== true && think !== false && think !== 'high' && think !== 'medium' && think !== 'low') {
-    throw badRequest(field === 'think' ? 'think must be true, false, "high", "medium" or "low"' : `${field} must be "none", "low", "medium" or "high"`);
-  }
+export function thinkOption(model: RoutedModel, think: ThinkOption | undefined): ThinkOption | undefined {
+  if (think === undefined) return undefined;
   const thinks = !model.info.capabilities || model.info.capabilities.includes('thinking');
   if (think !== false && !thinks) throw badRequest(`"${model.name}" does not support thinking`);
   // Nothing to switch off on a model that cannot think: the request stays as it would be without.
