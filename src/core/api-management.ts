@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { AccessLevel } from './auth.js';
@@ -14,7 +13,7 @@ import { SharedEvents, sharePullJobs } from './shared-events.js';
 import { UsageLedger } from './usage-ledger.js';
 import type { Store } from '../store/database.js';
 import type { UsageRecord } from '../store/usage.js';
-import { HttpError } from '../surfaces/http.js';
+import { HttpError, streamedBody } from '../surfaces/http.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -57,9 +56,6 @@ export async function closeApiManagement(management: ApiManagement): Promise<voi
 }
 
 const CLIENT_CLOSED_REQUEST = 499;
-
-/** The streamed body of a response, so that its usage is recorded once the stream has wound down. */
-const streamOf = new WeakMap<FastifyRequest, Readable>();
 
 /** The access level of the matched route, as the auth hook in server.ts decides it. */
 function accessOf(request: FastifyRequest): AccessLevel | undefined {
@@ -186,16 +182,12 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   app.addHook('onRequest', async (request, reply) => {
     if (!request.principal || accessOf(request) !== 'model') return;
     reply.raw.once('close', () => {
-      const stream = streamOf.get(request);
+      const stream = streamedBody(request);
       // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the
       // stream closes only after that, so the record waits for it.
       if (stream && !stream.closed) stream.once('close', () => recordUsage(request, reply));
       else recordUsage(request, reply);
     });
-  });
-  app.addHook('onSend', async (request, _reply, payload) => {
-    if (payload instanceof Readable) streamOf.set(request, payload);
-    return payload;
   });
 
   const recordUsage = (request: FastifyRequest, reply: FastifyReply): void => {

@@ -120,8 +120,7 @@ export class GenerationService {
             first = false;
             this.metrics.timeToFirstToken.observe({ model }, (performance.now() - started) / 1000);
           }
-        }
-        if (event.type === 'done') {
+        } else {
           const { stats } = event;
           outcome = stats.doneReason;
           this.metrics.tokensGenerated.inc({ model }, stats.completionTokens);

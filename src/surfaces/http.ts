@@ -49,7 +49,16 @@ export function sendStream(reply: FastifyReply, contentType: string, chunks: Asy
   reply.header('content-type', contentType);
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
-  return reply.send(Readable.from(chunks, { objectMode: false }));
+  const body = Readable.from(chunks, { objectMode: false });
+  streamedBodies.set(reply.request, body);
+  return reply.send(body);
+}
+
+const streamedBodies = new WeakMap<FastifyRequest, Readable>();
+
+/** The body sendStream gave a request, if any: it closes only once its generator has wound down. */
+export function streamedBody(request: FastifyRequest): Readable | undefined {
+  return streamedBodies.get(request);
 }
 
 export function ndjson(value: unknown): string {
