@@ -46,12 +46,17 @@ async function catalogEntry(name: string) {
 }
 
 /** The models Compare offers an instance (a saved instance's unlisted model shows, but is not offered). */
-async function comparePicker(page: Page): Promise<string[]> {
+/** Opens the compare page; `choices` then reads its first picker's models. */
+async function openCompare(page: Page): Promise<void> {
   await page.goto(`${server.url}/`);
-  const picker = page.getByLabel('model of instance 1', { exact: true });
-  await picker.waitFor();
-  return picker.locator('option:not([disabled])').allTextContents();
+  await page.getByLabel('model of instance 1', { exact: true }).waitFor();
 }
+
+/**
+ * The models the first picker offers. Read by polling: until /api/models has answered, the picker
+ * holds only the instance's saved model, so a single read can come too early.
+ */
+const choices = (page: Page) => () => page.getByLabel('model of instance 1', { exact: true }).locator('option:not([disabled])').allTextContents();
 
 async function setActive(page: Page, name: string, active: boolean): Promise<void> {
   await row(page, name).getByRole('button', { name: 'Edit catalog' }).click();
@@ -106,7 +111,8 @@ describe('model catalog on the Models page', () => {
     await form.getByRole('button', { name: 'Cancel' }).click();
 
     // Switched off: still on Models (greyed, marked inactive), gone from Compare's picker and /api/models.
-    expect(await comparePicker(page)).toEqual(expect.arrayContaining([TEST_MODEL, OTHER_MODEL]));
+    await openCompare(page);
+    await expect.poll(choices(page)).toEqual(expect.arrayContaining([TEST_MODEL, OTHER_MODEL]));
     await page.goto(`${server.url}/models`);
     await setActive(page, TEST_MODEL, false);
     expect(await stories.getByTestId('active').textContent()).toBe('inactive');
@@ -119,7 +125,8 @@ describe('model catalog on the Models page', () => {
     await form.waitFor();
     await screenshot(page, 'models-catalog');
     await form.getByRole('button', { name: 'Cancel' }).click();
-    expect(await comparePicker(page)).toEqual([OTHER_MODEL]);
+    await openCompare(page);
+    await expect.poll(choices(page)).toEqual([OTHER_MODEL]);
     // The first instance, saved on the visit before, keeps its model, marked, so it is not silently changed.
     expect(await page.getByLabel('model of instance 1', { exact: true }).locator('option[disabled]').textContent()).toBe(`${TEST_MODEL} (not listed)`);
 
@@ -128,7 +135,8 @@ describe('model catalog on the Models page', () => {
     await setActive(page, TEST_MODEL, true);
     expect(await stories.getByTestId('active').textContent()).toBe('active');
     expect(await stories.getAttribute('class')).toBeNull();
-    expect(await comparePicker(page)).toEqual(expect.arrayContaining([TEST_MODEL, OTHER_MODEL]));
+    await openCompare(page);
+    await expect.poll(choices(page)).toEqual(expect.arrayContaining([TEST_MODEL, OTHER_MODEL]));
 
     // Reset to defaults asks first, then clears the entry.
     await page.goto(`${server.url}/models`);
