@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ndjsonLines, postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { ndjsonLines, postJson, SHARED_MODELS, spawnServer, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { serveFile, type FileServer } from './helpers/file-server.js';
 import { PullPolicy } from '../src/backends/embedded/pull-policy.js';
+import { STALE_MS } from '../src/backends/embedded/partial-files.js';
 
 /**
  * A pull cannot be turned into a probe of what only this machine can reach: loopback, link-local
@@ -293,4 +294,23 @@ describe('half-downloaded files', () => {
     await server.close();
     expect(fs.readdirSync(modelsDir)).toEqual([]);
   });
+
+  it('removes the file of a download cut by kill -9 once the server is back', async () => {
+    const modelsDir = tempDir('guard-models-');
+    const env = { MODELS_DIR: modelsDir, PULL_ALLOW_HOSTS: '127.0.0.2' };
+    const first = await spawnServer(env);
+    const started = await postJson(`${first.url}/api/pull_model`, { model: `${slow.url}/killed.gguf` });
+    expect(started.status).toBe(200);
+    await expect.poll(() => fs.readdirSync(modelsDir), { timeout: 10_000, interval: 20 }).toEqual(['killed.gguf.partial']);
+    await first.stop('SIGKILL');
+    expect(fs.readdirSync(modelsDir)).toEqual(['killed.gguf.partial']);
+    // Restarted at once, the file is still fresh: it could be another replica's download in progress,
+    // so it goes once it has stayed untouched for the staleness window.
+    const second = await spawnServer(env);
+    try {
+      await expect.poll(() => fs.readdirSync(modelsDir), { timeout: STALE_MS * 3, interval: 250 }).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  }, STALE_MS * 5);
 });
