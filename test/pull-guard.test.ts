@@ -132,6 +132,18 @@ describe('with no PULL_ALLOW_HOSTS', () => {
     }
   });
 
+  it('checks the addresses a name resolves to in the lookup the connection itself uses', async () => {
+    const lookup = (policy: PullPolicy, all: boolean) =>
+      new Promise<unknown>((resolve, reject) =>
+        policy.lookupFor('localhost')('localhost', { all }, (error, address) => (error ? reject(error) : resolve(address))),
+      );
+    for (const all of [true, false]) {
+      await expect(lookup(new PullPolicy(), all)).rejects.toThrow(/refused to pull from localhost \((127\.0\.0\.1|::1)\): a .*loopback address/);
+      await expect(lookup(new PullPolicy(['127.0.0.0/8', '::1']), all)).resolves.toBeDefined();
+    }
+    await expect(lookup(new PullPolicy(['localhost']), false)).resolves.toMatch(/^(127\.0\.0\.1|::1)$/);
+  });
+
   it('reads PULL_ALLOW_HOSTS as host names and IPv4 or IPv6 addresses and CIDR ranges', () => {
     const policy = new PullPolicy(['127.0.0.2/32', 'fe80::/10', '::1', 'LocalHost', ' 169.254.0.0/16 ']);
     expect(policy.refusal('127.0.0.2')).toBeUndefined();

@@ -44,7 +44,7 @@ export function holdPartial(file: string): { beat(handle: fsp.FileHandle): void;
  * Removes stale partial files in `dir` now and keeps checking fresh ones; `stop()` ends the checks
  * (the server closing). Errors are ignored: a file that cannot be removed is tried again next time.
  */
-export function sweepPartials(dir: string, staleMs = STALE_MS): { stop(): void; done: Promise<void> } {
+export function sweepPartials(dir: string, staleMs = STALE_MS): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const sweep = async (): Promise<boolean> => {
@@ -71,9 +71,8 @@ export function sweepPartials(dir: string, staleMs = STALE_MS): { stop(): void; 
     timer = setTimeout(() => void again(), staleMs);
     timer.unref();
   };
-  const done = again();
+  void again();
   return {
-    done,
     stop() {
       stopped = true;
       clearTimeout(timer);
