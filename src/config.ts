@@ -34,6 +34,8 @@ export interface Config {
   ollamaHostsExplicit: boolean;
   /** Where the embedded engine pulls Ollama names from when no Ollama server is there to do it. */
   ollamaRegistry: string;
+  /** Host names and IP addresses or CIDR ranges pulls may reach although they are refused by default. */
+  pullAllowHosts: string[];
 }
 
 function list(value: string | undefined): string[] {
@@ -78,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ollamaHostsExplicit: env.OLLAMA_HOSTS !== undefined,
     // Registries speak https, as Ollama assumes for a host without a scheme.
     ollamaRegistry: env.OLLAMA_REGISTRY ? withScheme(env.OLLAMA_REGISTRY, 'https') : DEFAULT_REGISTRY,
+    pullAllowHosts: list(env.PULL_ALLOW_HOSTS),
     openaiBackends: list(env.OPENAI_BACKENDS).map((entry) => {
       const [url, apiKey] = entry.split('|');
       return { baseUrl: withScheme(url!), apiKey: apiKey || undefined };

@@ -12,6 +12,7 @@ import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
+import { PullPolicy } from './backends/embedded/pull-policy.js';
 import { SessionService } from './core/sessions.js';
 import { openStore, type Store } from './store/database.js';
 import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
@@ -100,12 +101,14 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   });
 
   const metrics = new Metrics();
+  const pullPolicy = new PullPolicy(config.pullAllowHosts);
   const engine = new EmbeddedEngine({
     modelsDir: config.modelsDir,
     threads: config.threads,
     parallel: config.parallel,
     keepAliveMs: config.keepAliveMs,
     registryUrl: config.ollamaRegistry,
+    pullPolicy,
   });
   const router = new ModelRouter([engine, ...backends]);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
@@ -118,7 +121,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     generation: new GenerationService(router, metrics),
     metrics,
     auth: new Authenticator(config.webChatToken),
-    pulls: new PullJobs(router),
+    pulls: new PullJobs(router, pullPolicy),
     store,
     sessions: new SessionService(store, config.sessionTtlMs, (err) => app.log.error({ err }, 'session write failed')),
     startedAt: new Date(),
@@ -246,7 +249,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   });
 
   app.addHook('onClose', async () => {
-    services.pulls.cancelAll();
+    await services.pulls.cancelAll();
     await router.close();
     await closeApiManagement(management);
     await services.sessions.flush();

@@ -75,9 +75,9 @@ describe('OllamaBackend against our own server as the Ollama host', () => {
   beforeAll(async () => {
     emptyRegistry = await serveRegistry(path.join(SHARED_MODELS, 'stories260K.gguf'), { models: {} });
     gatewayRegistry = await serveRegistry(path.join(SHARED_MODELS, 'stories260K.gguf'), { models: { 'library/llama3.2:1b': {} } });
-    upstream = await startServer({ MODELS_DIR: upstreamModelsDir(), OLLAMA_REGISTRY: emptyRegistry.url });
+    upstream = await startServer({ MODELS_DIR: upstreamModelsDir(), OLLAMA_REGISTRY: emptyRegistry.url, PULL_ALLOW_HOSTS: '127.0.0.1' });
     backend = new OllamaBackend(upstream.url);
-    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-'), OLLAMA_REGISTRY: gatewayRegistry.url }, [backend]);
+    gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-'), OLLAMA_REGISTRY: gatewayRegistry.url, PULL_ALLOW_HOSTS: '127.0.0.1' }, [backend]);
     files = await serveFile(path.join(SHARED_MODELS, 'stories260K.gguf'), { chunkSize: 128 * 1024, delayMs: 5 });
   });
   afterAll(async () => {

@@ -24,7 +24,7 @@ const scripted = new ScriptedBackend();
 beforeAll(async () => {
   const modelsDir = tempDir('ollama-api-models-');
   fs.copyFileSync(MODEL_FILE, path.join(modelsDir, 'stories260K.gguf'));
-  server = await startServer({ MODELS_DIR: modelsDir }, [scripted]);
+  server = await startServer({ MODELS_DIR: modelsDir, PULL_ALLOW_HOSTS: '127.0.0.1' }, [scripted]);
   ollama = new Ollama({ host: server.url });
   host = await serveFile(MODEL_FILE, { chunkSize: 128 * 1024, delayMs: 10 });
 });

@@ -16,7 +16,7 @@ let droppingHost: FileServer;
 
 beforeAll(async () => {
   modelsDir = tempDir('arena-models-');
-  server = await startServer({ MODELS_DIR: modelsDir });
+  server = await startServer({ MODELS_DIR: modelsDir, PULL_ALLOW_HOSTS: '127.0.0.1' });
   slowHost = await serveFile(MODEL_FILE, { chunkSize: 64 * 1024, delayMs: 40 });
   droppingHost = await serveFile(MODEL_FILE, { chunkSize: 64 * 1024, delayMs: 5, dropAfter: 512 * 1024 });
 });

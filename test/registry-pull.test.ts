@@ -37,7 +37,7 @@ beforeAll(async () => {
   // As with no settings at all: Ollama's default address is an optional host, and nothing answers
   // there, so names must not be sent to it.
   const noOllama = new OllamaBackend(`http://127.0.0.1:${await freePort()}`, { optional: true });
-  server = await startServer({ MODELS_DIR: modelsDir, OLLAMA_REGISTRY: registry.url }, [noOllama]);
+  server = await startServer({ MODELS_DIR: modelsDir, OLLAMA_REGISTRY: registry.url, PULL_ALLOW_HOSTS: '127.0.0.1' }, [noOllama]);
 });
 afterAll(async () => {
   await server?.close();
@@ -168,7 +168,7 @@ describe('pulling an Ollama name without an Ollama server', () => {
 
   it('refuses a malformed name with a 400 before any job starts', async () => {
     const before = ((await (await fetch(`${server.url}/api/pulls`)).json()) as { pulls: unknown[] }).pulls.length;
-    for (const model of ['bad name', 'a/b/c/d', '../up:x', 'stories:', 'ns.dot/model', 'localhost:5000/ns/model', 'model:tag@sha256:abc']) {
+    for (const model of ['bad name', 'a/b/c/d', '../up:x', 'stories:', 'ns.dot/model', 'mirror.example:5000/ns/model', 'model:tag@sha256:abc', 'ns/a..b:1']) {
       const response = await postJson(`${server.url}/api/pull_model`, { model });
       expect(response.status, model).toBe(400);
       expect((await response.json()).error).toMatch(/^invalid model name/);

@@ -29,6 +29,8 @@ describe('two replicas on PostgreSQL and Redis', () => {
       REDIS_PREFIX: redis.prefix,
       WEB_CHAT_TOKEN: ADMIN_TOKEN,
       MODELS_DIR: modelsDir,
+      // The file host below is on loopback, which pulls refuse unless allowed.
+      PULL_ALLOW_HOSTS: '127.0.0.1',
     });
     // Started together: migrations and the shared HMAC secret must cope with the race.
     [a, b] = await Promise.all([spawnServer(env(tempDir())), spawnServer(env(tempDir()))]);

@@ -2,11 +2,18 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { BackendError, type Backend, type PullProgress } from '../backends/types.js';
 import { isFileSource, pullTargetName } from '../backends/embedded/engine.js';
+import { isSafeModelName } from '../backends/embedded/gguf-catalog.js';
+import { checkPullSource } from '../backends/embedded/pull-source.js';
+import type { PullPolicy } from '../backends/embedded/pull-policy.js';
+import type { Principal } from './auth.js';
 import type { ModelRouter } from './router.js';
 
 export interface PullJob {
   id: string;
-  /** What the client asked for: a URL, an `hf:` reference or an Ollama registry name. */
+  /**
+   * What the client asked for: a URL, an `hf:` reference or an Ollama registry name. A URL is shown
+   * without its query string (where download tokens travel); only the running download has it.
+   */
   source: string;
   /** The model name it will have when done. */
   model: string;
@@ -26,6 +33,19 @@ export interface PullJob {
 
 const FINISHED_JOBS_KEPT = 100;
 
+/** What an API key is told of a failed pull: the reason could name a private host. */
+const FAILED_FOR_KEYS = 'the download failed (the admin can see why)';
+
+/**
+ * A job as `principal` may see it: the admin (or anyone on an open server) sees all of it; an API key
+ * sees the model and its progress but not where it comes from nor why it failed.
+ */
+export function pullJobFor(principal: Principal | null | undefined, job: PullJob): PullJob | Omit<PullJob, 'source'> {
+  if (principal?.kind === 'admin' || principal?.kind === 'open') return job;
+  const { source: _source, ...visible } = job;
+  return visible.state === 'error' ? { ...visible, error: FAILED_FOR_KEYS } : visible;
+}
+
 /**
  * Model downloads as server-side jobs: they outlive the request that started them, any number of
  * clients can watch one, and a finished job stays visible for a while. `events` emits `update` with
@@ -34,9 +54,12 @@ const FINISHED_JOBS_KEPT = 100;
 export class PullJobs {
   readonly events = new EventEmitter();
   /** `controller` is absent for jobs mirrored from another replica (see core/shared-events.ts). */
-  private readonly jobs = new Map<string, { job: PullJob; controller?: AbortController }>();
+  private readonly jobs = new Map<string, { job: PullJob; controller?: AbortController; done?: Promise<void> }>();
 
-  constructor(private readonly router: ModelRouter) {
+  constructor(
+    private readonly router: ModelRouter,
+    private readonly policy: PullPolicy,
+  ) {
     this.events.setMaxListeners(0);
   }
 
@@ -53,28 +76,30 @@ export class PullJobs {
    * one, so the model lands in its store beside its other models; without one (the default address
    * not answering counts as none), and for URLs and hf: files, the embedded engine downloads it.
    */
-  private chooseBackend(source: string): Backend {
+  private chooseBackend(source: string, shown: string): Backend {
     const ollama = isFileSource(source)
       ? undefined
       : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !b.absent && !this.router.isDown(b));
     const backend = ollama ?? this.router.backend('embedded');
-    if (!backend?.pull) throw new BackendError(`cannot pull '${source}': no backend can download models`, 400);
+    if (!backend?.pull) throw new BackendError(`cannot pull '${shown}': no backend can download models`, 400);
     return backend;
   }
 
   /** Validates and starts a pull; returns at once with the job. */
   async start(source: string, name?: string): Promise<PullJob> {
+    // Whatever backend would fetch it, a source or name that can never be pulled is a 400 now.
+    const shown = checkPullSource(source, this.policy);
+    if (name !== undefined && !isSafeModelName(name)) throw new BackendError(`invalid model name '${name}'`, 400);
     // The backends have been listed once, so an optional Ollama host is known to be there or not.
     await this.router.models();
-    const backend = this.chooseBackend(source);
-    // The embedded engine checks the source now, so a malformed one is a 400 rather than a failed job;
-    // an Ollama server judges names by its own rules.
-    const model = name ?? (backend.kind === 'embedded' ? pullTargetName(source) : source);
+    const backend = this.chooseBackend(source, shown);
+    // The embedded engine names the model from the shown source: a URL's query never names a model.
+    const model = name ?? (backend.kind === 'embedded' ? pullTargetName(shown) : source);
     const running = [...this.jobs.values()].find((e) => e.job.model === model && e.job.state === 'running');
     if (running) return running.job;
     const job: PullJob = {
       id: crypto.randomUUID(),
-      source,
+      source: shown,
       model,
       backend: backend.id,
       status: 'pulling manifest',
@@ -82,9 +107,10 @@ export class PullJobs {
       startedAt: new Date().toISOString(),
     };
     const controller = new AbortController();
-    this.jobs.set(job.id, { job, controller });
+    const target = name ?? (backend.kind === 'embedded' ? model : undefined);
+    const entry = { job, controller, done: this.run(job, source, backend, target, controller.signal) };
+    this.jobs.set(job.id, entry);
     this.trim();
-    void this.run(job, backend, name, controller.signal);
     return job;
   }
 
@@ -94,9 +120,12 @@ export class PullJobs {
     this.events.emit('update', { ...job });
   }
 
-  private async run(job: PullJob, backend: Backend, name: string | undefined, signal: AbortSignal): Promise<void> {
+  /** `source` is the job's source as asked for, query string included: only the download sees it. */
+  private async run(job: PullJob, source: string, backend: Backend, name: string | undefined, signal: AbortSignal): Promise<void> {
+    // Started before the job is in the map: let the caller record it before the first update.
+    await Promise.resolve();
     try {
-      for await (const progress of backend.pull!(job.source, name, signal)) {
+      for await (const progress of backend.pull!(source, name, signal)) {
         this.update(job, {
           status: progress.status,
           digest: progress.digest ?? job.digest,
@@ -154,8 +183,11 @@ export class PullJobs {
     return true;
   }
 
-  cancelAll(): void {
-    for (const entry of this.jobs.values()) entry.controller?.abort(new Error('server shutting down'));
+  /** Cancels every job running here and resolves once they have ended (their temporary files removed). */
+  async cancelAll(): Promise<void> {
+    const entries = [...this.jobs.values()].filter((entry) => entry.controller && entry.job.state === 'running');
+    for (const entry of entries) entry.controller!.abort(new Error('server shutting down'));
+    await Promise.all(entries.map((entry) => entry.done));
   }
 
   /** Whether the job runs on another replica and is only mirrored here. */

@@ -11,6 +11,7 @@ import {
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
 import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/runs.js';
+import { pullJobFor } from '../core/pull-jobs.js';
 import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
 import { badRequest, clientGone, ndjson, sendStream } from './http.js';
 
@@ -239,19 +240,20 @@ export function arenaRoutes(services: Services) {
       if (typeof body.model !== 'string' || body.model.trim() === '') throw badRequest('Model name is required');
       if (body.name !== undefined && typeof body.name !== 'string') throw badRequest('name must be a string');
       const job = await services.pulls.start(body.model.trim(), body.name);
-      return { status: 'downloading', model: body.model, name: job.model, job_id: job.id };
+      // The source as the job shows it: a URL's query string (a download token) is not echoed.
+      return { status: 'downloading', model: job.source, name: job.model, job_id: job.id };
     });
 
     app.get('/api/pulls', {
-      schema: { tags: ['arena'], summary: 'Model downloads, running and recent, with progress' },
-    }, async () => ({ pulls: services.pulls.list() }));
+      schema: { tags: ['arena'], summary: 'Model downloads, running and recent, with progress (sources for the admin only)' },
+    }, async (request) => ({ pulls: services.pulls.list().map((job) => pullJobFor(request.principal, job)) }));
 
     app.get('/api/pulls/:id', {
-      schema: { tags: ['arena'], summary: 'One model download with its progress' },
+      schema: { tags: ['arena'], summary: 'One model download with its progress (its source for the admin only)' },
     }, async (request, reply) => {
       const job = services.pulls.get((request.params as { id: string }).id);
       if (!job) return reply.code(404).send({ error: 'Resource not found' });
-      return job;
+      return pullJobFor(request.principal, job);
     });
 
     app.delete('/api/pulls/:id', {

@@ -1,19 +1,20 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Services } from '../server.js';
-import type { PullJob } from '../core/pull-jobs.js';
+import { pullJobFor, type PullJob } from '../core/pull-jobs.js';
 import { PushStream } from '../core/push-stream.js';
 import { ndjson, sendStream } from './http.js';
 
 /** A line now and then keeps proxies from closing a quiet stream and lets a client notice a dead one. */
 const HEARTBEAT_MS = 15_000;
 
-export type PullEvent = { type: 'snapshot'; pulls: PullJob[] } | { type: 'update'; job: PullJob } | { type: 'ping' };
+type VisibleJob = ReturnType<typeof pullJobFor>;
+export type PullEvent = { type: 'snapshot'; pulls: VisibleJob[] } | { type: 'update'; job: VisibleJob } | { type: 'ping' };
 
 /**
  * `GET /api/pulls/events`: the live feed of model downloads, as NDJSON (read with fetch, because a
  * browser's EventSource cannot send the Authorization header). It starts with every known job, then
  * one line per change of any job, so a page opened (or reloaded) mid-download shows the same progress
- * as every other open page.
+ * as every other open page. Each reader sees jobs as its principal may (sources for the admin only).
  */
 export function pullEventRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
@@ -36,8 +37,9 @@ export function pullEventRoutes(services: Services) {
     }, async (request, reply) => {
       const stream = new PushStream<string>();
       const send = (event: PullEvent) => stream.push(ndjson(event));
-      const onUpdate = (job: PullJob) => send({ type: 'update', job });
-      send({ type: 'snapshot', pulls: services.pulls.list() });
+      const visible = (job: PullJob) => pullJobFor(request.principal, job);
+      const onUpdate = (job: PullJob) => send({ type: 'update', job: visible(job) });
+      send({ type: 'snapshot', pulls: services.pulls.list().map(visible) });
       services.pulls.events.on('update', onUpdate);
       const heartbeat = setInterval(() => send({ type: 'ping' }), HEARTBEAT_MS);
       const stop = () => {

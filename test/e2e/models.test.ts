@@ -20,7 +20,7 @@ beforeAll(async () => {
   // A models directory of its own, holding a link to the shared model (never a copy in the repo).
   modelsDir = tempDir('arena-models-');
   fs.symlinkSync(MODEL_FILE, path.join(modelsDir, 'stories260K.gguf'));
-  server = await startServer({ MODELS_DIR: modelsDir });
+  server = await startServer({ MODELS_DIR: modelsDir, PULL_ALLOW_HOSTS: '127.0.0.1' });
   // ~1 MB in 16 KB chunks, 60 ms apart: about four seconds of download to watch.
   host = await serveFile(MODEL_FILE, { chunkSize: 16 * 1024, delayMs: 60 });
   browser = await launchBrowser();

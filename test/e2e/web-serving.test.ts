@@ -15,7 +15,7 @@ let server: RunningServer;
 let host: FileServer;
 
 beforeAll(async () => {
-  server = await startServer({ WEB_CHAT_TOKEN: TOKEN, MODELS_DIR: tempDir('arena-models-') });
+  server = await startServer({ WEB_CHAT_TOKEN: TOKEN, MODELS_DIR: tempDir('arena-models-'), PULL_ALLOW_HOSTS: '127.0.0.1' });
   host = await serveFile(path.join(SHARED_MODELS, 'stories260K.gguf'), { chunkSize: 64 * 1024, delayMs: 20 });
 });
 afterAll(async () => {

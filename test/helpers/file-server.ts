@@ -4,6 +4,8 @@ import { listenOnLoopback } from './listen.js';
 
 export interface FileServer {
   url: string;
+  /** The path and query of every request, in arrival order. */
+  requests: string[];
   close(): Promise<void>;
 }
 
@@ -13,16 +15,29 @@ export interface FileServerOptions {
   delayMs?: number;
   /** Cut the connection after this many bytes, having promised the whole file (a dropped download). */
   dropAfter?: number;
+  /** The loopback address to listen on (127.0.0.1 by default). */
+  host?: string;
+  /** Path → Location: answered with a 302 there, as a host moving a file to a CDN does. */
+  redirects?: Record<string, string>;
 }
 
 /**
  * A plain HTTP file server on loopback standing in for a model host (Hugging Face, a CDN): it serves
- * one file with a Content-Length, optionally slowly, optionally dropping the connection mid-file.
+ * one file with a Content-Length, optionally slowly, optionally dropping the connection mid-file,
+ * and redirects where told to.
  */
 export async function serveFile(filePath: string, options: FileServerOptions = {}): Promise<FileServer> {
-  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter } = options;
+  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter, redirects = {} } = options;
+  const requests: string[] = [];
   const server = http.createServer(async (request, response) => {
-    if (!new URL(request.url ?? '/', 'http://x').pathname.endsWith('.gguf')) {
+    requests.push(request.url ?? '/');
+    const pathname = new URL(request.url ?? '/', 'http://x').pathname;
+    const location = redirects[pathname];
+    if (location !== undefined) {
+      response.writeHead(302, { location }).end();
+      return;
+    }
+    if (!pathname.endsWith('.gguf')) {
       response.writeHead(404).end('not found');
       return;
     }
@@ -35,8 +50,9 @@ export async function serveFile(filePath: string, options: FileServerOptions = {
       }
       response.write(data.subarray(offset, offset + chunkSize));
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (response.destroyed) return; // the client went away (a cancelled pull)
     }
     response.end();
   });
-  return listenOnLoopback(server);
+  return { ...(await listenOnLoopback(server, options.host)), requests };
 }

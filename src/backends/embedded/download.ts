@@ -1,10 +1,12 @@
 import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { BackendError, type PullProgress } from '../types.js';
 import { PARTIAL_SUFFIX } from './gguf-catalog.js';
+import { connectionErrorText, guardedGet, type GuardedResponse } from './guarded-get.js';
+import { holdPartial } from './partial-files.js';
+import type { PullPolicy } from './pull-policy.js';
 
 /** Progress is reported at most this often, so a fast local download does not flood the client. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -16,39 +18,34 @@ export interface ExpectedBlob {
   size: number;
 }
 
-/** fetch() says only "fetch failed"; the reason (refused, unknown host, reset) is in its cause. */
-export function fetchErrorText(error: unknown): string {
-  const { message, cause } = error as Error & { cause?: { message?: string; code?: string } };
-  const reason = cause?.message ?? cause?.code;
-  return reason && reason !== message ? `${message} (${reason})` : message;
-}
-
 /**
  * Downloads a GGUF file into `destination`, reporting Ollama-style progress. The bytes go to
  * `destination.partial` and are renamed into place only when complete, matching `expected` (a
  * registry blob) and readable as GGUF, so a failed, interrupted or cancelled download never leaves a
- * file that looks like a model. Redirects are followed: registries answer blob requests with a
- * redirect to their CDN.
+ * file that looks like a model. Redirects are followed, each hop checked by `policy`: registries
+ * answer blob requests with a redirect to their CDN. Messages never carry the URL (its query may
+ * hold a token).
  */
 export async function* downloadModelFile(
   url: string,
   destination: string,
   signal: AbortSignal,
+  policy: PullPolicy,
   expected?: ExpectedBlob,
 ): AsyncIterable<PullProgress> {
   const partial = destination + PARTIAL_SUFFIX;
-  let response: Response;
+  let response: GuardedResponse;
   try {
-    response = await fetch(url, { signal, redirect: 'follow' });
+    response = await guardedGet(url, policy, signal);
   } catch (error) {
-    if (signal.aborted) throw error;
-    throw new BackendError(`download failed: ${fetchErrorText(error)}`, 502);
+    if (error instanceof BackendError || signal.aborted) throw error;
+    throw new BackendError(`download failed: ${connectionErrorText(error)}`, 502);
   }
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw new BackendError(`download failed: ${url} answered ${response.status}`, response.status === 404 ? 404 : 502);
+  if (response.status < 200 || response.status > 299) {
+    response.body.destroy();
+    throw new BackendError(`download failed: the host answered ${response.status}`, response.status === 404 ? 404 : 502);
   }
-  const total = expected?.size ?? (Number(response.headers.get('content-length')) || undefined);
+  const total = expected?.size ?? (Number(response.headers['content-length']) || undefined);
   // Ollama names a layer by the first 12 hex digits of its digest. A plain URL has no digest until it
   // has been read, so its file name stands in until then.
   const digest = expected?.digest ?? `sha256:${path.basename(destination)}`;
@@ -56,14 +53,16 @@ export async function* downloadModelFile(
   const hash = crypto.createHash('sha256');
   let file: fsp.FileHandle | undefined;
   let placed = false;
+  const hold = holdPartial(partial);
   try {
     // A file handle rather than a write stream: each write is awaited, so a full disk is an error
     // here instead of an unhandled 'error' event, and backpressure needs no 'drain' bookkeeping.
     file = await fsp.open(partial, 'w');
+    hold.beat(file);
     let completed = 0;
     let lastReport = 0;
     yield { status, digest, total, completed: 0 };
-    for await (const chunk of Readable.fromWeb(response.body as never)) {
+    for await (const chunk of response.body) {
       const buffer = chunk as Buffer;
       hash.update(buffer);
       completed += buffer.length;
@@ -100,12 +99,14 @@ export async function* downloadModelFile(
     yield { status: 'success' };
   } catch (error) {
     if (error instanceof BackendError || signal.aborted) throw error;
-    throw new BackendError(`download failed: ${fetchErrorText(error)}`, 502);
+    throw new BackendError(`download failed: ${connectionErrorText(error)}`, 502);
   } finally {
     // Also reached when the consumer stops iterating (a cancelled job), not only on errors.
+    response.body.destroy();
+    hold.release();
     if (!placed) {
       await file?.close().catch(() => undefined);
-      await fsp.rm(partial, { force: true });
+      await fsp.rm(partial, { force: true }).catch(() => undefined);
     }
   }
 }

@@ -37,6 +37,8 @@ import { PushStream } from '../../core/push-stream.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
+import { PullPolicy } from './pull-policy.js';
+import { sweepPartials } from './partial-files.js';
 
 export interface EmbeddedEngineOptions {
   modelsDir: string;
@@ -48,6 +50,8 @@ export interface EmbeddedEngineOptions {
   defaultContextSize?: number;
   /** The Ollama registry that names without a host are pulled from (OLLAMA_REGISTRY). */
   registryUrl?: string;
+  /** Which hosts pulls may connect to (PULL_ALLOW_HOSTS); by default the built-in refusals only. */
+  pullPolicy?: PullPolicy;
 }
 
 /** A model in memory with its shared context; sequences are handed out one per running request. */
@@ -107,8 +111,14 @@ export class EmbeddedEngine implements Backend {
   /** Tokens generated since start, and generations currently running: observable state for tests. */
   readonly stats = { generated: 0, running: 0, aborted: 0 };
 
+  /** Removes downloads a crash left half-written in the models directory. */
+  private readonly partialSweep: { stop(): void };
+  private readonly pullPolicy: PullPolicy;
+
   constructor(private readonly options: EmbeddedEngineOptions) {
     this.catalog = new GgufCatalog(options.modelsDir);
+    this.pullPolicy = options.pullPolicy ?? new PullPolicy();
+    this.partialSweep = sweepPartials(options.modelsDir);
   }
 
   onChange(listener: () => void): void {
@@ -507,10 +517,10 @@ export class EmbeddedEngine implements Backend {
     const destination = path.join(this.options.modelsDir, fileNameForModel(target));
     yield { status: 'pulling manifest' };
     if (isFileSource(source)) {
-      yield* downloadModelFile(resolveSource(source), destination, signal);
+      yield* downloadModelFile(resolveSource(source), destination, signal, this.pullPolicy);
     } else {
-      const layer = await fetchModelLayer(parseRegistryName(source), this.options.registryUrl ?? DEFAULT_REGISTRY, signal);
-      yield* downloadModelFile(layer.url, destination, signal, layer);
+      const layer = await fetchModelLayer(parseRegistryName(source), this.options.registryUrl ?? DEFAULT_REGISTRY, signal, this.pullPolicy);
+      yield* downloadModelFile(layer.url, destination, signal, this.pullPolicy, layer);
     }
     this.changed();
   }
@@ -535,6 +545,7 @@ export class EmbeddedEngine implements Backend {
   }
 
   async close(): Promise<void> {
+    this.partialSweep.stop();
     for (const name of [...this.loaded.keys()]) {
       const live = this.loaded.get(name)!;
       live.active = 0;
