@@ -208,6 +208,7 @@ export function arenaRoutes(services: Services) {
     });
 
     app.post('/api/stream_chat', {
+      config: { access: 'model' },
       attachValidation: true, // the schema documents; parseArenaRequest validates with the seed's messages
       schema: {
         tags: ['arena'],
@@ -243,10 +244,12 @@ export function arenaRoutes(services: Services) {
     });
 
     app.get('/api/pulls', {
+      config: { access: 'model' },
       schema: { tags: ['arena'], summary: 'Model downloads, running and recent, with progress' },
     }, async () => ({ pulls: services.pulls.list() }));
 
     app.get('/api/pulls/:id', {
+      config: { access: 'model' },
       schema: { tags: ['arena'], summary: 'One model download with its progress' },
     }, async (request, reply) => {
       const job = services.pulls.get((request.params as { id: string }).id);
