@@ -223,6 +223,21 @@ describe('access matrix on two replicas sharing PostgreSQL and Redis', () => {
     expect((await rawRequest(a.url, { method: 'GET', target: 'http://x/api/tags', headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
   });
 
+  it('stops a manage scope taken away on one replica at once on the other', async () => {
+    const [a, b] = servers as [RunningServer, RunningServer];
+    const { id, key } = await createKey(a, { name: 'matrix-operator', scopes: ['manage'] });
+    const unload = () => rawRequest(b.url, { method: 'POST', target: `/%61pi/models/${MODEL}/unload`, headers: { authorization: `Bearer ${key}` }, body: '{}' });
+    // B knows (and caches) the key with its scope: the unload reaches the handler (no such model).
+    expect((await unload()).status).toBe(404);
+    const taken = await fetch(`${a.url}/api/admin/keys/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: [] }),
+    });
+    expect(taken.status).toBe(200);
+    expect((await unload()).status).toBe(403);
+  });
+
   it('applies the matched route’s level under every spelling and to every caller, on both', async () => {
     expect(await runMatrix({ servers, auth })).toEqual([]);
   });

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { bearerToken } from './auth.js';
-import { usesModels } from './route-access.js';
+import { bearerToken, MANAGE_REFUSED, mayManageModels } from './auth.js';
+import { accessOf, usesModels } from './route-access.js';
 import { ApiKeys } from './api-keys.js';
 import { Catalog, inactiveMessage } from './catalog.js';
 import type { GenerationService } from './generation.js';
@@ -132,6 +132,8 @@ export async function installApiManagement(app: FastifyInstance, management: Api
       const verdict = await keys.verify(bearerToken(request.headers.authorization) ?? '');
       if ('refused' in verdict) throw new HttpError(401, verdict.refused, 'authentication_error', 'invalid_api_key');
       request.principal = principal = verdict;
+      // Its scopes may have changed too: the route's level is checked again against the fresh key.
+      if (accessOf(request) === 'manage' && !mayManageModels(principal)) throw new HttpError(403, MANAGE_REFUSED, 'permission_error', 'insufficient_permissions');
     }
     const resetSeconds = Math.ceil(decision.resetAt / 1000);
     reply.header('x-ratelimit-limit', decision.limit);
@@ -157,9 +159,10 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     const principal = request.principal;
     if (!principal || !usesModels(request)) return;
     // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
-    // back on, and unload it; an API key may not, and nobody may use it, load it included.
+    // back on; whoever may manage models may unload it. Nobody may use it, load it included.
     const route = request.routeOptions.url;
-    const mayReadInactive = principal.kind !== 'key' && ((request.method === 'GET' && route === '/api/models/:name') || route === '/api/models/:name/unload');
+    const mayReadInactive =
+      (principal.kind !== 'key' && request.method === 'GET' && route === '/api/models/:name') || (route === '/api/models/:name/unload' && mayManageModels(principal));
     for (const name of requestedModels(request)) {
       if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
         throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');
