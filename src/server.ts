@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino } from 'pino';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -7,7 +7,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config.js';
 import { BackendError, type Backend } from './backends/types.js';
 import { EmbeddedEngine } from './backends/embedded/engine.js';
-import { Authenticator, type AccessLevel, type Principal } from './core/auth.js';
+import { Authenticator, type Principal } from './core/auth.js';
+import { accessOf, declareRouteAccess, withAccess, type RouteEntry } from './core/route-access.js';
 import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
@@ -44,13 +45,11 @@ export interface Services extends ApiManagement {
   /** Seed 004's server-side chat sessions. */
   sessions: SessionService;
   startedAt: Date;
+  /** Every registered route with its access level, as the router knows it. */
+  routes: readonly RouteEntry[];
 }
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Who may call the route; `/api/*` and `/v1/*` default to `model`, everything else to `public`. */
-    access?: AccessLevel;
-  }
   interface FastifyRequest {
     principal: Principal;
     /** Tokens this request generated; every surface passes it to GenerationService. */
@@ -58,13 +57,21 @@ declare module 'fastify' {
   }
 }
 
-/** The surface a URL belongs to decides the error format (SPEC rule 5). */
+/** The surface a route belongs to decides the error format (SPEC rule 5). */
 export function isOpenAiPath(url: string): boolean {
   return url.startsWith('/v1/') || url === '/v1';
 }
 
+/**
+ * Whether a request gets OpenAI's error format: from its matched route, or for a request no route
+ * matched, from the prefix of the not-found handler the router chose (`/v1` has its own).
+ */
+function speaksOpenAi(request: FastifyRequest): boolean {
+  return isOpenAiPath(request.routeOptions.url ?? request.server.prefix);
+}
+
 function errorBody(request: FastifyRequest, status: number, message: string, type?: string, code?: string, details?: string) {
-  if (isOpenAiPath(request.url)) {
+  if (speaksOpenAi(request)) {
     const fallbackType =
       status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
     return { error: { message, type: type ?? fallbackType, code: code ?? (status === 404 ? 'model_not_found' : null) } };
@@ -99,6 +106,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     // On close, idle keep-alive connections go at once; requests in flight may finish (main.ts bounds the wait).
     forceCloseConnections: 'idle',
   });
+  // Before any route is registered: every route must declare who may call it.
+  const routes = declareRouteAccess(app);
 
   const metrics = new Metrics();
   const pullPolicy = new PullPolicy(config.pullAllowHosts);
@@ -125,6 +134,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     store,
     sessions: new SessionService(store, config.sessionTtlMs, (err) => app.log.error({ err }, 'session write failed')),
     startedAt: new Date(),
+    routes,
   };
 
   app.decorateRequest('principal', null as never);
@@ -133,12 +143,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     request.usage = new RequestUsage();
-    // Browsers send CORS preflights without credentials; they carry no data and are answered by CORS.
-    if (request.method === 'OPTIONS') return;
-    const path = request.url;
-    const configured = request.routeOptions.config?.access;
-    const level: AccessLevel = configured ?? (path.startsWith('/api/') || isOpenAiPath(path) ? 'model' : 'public');
-    const outcome = await services.auth.authenticate(request.headers.authorization, level);
+    const outcome = await services.auth.authenticate(request.headers.authorization, accessOf(request));
     if (!outcome.ok) {
       return reply.code(outcome.status).send(errorBody(request, outcome.status, outcome.message, undefined, outcome.code));
     }
@@ -198,9 +203,13 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     parseJson(request, body as string, done);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
     reply.code(404).send(errorBody(request, 404, 'Resource not found', 'invalid_request_error', 'not_found'));
-  });
+  };
+  app.setNotFoundHandler(notFound);
+  // Unknown paths under /v1 are answered by a handler of their own, so they get OpenAI's error format
+  // by the router's decision rather than by the URL's spelling.
+  await app.register(async (v1) => void v1.setNotFoundHandler(notFound), { prefix: '/v1' });
 
   // CORS is off unless CORS_ORIGINS names the origins allowed to call the API from a browser.
   if (config.corsOrigins.length > 0) {
@@ -221,9 +230,14 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The API's documentation is public, like the routes' list it documents.
+  await app.register(
+    withAccess('public', async (docs) => {
+      await docs.register(swaggerUi, { routePrefix: '/docs' });
+    }),
+  );
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

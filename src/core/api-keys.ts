@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { KeyVerifier, Principal } from './auth.js';
+import { SCOPES, type KeyVerifier, type Principal, type Scope } from './auth.js';
 import { normaliseModelName } from './router.js';
 import type { SharedEvents } from './shared-events.js';
 import { ApiKeyStore, type ApiKeyRow, type UsageTotals } from '../store/api-keys.js';
@@ -33,6 +33,7 @@ export interface NewKey {
   tpm?: number;
   models?: string[];
   expiresAt?: string;
+  scopes?: Scope[];
 }
 
 /** A key as the admin API shows it: never its secret. */
@@ -44,6 +45,8 @@ export interface KeyView {
   rpm: number;
   tpm: number | null;
   models: string[] | null;
+  /** Rights beyond using models: `manage` loads and unloads models. */
+  scopes: Scope[];
   expires_at: string | null;
   created_at: string;
   last_used_at: string | null;
@@ -64,6 +67,12 @@ interface CacheEntry {
 
 function isTier(value: string): value is Tier {
   return value === 'standard' || value === 'premium';
+}
+
+/** A stored scopes column as the scopes this server knows (an unknown one grants nothing). */
+function scopesOf(row: ApiKeyRow): Scope[] {
+  const stored: unknown = JSON.parse(row.scopes);
+  return Array.isArray(stored) ? SCOPES.filter((scope) => stored.includes(scope)) : [];
 }
 
 /**
@@ -169,6 +178,7 @@ export class ApiKeys implements KeyVerifier {
       rpm: row.rpm ?? TIER_RPM[tier],
       ...(row.tpm !== null ? { tpm: row.tpm } : {}),
       ...(row.models !== null ? { models: JSON.parse(row.models) as string[] } : {}),
+      scopes: scopesOf(row),
     };
     this.epochs.set(principal, epoch);
     return { verdict: principal, expiresAt: row.expires_at === null ? undefined : Date.parse(row.expires_at), staleAt, epoch };
@@ -248,6 +258,7 @@ export class ApiKeys implements KeyVerifier {
       rpm: input.rpm ?? null,
       tpm: input.tpm ?? null,
       models: input.models ? JSON.stringify(input.models.map(normaliseModelName)) : null,
+      scopes: JSON.stringify(input.scopes ?? []),
       expires_at: input.expiresAt ?? null,
       created_at: new Date().toISOString(),
       last_used_at: null,
@@ -288,6 +299,16 @@ export class ApiKeys implements KeyVerifier {
     return { ...ApiKeys.view({ ...existing, hash, prefix }), key: secret };
   }
 
+  /** Gives a key new scopes, at once on every replica; undefined for an unknown id. */
+  async setScopes(id: string, scopes: Scope[]): Promise<KeyView | 'revoked' | undefined> {
+    const existing = await this.store.byId(id);
+    if (!existing) return undefined;
+    if (existing.revoked_at !== null) return 'revoked';
+    await this.store.setScopes(id, JSON.stringify(scopes));
+    await this.changed();
+    return this.get(id);
+  }
+
   static view(row: ApiKeyRow): KeyView {
     const tier = isTier(row.tier) ? row.tier : 'standard';
     const expired = row.expires_at !== null && Date.parse(row.expires_at) <= Date.now();
@@ -299,6 +320,7 @@ export class ApiKeys implements KeyVerifier {
       rpm: row.rpm ?? TIER_RPM[tier],
       tpm: row.tpm,
       models: row.models === null ? null : (JSON.parse(row.models) as string[]),
+      scopes: scopesOf(row),
       expires_at: row.expires_at,
       created_at: row.created_at,
       last_used_at: row.last_used_at,

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import type { AccessLevel } from './auth.js';
-import { bearerToken } from './auth.js';
+import { bearerToken, MANAGE_REFUSED, mayManageModels } from './auth.js';
+import { accessOf, usesModels } from './route-access.js';
 import { ApiKeys } from './api-keys.js';
 import { Catalog, inactiveMessage } from './catalog.js';
 import type { GenerationService } from './generation.js';
@@ -57,20 +57,13 @@ export async function closeApiManagement(management: ApiManagement): Promise<voi
 
 const CLIENT_CLOSED_REQUEST = 499;
 
-/** The access level of the matched route, as the auth hook in server.ts decides it. */
-function accessOf(request: FastifyRequest): AccessLevel | undefined {
-  if (request.routeOptions.url === undefined) return undefined; // no route matched: a 404
-  const path = request.url;
-  return request.routeOptions.config?.access ?? (path.startsWith('/api/') || path.startsWith('/v1/') ? 'model' : 'public');
-}
-
 const ARENA_ROUTES = ['/api/stream_chat', '/api/models', '/api/health', '/api/pull_model', '/api/delete_model', '/api/pulls', '/api/battles', '/api/runs', '/api/leaderboard'];
 
-/** Which API a request used, for the usage ledger: a route's `config.surface`, else from its path. */
+/** Which API a request used, for the usage ledger: its route's `config.surface`, else its route's path. */
 export function surfaceOf(request: FastifyRequest): string {
   const configured = request.routeOptions.config?.surface;
   if (configured) return configured;
-  const route = request.routeOptions.url ?? request.url;
+  const route = request.routeOptions.url ?? '';
   if (route.startsWith('/v1/')) return 'openai';
   if (route === '/api/chat') return isRecord(request.body) && request.body.history !== undefined ? 'arena' : 'ollama';
   if (route.startsWith('/api/models/')) return 'models';
@@ -139,6 +132,8 @@ export async function installApiManagement(app: FastifyInstance, management: Api
       const verdict = await keys.verify(bearerToken(request.headers.authorization) ?? '');
       if ('refused' in verdict) throw new HttpError(401, verdict.refused, 'authentication_error', 'invalid_api_key');
       request.principal = principal = verdict;
+      // Its scopes may have changed too: the route's level is checked again against the fresh key.
+      if (accessOf(request) === 'manage' && !mayManageModels(principal)) throw new HttpError(403, MANAGE_REFUSED, 'permission_error', 'insufficient_permissions');
     }
     const resetSeconds = Math.ceil(decision.resetAt / 1000);
     reply.header('x-ratelimit-limit', decision.limit);
@@ -162,11 +157,12 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // The models a request names: active in the catalog, and on the key's allow-list.
   app.addHook('preHandler', async (request) => {
     const principal = request.principal;
-    if (!principal || accessOf(request) !== 'model') return;
+    if (!principal || !usesModels(request)) return;
     // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
-    // back on, and unload it; an API key may not, and nobody may use it, load it included.
+    // back on; whoever may manage models may unload it. Nobody may use it, load it included.
     const route = request.routeOptions.url;
-    const mayReadInactive = principal.kind !== 'key' && ((request.method === 'GET' && route === '/api/models/:name') || route === '/api/models/:name/unload');
+    const mayReadInactive =
+      (principal.kind !== 'key' && request.method === 'GET' && route === '/api/models/:name') || (route === '/api/models/:name/unload' && mayManageModels(principal));
     for (const name of requestedModels(request)) {
       if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
         throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');
@@ -180,7 +176,7 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // when the connection's response closes, not in onResponse: Fastify skips onResponse for a stream
   // the client drops (the web Stop button, a killed script), and those tokens count too.
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.principal || accessOf(request) !== 'model') return;
+    if (!request.principal || !usesModels(request)) return;
     reply.raw.once('close', () => {
       const stream = streamedBody(request);
       // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the

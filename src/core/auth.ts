@@ -7,10 +7,26 @@ import crypto from 'node:crypto';
 export type Principal =
   | { kind: 'open' }
   | { kind: 'admin' }
-  | { kind: 'key'; keyId: string; name: string; tier: string; rpm: number; tpm?: number; models?: string[] };
+  | { kind: 'key'; keyId: string; name: string; tier: string; rpm: number; tpm?: number; models?: string[]; scopes: Scope[] };
 
-/** What each route needs: nothing, any principal allowed to use models, or the admin. */
-export type AccessLevel = 'public' | 'model' | 'admin';
+/**
+ * What each route needs: nothing; any principal allowed to use models; model management (loading
+ * and unloading models other clients may be using: the admin, or a key with the `manage` scope);
+ * or the admin.
+ */
+export type AccessLevel = 'public' | 'model' | 'manage' | 'admin';
+
+/** Rights an admin may add to an API key beyond using models. */
+export const SCOPES = ['manage'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/**
+ * Whether the caller may change which models are loaded for everyone: the admin, the caller of an
+ * open server, or a key given the `manage` scope.
+ */
+export function mayManageModels(principal: Principal | undefined): boolean {
+  return principal?.kind !== 'key' || principal.scopes.includes('manage');
+}
 
 /** The API-key side of authentication, implemented by the key store. */
 export interface KeyVerifier {
@@ -19,6 +35,8 @@ export interface KeyVerifier {
   /** Whether any key was ever created: with none and no admin token, the server is open. */
   anyKeys(): Promise<boolean>;
 }
+
+export const MANAGE_REFUSED = 'Loading and unloading models needs the admin token or an API key with the manage scope';
 
 export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; status: 401 | 403; message: string; code: string };
 
@@ -73,6 +91,9 @@ export class Authenticator {
       if ('refused' in verdict) return { ok: false, status: 401, message: verdict.refused, code: 'invalid_api_key' };
       if (level === 'admin') {
         return { ok: false, status: 403, message: 'This route needs the admin token', code: 'insufficient_permissions' };
+      }
+      if (level === 'manage' && !mayManageModels(verdict)) {
+        return { ok: false, status: 403, message: MANAGE_REFUSED, code: 'insufficient_permissions' };
       }
       return { ok: true, principal: verdict };
     }

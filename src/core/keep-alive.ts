@@ -1,3 +1,5 @@
+import { mayManageModels, type Principal } from './auth.js';
+
 /**
  * Ollama's `keep_alive`: a number of seconds, or a Go duration string ("5m", "1h30m", "300ms", "-1m").
  * A bare numeric string ("-1", "30") is seconds too, as Ollama reads it. 0 unloads the model right
@@ -35,4 +37,14 @@ export function parseKeepAlive(value: unknown): number | undefined {
   for (const [, amount, unit] of match[2]!.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(amount) * UNIT_MS[unit!]!;
   if (match[1] === '-' && ms > 0) return -1;
   return Math.round(ms);
+}
+
+/**
+ * The keep_alive a caller may set. It decides how long a model stays in memory for every client, so
+ * it is model management: for a caller who may not manage models (an API key without the `manage`
+ * scope) it is ignored and the server's default applies. (Its explicit unload, keep_alive 0 with
+ * nothing to generate, is refused where it is asked for.)
+ */
+export function keepAliveFor(principal: Principal | undefined, keepAliveMs: number | undefined): number | undefined {
+  return mayManageModels(principal) ? keepAliveMs : undefined;
 }

@@ -50,6 +50,12 @@ export class ApiKeyStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  /** Replaces a key's scopes; false for an unknown id. */
+  async setScopes(id: string, scopes: string): Promise<boolean> {
+    const result = await this.db.updateTable('api_keys').set({ scopes }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   /** Batched `last_used_at` writes: one statement per key that was used since the last flush. */
   async touch(lastUsed: Map<string, string>): Promise<void> {
     if (lastUsed.size === 0) return;

@@ -32,6 +32,8 @@ export interface ApiKeysTable {
   tpm: number | null;
   /** JSON array of allowed model names; null means every model. */
   models: string | null;
+  /** JSON array of the rights given beyond using models (`manage`); `[]` for none. */
+  scopes: string;
   expires_at: string | null;
   created_at: string;
   last_used_at: string | null;

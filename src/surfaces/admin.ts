@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../server.js';
 import type { ModelParameters } from '../core/catalog.js';
 import type { NewKey } from '../core/api-keys.js';
+import { SCOPES, type Scope } from '../core/auth.js';
 import { normaliseModelName } from '../core/router.js';
 import { modelDetails } from './models.js';
 import { badRequest, HttpError } from './http.js';
@@ -26,9 +27,19 @@ function optionalInt(body: Record<string, unknown>, field: string, min: number, 
   return value;
 }
 
+/** `scopes`: a list of known scopes, each at most once; absent or null is none. */
+function parseScopes(value: unknown): Scope[] {
+  if (value === undefined || value === null) return [];
+  const known: readonly string[] = SCOPES;
+  if (!Array.isArray(value) || value.some((scope) => typeof scope !== 'string' || !known.includes(scope))) {
+    throw badRequest(`scopes must be an array of: ${SCOPES.join(', ')}`);
+  }
+  return [...new Set(value as Scope[])];
+}
+
 function parseNewKey(body: unknown): NewKey {
   if (!isRecord(body)) throw badRequest('Body must be a JSON object');
-  const { name, tier = 'standard', models, expires_at } = body;
+  const { name, tier = 'standard', models, expires_at, scopes } = body;
   if (typeof name !== 'string' || name.trim() === '' || name.length > 100) throw badRequest('name is required: 1 to 100 characters');
   if (tier !== 'standard' && tier !== 'premium') throw badRequest("tier must be 'standard' or 'premium'");
   let allowed: string[] | undefined;
@@ -52,6 +63,7 @@ function parseNewKey(body: unknown): NewKey {
     tpm: optionalInt(body, 'tpm', 1, 1_000_000_000),
     models: allowed,
     expiresAt,
+    scopes: parseScopes(scopes),
   };
 }
 
@@ -129,6 +141,21 @@ export function adminRoutes(services: Services) {
       const revoked = await keys.revoke((request.params as { id: string }).id);
       if (!revoked) throw new HttpError(404, 'API key not found');
       return { id: revoked.id, status: 'revoked', revoked_at: revoked.revoked_at };
+    });
+
+    app.patch('/api/admin/keys/:id', {
+      config: admin,
+      schema: { tags: ['admin'], summary: "Change a key's scopes (manage: load and unload models), at once on every replica" },
+    }, async (request) => {
+      const body = request.body;
+      if (!isRecord(body)) throw badRequest('Body must be a JSON object');
+      const unknown = Object.keys(body).find((k) => k !== 'scopes');
+      if (unknown !== undefined) throw badRequest(`unknown field '${unknown}'; known: scopes`);
+      if (body.scopes === undefined) throw badRequest('scopes is required');
+      const updated = await keys.setScopes((request.params as { id: string }).id, parseScopes(body.scopes));
+      if (!updated) throw new HttpError(404, 'API key not found');
+      if (updated === 'revoked') throw new HttpError(409, 'A revoked API key cannot be changed; create a new one');
+      return updated;
     });
 
     app.post('/api/admin/keys/:id/rotate', {

@@ -209,6 +209,7 @@ export function arenaRoutes(services: Services) {
     });
 
     app.post('/api/stream_chat', {
+      config: { access: 'model' },
       attachValidation: true, // the schema documents; parseArenaRequest validates with the seed's messages
       schema: {
         tags: ['arena'],
@@ -245,10 +246,12 @@ export function arenaRoutes(services: Services) {
     });
 
     app.get('/api/pulls', {
+      config: { access: 'model' },
       schema: { tags: ['arena'], summary: 'Model downloads, running and recent, with progress (sources for the admin only)' },
     }, async (request) => ({ pulls: services.pulls.list().map((job) => pullJobFor(request.principal, job)) }));
 
     app.get('/api/pulls/:id', {
+      config: { access: 'model' },
       schema: { tags: ['arena'], summary: 'One model download with its progress (its source for the admin only)' },
     }, async (request, reply) => {
       const job = services.pulls.get((request.params as { id: string }).id);

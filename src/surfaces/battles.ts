@@ -76,6 +76,7 @@ export function battleRoutes(services: Services) {
 
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/battles', {
+      config: { access: 'model' },
       attachValidation: true, // documented here, validated by the handler with the Arena's messages
       schema: {
         tags: ['battles'],
@@ -142,6 +143,7 @@ export function battleRoutes(services: Services) {
     });
 
     app.post('/api/battles/:id/vote', {
+      config: { access: 'model' },
       schema: {
         tags: ['battles'],
         summary: 'Vote on a battle once; answers the revealed contestants',
@@ -181,6 +183,7 @@ export function battleRoutes(services: Services) {
     });
 
     app.get('/api/battles/:id', {
+      config: { access: 'model' },
       schema: {
         tags: ['battles'],
         summary: 'A battle with its answers; the contestants are hidden until it is voted on',

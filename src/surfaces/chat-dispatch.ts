@@ -11,6 +11,7 @@ import { badRequest } from './http.js';
 export function chatDispatchRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/chat', {
+      config: { access: 'model' },
       // The schema documents both bodies; each handler validates with its own API's messages.
       attachValidation: true,
       schema: {

@@ -54,6 +54,7 @@ export function leaderboardRoutes(services: Services) {
 
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/api/leaderboard', {
+      config: { access: 'model' },
       schema: {
         tags: ['battles'],
         summary: 'Bradley–Terry leaderboard with 95% bootstrap intervals, by model or by configuration',

@@ -44,6 +44,7 @@ async function find(services: Services, name: string): Promise<RoutedModel> {
 export function modelRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/api/models', {
+      config: { access: 'model' },
       schema: {
         tags: ['arena', 'models'],
         summary: 'Model names; with details=true, objects with metadata, catalog fields and backends',
@@ -59,10 +60,12 @@ export function modelRoutes(services: Services) {
     });
 
     app.get('/api/models/:name', {
+      config: { access: 'model' },
       schema: { tags: ['models'], summary: 'One model with its details' },
     }, async (request) => modelDetails(await find(services, (request.params as { name: string }).name), services));
 
     app.post('/api/models/:name/load', {
+      config: { access: 'manage' },
       schema: { tags: ['models'], summary: 'Load a model into memory now' },
     }, async (request) => {
       const { name } = request.params as { name: string };
@@ -72,6 +75,7 @@ export function modelRoutes(services: Services) {
     });
 
     app.post('/api/models/:name/unload', {
+      config: { access: 'manage' },
       schema: { tags: ['models'], summary: 'Unload a model from memory' },
     }, async (request) => {
       const { name } = request.params as { name: string };

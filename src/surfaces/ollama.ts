@@ -4,7 +4,8 @@ import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOp
 import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
-import { parseKeepAlive } from '../core/keep-alive.js';
+import { keepAliveFor, parseKeepAlive } from '../core/keep-alive.js';
+import { MANAGE_REFUSED, mayManageModels } from '../core/auth.js';
 import { isRecord, SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
@@ -148,7 +149,10 @@ async function loadOrUnload(
   accept: string | undefined,
 ): Promise<FastifyReply> {
   const unload = common.keepAliveMs === 0;
-  await services.router.onEveryReplica(model.name, (backend, name) => (unload ? backend.unload(name) : backend.load(name, common.keepAliveMs)));
+  const principal = reply.request.principal;
+  if (unload && !mayManageModels(principal)) throw new HttpError(403, MANAGE_REFUSED, 'permission_error', 'insufficient_permissions');
+  const keepAliveMs = keepAliveFor(principal, common.keepAliveMs);
+  await services.router.onEveryReplica(model.name, (backend, name) => (unload ? backend.unload(name) : backend.load(name, keepAliveMs)));
   const reason = unload ? 'unload' : 'load';
   const body = { model: model.name, created_at: new Date().toISOString(), ...answer, done: true, done_reason: reason };
   if (!common.stream) return reply.send(body);
@@ -278,7 +282,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   return respond(request, reply, model.name, common.stream, (signal) =>
     generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), signal },
         request.usage,
       ),
     ),
@@ -315,7 +319,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
     services.generation.complete(
-      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, signal },
+      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), signal },
       request.usage,
     ),
     shape,
@@ -420,6 +424,7 @@ export function ollamaRoutes(services: Services) {
     });
 
     app.post('/api/generate', {
+      config: { access: 'model' },
       attachValidation: true,
       schema: doc('Generate a completion (Ollama); empty prompt loads the model, keep_alive 0 unloads it', {
         model: { type: 'string' }, prompt: { type: 'string' }, suffix: { type: 'string' }, system: { type: 'string' },
@@ -429,6 +434,7 @@ export function ollamaRoutes(services: Services) {
     }, (request, reply) => ollamaGenerate(services, request, reply));
 
     app.post('/api/embed', {
+      config: { access: 'model' },
       attachValidation: true,
       schema: doc('Embeddings (L2-normalised) for a string or an array of strings', {
         model: { type: 'string' }, input: {}, truncate: { type: 'boolean' }, dimensions: { type: 'integer' }, keep_alive: {}, options: { type: 'object' },
@@ -438,7 +444,7 @@ export function ollamaRoutes(services: Services) {
       const name = modelName(body);
       const input = parseEmbedInput(body.input, 'input');
       const truncate = optionalBoolean(body, 'truncate');
-      const keepAliveMs = parseKeepAlive(body.keep_alive);
+      const keepAliveMs = keepAliveFor(request.principal, parseKeepAlive(body.keep_alive));
       parseOllamaOptions(body.options);
       const model = await services.router.resolve(name);
       const started = process.hrtime.bigint();
@@ -459,6 +465,7 @@ export function ollamaRoutes(services: Services) {
     });
 
     app.post('/api/embeddings', {
+      config: { access: 'model' },
       attachValidation: true,
       schema: doc('One embedding for `prompt` (Ollama) or `input` (seed 004)', { model: { type: 'string' }, prompt: { type: 'string' }, input: { type: 'string' }, keep_alive: {} }),
     }, async (request, reply) => {
@@ -468,7 +475,7 @@ export function ollamaRoutes(services: Services) {
       const key = body.prompt !== undefined ? 'prompt' : 'input';
       const text = body[key] ?? '';
       if (typeof text !== 'string') throw badRequest(`${key} must be a string`);
-      const keepAliveMs = parseKeepAlive(body.keep_alive);
+      const keepAliveMs = keepAliveFor(request.principal, parseKeepAlive(body.keep_alive));
       parseOllamaOptions(body.options);
       const model = await services.router.resolve(name);
       if (text === '') {
@@ -480,11 +487,11 @@ export function ollamaRoutes(services: Services) {
       return { embedding: result.embeddings[0], model: model.name };
     });
 
-    app.get('/api/tags', { schema: { tags: ['ollama'], summary: 'Local models with their details' } }, async (request) => ({
+    app.get('/api/tags', { config: { access: 'model' }, schema: { tags: ['ollama'], summary: 'Local models with their details' } }, async (request) => ({
       models: (await visibleModels(services, request.principal)).map(tagEntry),
     }));
 
-    app.get('/api/ps', { schema: { tags: ['ollama'], summary: 'Models loaded in memory' } }, async (request) => ({
+    app.get('/api/ps', { config: { access: 'model' }, schema: { tags: ['ollama'], summary: 'Models loaded in memory' } }, async (request) => ({
       models: (await visibleModels(services, request.principal))
         .filter((model) => model.info.loaded)
         .map((model) => ({
@@ -498,6 +505,7 @@ export function ollamaRoutes(services: Services) {
     }));
 
     app.post('/api/show', {
+      config: { access: 'model' },
       attachValidation: true,
       schema: doc('Model details: modelfile, parameters, template, details, model_info, capabilities', { model: { type: 'string' }, name: { type: 'string' }, verbose: { type: 'boolean' } }),
     }, async (request) => {

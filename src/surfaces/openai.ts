@@ -277,15 +277,15 @@ export function openAiRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     const doc = (summary: string) => ({ tags: ['openai'], summary });
 
-    app.post('/v1/chat/completions', { schema: doc('Chat completion (OpenAI), streamed as chat.completion.chunk frames') }, (request, reply) =>
+    app.post('/v1/chat/completions', { config: { access: 'model' }, schema: doc('Chat completion (OpenAI), streamed as chat.completion.chunk frames') }, (request, reply) =>
       chatCompletions(services, request, reply),
     );
 
-    app.post('/v1/completions', { schema: doc('Text completion (OpenAI legacy), streamed as text_completion frames') }, (request, reply) =>
+    app.post('/v1/completions', { config: { access: 'model' }, schema: doc('Text completion (OpenAI legacy), streamed as text_completion frames') }, (request, reply) =>
       completions(services, request, reply),
     );
 
-    app.post('/v1/embeddings', { schema: doc('Embeddings (L2-normalised), as floats or base64') }, async (request, reply) => {
+    app.post('/v1/embeddings', { config: { access: 'model' }, schema: doc('Embeddings (L2-normalised), as floats or base64') }, async (request, reply) => {
       const body = bodyOf(request);
       const name = modelOf(body);
       const input = embeddingInput(body.input);
@@ -303,13 +303,13 @@ export function openAiRoutes(services: Services) {
       };
     });
 
-    app.get('/v1/models', { schema: doc('Models available') }, async (request) => ({
+    app.get('/v1/models', { config: { access: 'model' }, schema: doc('Models available') }, async (request) => ({
       object: 'list',
       data: (await visibleModels(services, request.principal)).map(modelObject),
     }));
 
     // A wildcard: model names may hold slashes (hf.co/owner/repo:tag).
-    app.get('/v1/models/*', { schema: doc('One model') }, async (request) => {
+    app.get('/v1/models/*', { config: { access: 'model' }, schema: doc('One model') }, async (request) => {
       const id = (request.params as { '*': string })['*'];
       const model = await services.router.resolve(id).catch(() => undefined);
       const allowed = model && (request.principal?.kind !== 'key' || ApiKeys.allows(request.principal, model.name));

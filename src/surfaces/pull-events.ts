@@ -30,6 +30,7 @@ export function pullEventRoutes(services: Services) {
     });
 
     app.get('/api/pulls/events', {
+      config: { access: 'model' },
       schema: {
         tags: ['arena'],
         summary: 'Live NDJSON feed of model downloads: a snapshot, then every job update, with heartbeats',

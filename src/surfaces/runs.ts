@@ -74,6 +74,7 @@ export function runRoutes(services: Services) {
 
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/api/runs', {
+      config: { access: 'model' },
       attachValidation: true, // query strings are strings; the handler checks the numbers
       schema: {
         tags: ['runs'],
@@ -117,10 +118,12 @@ export function runRoutes(services: Services) {
     });
 
     app.get('/api/runs/:id', {
+      config: { access: 'model' },
       schema: { tags: ['runs'], summary: 'One saved run: conversation, instances, answers, metrics, vote', params: idParams, response: { 200: runSchema, 404: errorSchema } },
     }, async (request) => runView(await visibleRun(request)));
 
     app.post('/api/runs/:id/rerun', {
+      config: { access: 'model' },
       schema: {
         tags: ['runs'],
         summary: 'Run a saved run again with the same conversation and settings, streamed like /api/stream_chat',
@@ -152,6 +155,7 @@ export function runRoutes(services: Services) {
     });
 
     app.get('/api/runs/:id/export', {
+      config: { access: 'model' },
       attachValidation: true,
       schema: {
         tags: ['runs'],

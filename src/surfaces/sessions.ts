@@ -7,10 +7,12 @@ export function sessionRoutes(services: Services) {
     const params = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 
     app.get('/api/sessions/:id', {
+      config: { access: 'model' },
       schema: { tags: ['sessions'], summary: 'A server-side chat session with its messages', params },
     }, async (request) => services.sessions.get((request.params as { id: string }).id, request.principal));
 
     app.delete('/api/sessions/:id', {
+      config: { access: 'model' },
       schema: { tags: ['sessions'], summary: 'Forget a server-side chat session', params },
     }, async (request) => {
       const { id } = request.params as { id: string };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import { withAccess } from '../core/route-access.js';
 
 /** Where `vite build` puts the web app; absent until it has been built. */
 export const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
@@ -31,14 +32,19 @@ export function sendWebApp(reply: FastifyReply): boolean {
  */
 export function webRoutes() {
   return async function (app: FastifyInstance): Promise<void> {
-    await app.register(fastifyStatic, {
-      root: path.join(WEB_DIST, 'assets'),
-      prefix: '/assets/',
-      immutable: true,
-      maxAge: '365d',
-      index: false,
-      schemaHide: true,
-    });
+    // The app's files are public: the page asks for the token once it runs.
+    await app.register(
+      withAccess('public', async (assets) => {
+        await assets.register(fastifyStatic, {
+          root: path.join(WEB_DIST, 'assets'),
+          prefix: '/assets/',
+          immutable: true,
+          maxAge: '365d',
+          index: false,
+          schemaHide: true,
+        });
+      }),
+    );
 
     for (const url of APP_PATHS) {
       app.get(url, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) => {

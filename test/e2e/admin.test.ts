@@ -113,6 +113,7 @@ describe('admin pages in Chromium', () => {
     await page.getByLabel('tier').selectOption('premium');
     await page.getByLabel('tpm').fill('100000');
     await page.getByRole('checkbox', { name: TEST_MODEL }).check();
+    await page.getByRole('checkbox', { name: /May load and unload models/ }).check();
     await page.getByRole('button', { name: 'Create key' }).click();
     const secretField = page.getByTestId('secret');
     await secretField.waitFor();
@@ -131,6 +132,8 @@ describe('admin pages in Chromium', () => {
     await expect.poll(() => row.innerText()).toContain('premium');
     expect(await row.innerText()).toMatch(/300 req\/min[\s\S]*100,000 tok\/min/);
     expect(await row.getByTestId('key-state').innerText()).toBe('active');
+    // The manage scope ticked in the form is the key's, shown beside its tier.
+    expect(await row.locator('.badge.manage').innerText()).toBe('manage');
     await page.getByRole('button', { name: 'I have saved it' }).click();
     await secretField.waitFor({ state: 'detached' });
     expect(await page.content()).not.toContain(secret);

@@ -15,6 +15,7 @@ function CreateKeyForm({ models, onCreated }: { models: string[]; onCreated: (ke
   const [tpm, setTpm] = useState('');
   const [allowed, setAllowed] = useState<string[]>([]);
   const [expires, setExpires] = useState('');
+  const [manage, setManage] = useState(false);
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
@@ -31,12 +32,14 @@ function CreateKeyForm({ models, onCreated }: { models: string[]; onCreated: (ke
         models: allowed.length > 0 ? allowed : undefined,
         // datetime-local has no zone: it is the admin's local time, sent as an absolute instant.
         expires_at: expires ? new Date(expires).toISOString() : undefined,
+        scopes: manage ? ['manage'] : undefined,
       });
       setName('');
       setRpm('');
       setTpm('');
       setAllowed([]);
       setExpires('');
+      setManage(false);
       onCreated(issued);
     } catch (e) {
       setError((e as Error).message);
@@ -69,6 +72,10 @@ function CreateKeyForm({ models, onCreated }: { models: string[]; onCreated: (ke
       <label>
         Expires
         <input type="datetime-local" value={expires} onChange={(e) => setExpires(e.target.value)} aria-label="expires" />
+      </label>
+      <label className="inline wide">
+        <input type="checkbox" checked={manage} onChange={(e) => setManage(e.target.checked)} />
+        May load and unload models (manage scope: changes what is loaded for every client)
       </label>
       <fieldset className="wide">
         <legend>Models allowed (none ticked = every model)</legend>
@@ -191,6 +198,11 @@ export function ApiKeysPage() {
                   <tr key={key.id} className={state === 'active' ? undefined : 'inactive'} data-key-id={key.id}>
                     <td>
                       <strong>{key.name}</strong> <span className={`badge ${key.tier}`}>{key.tier}</span>
+                      {key.scopes.includes('manage') && (
+                        <span className="badge manage" title="may load and unload models">
+                          manage
+                        </span>
+                      )}
                       <div>
                         <code className="prefix">{key.prefix}…</code>
                       </div>

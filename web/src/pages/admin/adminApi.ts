@@ -1,6 +1,7 @@
 import { apiFetch, apiJson } from '../../api.js';
 import type { KeyView, Tier } from '../../../../src/core/api-keys.js';
 import type { UsageTotals } from '../../../../src/store/api-keys.js';
+import type { Scope } from '../../../../src/core/auth.js';
 import type { ModelDetails, ModelParameters } from '../../components/arena-types.js';
 
 /**
@@ -33,6 +34,8 @@ export interface NewKey {
   tpm?: number;
   models?: string[];
   expires_at?: string;
+  /** `manage`: the key may load and unload models. */
+  scopes?: Scope[];
 }
 
 export const listKeys = () => apiJson<{ keys: ApiKey[] }>('/api/admin/keys').then((r) => r.keys);
