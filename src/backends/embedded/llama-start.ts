@@ -10,13 +10,18 @@ export const START_RETRY_MAX_MS = 60_000;
 
 /**
  * node-llama-cpp's binding, loaded once per process: `build: "never"` uses only the prebuilt binaries
- * from npm (nothing is compiled at run time). Every engine of the process shares the one attempt, so
- * the binary's self-test (a child process node-llama-cpp forks before loading it) runs once, not once
- * per engine or per concurrent first request.
+ * from npm (nothing is compiled at run time). Every engine of the process shares the one attempt:
+ * before loading a binary, getLlama forks a child Node process (with this process's flags, so
+ * `--import tsx` too) to test it. Run side by side those tests crawl (twelve at once took three
+ * minutes on a busy 2-core machine) towards node-llama-cpp's five-minute limit, past which it reports
+ * no usable binary.
+ *
+ * `progressLogs` stays on: with `build: "never"` node-llama-cpp writes only on failure, and those
+ * lines (no glibc found, the prebuilt binary failed its test) are the only account of why.
  */
 let processLlama: Promise<Llama> | undefined;
 export const loadProcessLlama: LlamaLoader = () => {
-  processLlama ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false }).catch((error: unknown) => {
+  processLlama ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error }).catch((error: unknown) => {
     processLlama = undefined; // a later attempt tries again
     throw error;
   });
