@@ -110,11 +110,13 @@ export class ApiKeys implements KeyVerifier {
       keys.anyKeysKnown = true;
       keys.clearCache();
     });
-    // Changes made while Redis was away reached no other replica: forget what was cached. The epoch is
-    // read afresh, even if lower: a Redis restarted without its data starts counting again.
+    // Changes made while Redis was away reached no other replica: forget what was cached, and whether
+    // any key exists (the first one may have been made meanwhile). The epoch is read afresh, even if
+    // lower: a Redis restarted without its data starts counting again.
     shared.onReconnect(() => {
       keys.clearCache();
       void keys.readSharedEpoch();
+      keys.store.count().then((count) => (keys.anyKeysKnown ||= count > 0), onError);
     });
     return keys;
   }
