@@ -95,7 +95,8 @@ describe('Redis away and back', () => {
       expect(await health(server, '/health')).toEqual({ status: 'healthy' });
     }
     // Both replicas listen for shared events again, and one limit holds over both.
-    expect(await keySubscribers()).toBe(2);
+    // (Healthy means both connections are up; the subscriptions follow in their own round trip.)
+    await expect.poll(keySubscribers, { timeout: 10_000, interval: 50 }).toBe(2);
     const key = await createKey(3);
     expect(await statuses(key, [a, b, a, b, a])).toEqual([200, 200, 200, 429, 429]);
   }
