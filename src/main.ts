@@ -3,11 +3,21 @@ import { pino } from 'pino';
 import { buildServer } from './server.js';
 import { createBackends } from './backends/index.js';
 
+/**
+ * A server that cannot start (a database out of reach, a port in use) says why in one line and exits
+ * with 1: the reason is all an operator needs, and a stack trace would bury it.
+ */
+function cannotStart(error: unknown): never {
+  const reason = error instanceof Error ? error.message || error.name : String(error);
+  process.stderr.write(`ollama-arena cannot start: ${reason}\n`);
+  process.exit(1);
+}
+
 /** Starts the server with the settings of the environment and stops it cleanly on SIGINT/SIGTERM. */
 const config = loadConfig();
 // The server's own logger exists only once it is built; the backends log through one of the same level.
 const backends = createBackends(config, pino({ level: config.logLevel }).child({ component: 'backends' }));
-const { app } = await buildServer({ config, backends });
+const { app } = await buildServer({ config, backends }).catch(cannotStart);
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -25,4 +35,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-await app.listen({ port: config.port, host: config.host });
+await app.listen({ port: config.port, host: config.host }).catch(cannotStart);

@@ -9,6 +9,7 @@ import { BackendError, type Backend } from './backends/types.js';
 import { EmbeddedEngine } from './backends/embedded/engine.js';
 import { Authenticator, type Principal } from './core/auth.js';
 import { accessOf, declareRouteAccess, withAccess, type RouteEntry } from './core/route-access.js';
+import type { LlamaLoader } from './backends/embedded/llama-start.js';
 import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
@@ -85,9 +86,11 @@ export interface BuildOptions {
   backends?: Backend[];
   /** Where logs go (stdout by default); tests pass a stream to read them. */
   logStream?: NodeJS.WritableStream;
+  /** How the embedded engine loads llama.cpp (tests make it fail with this); node-llama-cpp's by default. */
+  loadLlama?: LlamaLoader;
 }
 
-export async function buildServer({ config, backends = [], logStream }: BuildOptions): Promise<{ app: FastifyInstance; services: Services }> {
+export async function buildServer({ config, backends = [], logStream, loadLlama }: BuildOptions): Promise<{ app: FastifyInstance; services: Services }> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -118,10 +121,11 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     keepAliveMs: config.keepAliveMs,
     registryUrl: config.ollamaRegistry,
     pullPolicy,
+    loadLlama,
   });
   const router = new ModelRouter([engine, ...backends]);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const management = await openApiManagement(config, store, (err, what) => app.log.warn({ err }, what));
+  const management = await openApiManagement(config, store, (err, what) => app.log.warn({ err }, what), app.log);
   const services: Services = {
     ...management,
     config,

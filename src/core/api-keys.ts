@@ -114,12 +114,29 @@ export class ApiKeys implements KeyVerifier {
       : Buffer.from(await sharedSetting(db, 'api_key_hmac_secret', () => crypto.randomBytes(32).toString('base64')), 'base64');
     const keys = new ApiKeys(new ApiKeyStore(db), key, shared, onError);
     keys.anyKeysKnown = (await keys.store.count()) > 0;
-    if (shared.redis) keys.epoch = Number(await shared.redis.get(keys.epochKey)) || 0;
+    await keys.readSharedEpoch();
     await shared.on('keys', () => {
       keys.anyKeysKnown = true;
       keys.clearCache();
     });
+    // Changes made while Redis was away reached no other replica: forget what was cached, and whether
+    // any key exists (the first one may have been made meanwhile). The epoch is read afresh, even if
+    // lower: a Redis restarted without its data starts counting again.
+    shared.onReconnect(() => {
+      keys.clearCache();
+      void keys.readSharedEpoch();
+      keys.store.count().then((count) => (keys.anyKeysKnown ||= count > 0), onError);
+    });
     return keys;
+  }
+
+  private async readSharedEpoch(): Promise<void> {
+    if (!this.shared.redis || !this.shared.connected) return;
+    try {
+      this.epoch = Number(await this.shared.redis.get(this.epochKey)) || 0;
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   /** Where the shared key epoch lives in Redis (read by the rate limiter's script). */
@@ -231,7 +248,7 @@ export class ApiKeys implements KeyVerifier {
    */
   private async changed(): Promise<void> {
     this.anyKeysKnown = true;
-    if (this.shared.redis) {
+    if (this.shared.redis && this.shared.connected) {
       try {
         this.epoch = Math.max(this.epoch, await this.shared.redis.incr(this.epochKey));
       } catch (error) {

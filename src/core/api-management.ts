@@ -9,7 +9,7 @@ import type { GenerationService } from './generation.js';
 import type { PullJobs } from './pull-jobs.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 import { normaliseModelName, type ModelRouter } from './router.js';
-import { SharedEvents, sharePullJobs } from './shared-events.js';
+import { SharedEvents, sharePullJobs, type RedisLog } from './shared-events.js';
 import { UsageLedger } from './usage-ledger.js';
 import type { Store } from '../store/database.js';
 import type { UsageRecord } from '../store/usage.js';
@@ -35,12 +35,12 @@ export interface ApiManagement {
   usageLedger: UsageLedger;
 }
 
-export async function openApiManagement(config: Config, store: Store, log: (error: unknown, what: string) => void): Promise<ApiManagement> {
-  const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix, (error) => log(error, 'Redis failed'));
+export async function openApiManagement(config: Config, store: Store, log: (error: unknown, what: string) => void, redisLog?: RedisLog): Promise<ApiManagement> {
+  const shared = await SharedEvents.open(config.redisUrl, config.redisPrefix, (error) => log(error, 'Redis failed'), redisLog);
   const keys = await ApiKeys.open(store.db, shared, (error) => log(error, 'API key bookkeeping (last use, shared epoch) failed'), config.apiKeySecret);
   const catalog = await Catalog.open(store.db, shared, (error) => log(error, 'catalog reload failed'));
   const limiter = shared.redis
-    ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'))
+    ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'), () => shared.connected)
     : new MemoryRateLimiter();
   const usageLedger = new UsageLedger(store.db, (error) => log(error, 'usage write failed; kept for retry'));
   await usageLedger.shareFlushes(shared);

@@ -50,6 +50,8 @@ export class Catalog {
     const catalog = new Catalog(new CatalogStore(db), shared, onError);
     await catalog.reload();
     await shared.on('catalog', () => void catalog.reload().catch(onError));
+    // A change made on another replica while Redis was away was announced to nobody.
+    shared.onReconnect(() => void catalog.reload().catch(onError));
     return catalog;
   }
 

@@ -114,7 +114,8 @@ type Scripted = Redis & {
 
 /**
  * Shared by every replica: one atomic script per request. If Redis fails, each replica limits on its
- * own until it is back (a per-replica limit beats refusing every request or limiting none).
+ * own until it is back (a per-replica limit beats refusing every request or limiting none): a key's
+ * limit then holds on each replica, so over N replicas it may get up to N times its rpm.
  */
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: Scripted;
@@ -125,6 +126,8 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly prefix: string,
     readonly epochKey: string,
     private readonly onError: (error: unknown) => void,
+    /** Whether Redis is connected now; defaults to the command connection's own state. */
+    private readonly isAvailable: () => boolean = () => redis.status === 'ready',
   ) {
     redis.defineCommand('arenaTake', { numberOfKeys: 2, lua: TAKE });
     redis.defineCommand('arenaAddTokens', { numberOfKeys: 1, lua: ADD_TOKENS });
@@ -137,6 +140,8 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(keyId: string, rpm: number, tpm: number | undefined): Promise<Decision> {
     const now = Date.now();
+    // Known to be away (SharedEvents reports it once): no failed round trip and no log line per request.
+    if (!this.isAvailable()) return this.fallback.take(keyId, rpm, tpm);
     try {
       const [count, ttl, tokens, epoch, refusedForTokens] = await this.redis.arenaTake(this.windowKey(keyId), this.epochKey, WINDOW_MS, tpm ?? 0);
       return { ...decide(count, tokens, ttl, rpm, refusedForTokens === 1, now), epoch };
@@ -149,7 +154,7 @@ export class RedisRateLimiter implements RateLimiter {
   addTokens(keyId: string, tokens: number): void {
     if (tokens <= 0) return;
     this.fallback.addTokens(keyId, tokens);
-    this.redis.arenaAddTokens(this.windowKey(keyId), tokens).catch(this.onError);
+    if (this.isAvailable()) this.redis.arenaAddTokens(this.windowKey(keyId), tokens).catch(this.onError);
   }
 
   close(): void {

@@ -25,6 +25,23 @@ class StaticMigrations implements MigrationProvider {
   }
 }
 
+/** Host, port and database of a PostgreSQL URL, without its password. */
+function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/** A connection error's reason; a refused connect to a name with several addresses has no message of its own. */
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const first = error instanceof AggregateError ? (error.errors[0] as Error | undefined) : undefined;
+  return error.message || first?.message || (error as { code?: string }).code || error.name;
+}
+
 /**
  * Opens the one data layer: PostgreSQL when DATABASE_URL is set (shared by several replicas), else an
  * SQLite file under DATA_DIR. Versioned migrations run before the server takes traffic; Kysely's
@@ -37,7 +54,14 @@ export async function openStore(options: { databaseUrl?: string; dataDir: string
   if (options.databaseUrl) {
     // BIGINT counts (COUNT, SUM) come back as JS numbers; our totals stay far below 2^53.
     pg.types.setTypeParser(20, (value) => Number(value));
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    // A host that drops packets would otherwise hold the start (and every query) forever.
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 10_000 });
+    try {
+      await pool.query('SELECT 1');
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`PostgreSQL at ${describeDatabase(options.databaseUrl)} is unreachable: ${reasonOf(error)}`, { cause: error });
+    }
     db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {

@@ -14,6 +14,7 @@ import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/run
 import { pullJobFor } from '../core/pull-jobs.js';
 import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
 import { badRequest, clientGone, ndjson, sendStream } from './http.js';
+import { healthBody } from './info.js';
 
 /**
  * The Arena API of seeds 000 and 001: health, model names, multi-model chat (legacy `models` and v3
@@ -202,10 +203,10 @@ export function arenaRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.get('/api/health', {
       config: { access: 'public' },
-      schema: { tags: ['arena'], summary: 'Service health with the number of models available' },
+      schema: { tags: ['arena'], summary: 'Service health with the number of models available ("degraded" with the reasons when Redis or the embedded engine is away)' },
     }, async () => {
       const models = await services.router.models();
-      return { status: 'healthy', service: 'ollama-arena', models_available: models.length };
+      return healthBody(services, { service: 'ollama-arena', models_available: models.length });
     });
 
     app.post('/api/stream_chat', {

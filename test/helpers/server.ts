@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { buildServer, type Services } from '../../src/server.js';
+import { buildServer, type BuildOptions, type Services } from '../../src/server.js';
 import type { Backend } from '../../src/backends/types.js';
 import { readNdjson } from '../../src/shared/ndjson.js';
 
@@ -47,6 +47,7 @@ export async function startServer(
   env: Record<string, string> = {},
   backends: Backend[] = [],
   logStream?: NodeJS.WritableStream,
+  build: Pick<BuildOptions, 'loadLlama'> = {},
 ): Promise<RunningServer> {
   const dataDir = env.DATA_DIR ?? tempDir();
   const config = loadConfig({
@@ -58,7 +59,7 @@ export async function startServer(
     DATA_DIR: dataDir,
     PORT: '0',
   });
-  const { app, services } = await buildServer({ config, backends, logStream });
+  const { app, services } = await buildServer({ config, backends, logStream, ...build });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as net.AddressInfo;
   return { url: `http://127.0.0.1:${port}`, port, app, services, dataDir, close: () => app.close() };

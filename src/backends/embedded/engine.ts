@@ -2,11 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  getLlama,
   GeneralChatWrapper,
   LlamaChat,
   LlamaCompletion,
-  LlamaLogLevel,
   resolveChatWrapper,
   type ChatHistoryItem,
   type ChatModelFunctions,
@@ -39,6 +37,7 @@ import { downloadModelFile } from './download.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
 import { PullPolicy } from './pull-policy.js';
 import { sweepPartials } from './partial-files.js';
+import { LlamaStart, type LlamaLoader } from './llama-start.js';
 
 export interface EmbeddedEngineOptions {
   modelsDir: string;
@@ -52,6 +51,8 @@ export interface EmbeddedEngineOptions {
   registryUrl?: string;
   /** Which hosts pulls may connect to (PULL_ALLOW_HOSTS); by default the built-in refusals only. */
   pullPolicy?: PullPolicy;
+  /** Loads llama.cpp's binding (node-llama-cpp's getLlama, once per process); tests pass one that fails. */
+  loadLlama?: LlamaLoader;
 }
 
 /** A model in memory with its shared context; sequences are handed out one per running request. */
@@ -104,7 +105,7 @@ export class EmbeddedEngine implements Backend {
   readonly id = 'embedded';
   readonly kind = 'embedded' as const;
   private readonly catalog: GgufCatalog;
-  private llamaPromise?: Promise<Llama>;
+  private readonly llamaStart: LlamaStart;
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, Promise<LoadedModel>>();
   private readonly changeListeners: (() => void)[] = [];
@@ -119,6 +120,12 @@ export class EmbeddedEngine implements Backend {
     this.catalog = new GgufCatalog(options.modelsDir);
     this.pullPolicy = options.pullPolicy ?? new PullPolicy();
     this.partialSweep = sweepPartials(options.modelsDir);
+    this.llamaStart = new LlamaStart(options.loadLlama);
+  }
+
+  /** Why the engine cannot run models now (llama.cpp failed to start, retrying), for the health report. */
+  get unavailable(): string | undefined {
+    return this.llamaStart.unavailable;
   }
 
   onChange(listener: () => void): void {
@@ -130,9 +137,7 @@ export class EmbeddedEngine implements Backend {
   }
 
   private llama(): Promise<Llama> {
-    // `build: "never"`: only the prebuilt binaries from npm are used; nothing is compiled at run time.
-    this.llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-    return this.llamaPromise;
+    return this.llamaStart.get();
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -546,6 +551,7 @@ export class EmbeddedEngine implements Backend {
 
   async close(): Promise<void> {
     this.partialSweep.stop();
+    this.llamaStart.close();
     for (const name of [...this.loaded.keys()]) {
       const live = this.loaded.get(name)!;
       live.active = 0;
