@@ -257,6 +257,19 @@ export class EmbeddedEngine implements Backend {
     live.unloadTimer.unref();
   }
 
+  /**
+   * Refuses, with the error a generation would give, a prompt of `length` code units that cannot fit
+   * the model's context by its length alone; callers that do costly work with a prompt before they
+   * generate (saving it, fanning it out) ask first. Loads the model as a request to it would.
+   */
+  async checkPromptLength(model: string, length: number): Promise<void> {
+    const live = await this.acquireModel(model, undefined);
+    if (live.active === 0) this.scheduleUnload(live);
+    if (!couldFit(live.model, length, live.contextSizePerSequence)) {
+      throw contextOverflow(model, live.contextSizePerSequence, fewestTokens(live.model, length), true);
+    }
+  }
+
   async load(model: string, keepAliveMs?: number): Promise<void> {
     const live = await this.acquireModel(model, keepAliveMs);
     if (live.active === 0) this.scheduleUnload(live);
@@ -378,11 +391,7 @@ export class EmbeddedEngine implements Backend {
     const live = await this.acquireModel(request.model, request.keepAliveMs);
     live.active++;
     const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
-    const overflow = (tokens: number, atLeast: boolean) =>
-      new BackendError(
-        `prompt is ${atLeast ? 'at least ' : ''}${tokens} tokens, more than the ${live.contextSizePerSequence}-token context of '${request.model}'`,
-        400,
-      );
+    const overflow = (tokens: number, atLeast: boolean) => contextOverflow(request.model, live.contextSizePerSequence, tokens, atLeast);
     let sequence: LlamaContextSequence | undefined;
     const stream = new PushStream<string>();
     let firstTokenAt: bigint | undefined;
@@ -571,6 +580,11 @@ type CommonGenerationOptions = {
   onTextChunk: (text: string) => void;
   onToken: (tokens: unknown[]) => void;
 };
+
+/** A prompt longer than the context: a 400 whose wording context-fit.ts recognises. */
+function contextOverflow(model: string, context: number, tokens: number, atLeast: boolean): BackendError {
+  return new BackendError(`prompt is ${atLeast ? 'at least ' : ''}${tokens} tokens, more than the ${context}-token context of '${model}'`, 400);
+}
 
 function mapStopReason(reason: string, aborted: boolean): DoneReason {
   if (aborted || reason === 'abort') return 'abort';
