@@ -547,6 +547,8 @@ export class EmbeddedEngine implements Backend {
     const entry = await this.findEntry(source);
     if (!isSafeModelName(destination)) throw new BackendError(`invalid model name '${destination}'`, 400);
     const target = path.join(this.options.modelsDir, fileNameForModel(destination));
+    // A copy onto itself has nothing to do; removing the target first would delete the model.
+    if (path.resolve(target) === path.resolve(entry.filePath)) return;
     // A hard link costs no space and survives the deletion of the source, as an Ollama copy does.
     await fs.rm(target, { force: true });
     await fs.link(entry.filePath, target).catch(() => fs.copyFile(entry.filePath, target));
