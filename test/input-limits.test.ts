@@ -217,12 +217,13 @@ describe('embeddings longer than the context', () => {
   });
 
   it('are truncated on /v1/embeddings and /api/embeddings, whose clients cannot say otherwise', async () => {
+    const short = (await (await postJson(`${server.url}/v1/embeddings`, { model: 'stories260K', input: 'Once' })).json()).usage.prompt_tokens;
     for (const tokens of [509, 510, 511, 515, 520, 100_000]) {
       const openai = await postJson(`${server.url}/v1/embeddings`, { model: 'stories260K', input: [text(tokens), 'Once'] });
       expect(openai.status, `${tokens} tokens`).toBe(200);
       const body = await openai.json();
       expect(body.data).toHaveLength(2);
-      expect(body.usage.prompt_tokens).toBe(Math.min(tokens, ROOM) + 2);
+      expect(body.usage.prompt_tokens).toBe(Math.min(tokens, ROOM) + short);
       const legacy = await postJson(`${server.url}/api/embeddings`, { model: 'stories260K', prompt: text(tokens) });
       expect(legacy.status, `${tokens} tokens`).toBe(200);
       expect((await legacy.json()).embedding).toHaveLength(64);

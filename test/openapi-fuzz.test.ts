@@ -9,11 +9,11 @@ import { SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpe
  * with bodies and parameters generated from its schemas (valid ones, and invalid ones: wrong types,
  * missing fields, numbers at and beyond every range, deep nesting, bytes that are not UTF-8, huge
  * strings). No answer may be a 5xx or take longer than its deadline, and the server must be healthy
- * afterwards. The seed is fixed, so a failure repeats; the cases are sampled, not shrunk, so the run
- * stays bounded in time.
+ * afterwards. The seed is fixed (FUZZ_SEED explores others), so a failure repeats; the cases are
+ * sampled, not shrunk, so the run stays bounded in time.
  */
 
-const SEED = 20261204;
+const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
 const RUNS = 800;
 const DEADLINE_MS = 10_000;
 const ADMIN = 'fuzz-admin-token';
