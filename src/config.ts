@@ -36,6 +36,8 @@ export interface Config {
   ollamaRegistry: string;
   /** Host names and IP addresses or CIDR ranges pulls may reach although they are refused by default. */
   pullAllowHosts: string[];
+  /** The largest request body accepted, in bytes; larger ones get a 413 before they are read. */
+  bodyLimitBytes: number;
 }
 
 function list(value: string | undefined): string[] {
@@ -66,6 +68,16 @@ function defaultThreads(): number {
   return cores <= 2 ? 1 : Math.max(1, Math.floor(cores / 2));
 }
 
+/**
+ * 50 MB by default: OpenAI's limit on a request's total size with images, so that a client sending
+ * a 20 MB image as base64 (about 27 MB of JSON) is served here as it is there.
+ */
+function bodyLimit(value: string | undefined): number {
+  const megabytes = value === undefined || value === '' ? 50 : Number(value);
+  if (!Number.isFinite(megabytes) || megabytes <= 0) throw new Error(`BODY_LIMIT_MB must be a positive number of megabytes: ${value}`);
+  return Math.floor(megabytes * 1024 * 1024);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR ?? 'data');
   return {
@@ -94,5 +106,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionTtlMs: int(env.SESSION_TTL_SECONDS, 24 * 3600) * 1000,
     logLevel: env.LOG_LEVEL ?? 'info',
     shutdownGraceMs: int(env.SHUTDOWN_GRACE_SECONDS, 10) * 1000,
+    bodyLimitBytes: bodyLimit(env.BODY_LIMIT_MB),
   };
 }

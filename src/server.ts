@@ -19,6 +19,7 @@ import { SessionService } from './core/sessions.js';
 import { openStore, type Store } from './store/database.js';
 import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
 import { HttpError, statusOf } from './surfaces/http.js';
+import { jsonBodyParser } from './core/json-body.js';
 import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
 import { modelRoutes } from './surfaces/models.js';
@@ -104,7 +105,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
     // Fastify's own request logging writes two lines per request (a measurable share of the gateway's
     // overhead, bench/RESULTS.md); the onResponse hook below writes one compact line instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 32 * 1024 * 1024,
+    bodyLimit: config.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // On close, idle keep-alive connections go at once; requests in flight may finish (main.ts bounds the wait).
     forceCloseConnections: 'idle',
@@ -193,18 +194,16 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
   // An empty JSON body is no body (Fastify's default refuses it with its own message), so that each
   // route answers with its seed's message (`No messages provided`, `Model name is required`).
+  // Large bodies are parsed on a worker thread, so that a megabytes-long prompt stalls no other request.
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
-  const parseJson: typeof defaultJsonParser = (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    defaultJsonParser(request, body, done);
-  };
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
-  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (request, body, done) => {
+  const parseJson = jsonBodyParser(config.bodyLimitBytes, (request, body, done) => defaultJsonParser(request, body, done));
+  app.addContentTypeParser('application/json', parseJson);
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], (request, payload, done) => {
     const origin = request.headers.origin;
     if (origin !== undefined && !config.corsOrigins.includes('*') && !config.corsOrigins.includes(origin)) {
       return done(new HttpError(403, 'cross-origin requests must send Content-Type: application/json'), undefined);
     }
-    parseJson(request, body as string, done);
+    parseJson(request, payload, done);
   });
 
   const notFound = (request: FastifyRequest, reply: FastifyReply) => {

@@ -187,7 +187,14 @@ export function instanceMessages(instance: ModelInstance, history: ChatMessage[]
 export type ArenaEvent =
   | { instance: ModelInstance; type: 'token'; text: string }
   | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string }
-  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics };
+  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; /** A client error's HTTP status (4xx). */ status?: number };
+
+/** The 4xx status a generation's error carries (a prompt too long for the model), if it is a client error. */
+function clientStatus(error: unknown): number | undefined {
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  return typeof code === 'number' && code >= 400 && code < 500 ? code : undefined;
+}
 
 /**
  * Runs every instance concurrently and yields their events interleaved in the order they happen, so
@@ -227,6 +234,7 @@ export async function* runArena(
         instance,
         type: 'error',
         error: message,
+        ...(controller.signal.aborted ? {} : { status: clientStatus(error) }),
         metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
       });
     } finally {

@@ -64,10 +64,25 @@ export async function parseAndCheck(services: Services, body: unknown): Promise<
   try {
     const request = parseArenaRequest(body);
     await checkModelsExist(services.router, request.instances, catalogDefaults(services));
+    await checkPromptLengths(services, request);
     return request;
   } catch (error) {
     if (error instanceof ArenaValidationError) throw badRequest(error.message);
     throw error;
+  }
+}
+
+/**
+ * A conversation too long, by its length alone, for the context of a model only the embedded engine
+ * serves is the client's 400 before anything is saved or started: a run row of megabytes would
+ * otherwise be written first.
+ */
+async function checkPromptLengths(services: Services, request: ArenaRequest): Promise<void> {
+  const historyLength = request.history.reduce((sum, message) => sum + message.content.length, 0);
+  for (const instance of request.instances) {
+    const model = await services.router.resolve(instance.model);
+    if (!model.replicas.every((backend) => backend === services.engine)) continue;
+    await services.engine.checkPromptLength(model.name, historyLength + (instance.system?.length ?? 0));
   }
 }
 
@@ -165,6 +180,9 @@ interface InstanceResult {
   error: string | null;
 }
 
+/** What a request's own fault (e.g. a prompt longer than the context) answered with, per instance. */
+const clientErrors = new WeakMap<InstanceResult, number>();
+
 /** Runs an Arena request to the end and shapes the seed's single or multiple answer. */
 export async function arenaChat(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const arena = await parseAndCheck(services, request.body);
@@ -186,10 +204,13 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
     else {
       result.error = event.error;
       result.metrics = event.metrics ?? null;
+      if (event.status !== undefined) clientErrors.set(result, event.status);
     }
   }
   if (arena.instances.length === 1) {
     const only = results.get(arena.instances[0]!.id)!;
+    const status = clientErrors.get(only);
+    if (only.error !== null && status !== undefined) return reply.code(status).send({ error: only.error, model: only.model });
     if (only.error !== null) {
       // Seeds 000/001's server error: the backend's own message goes in `details`.
       return reply.code(500).send({ error: 'An unexpected error occurred', details: only.error, model: only.model });

@@ -34,6 +34,7 @@ import {
 import { PushStream } from '../../core/push-stream.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
+import { couldFit, fewestTokens, prefixHolding } from './input-bound.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
 import { PullPolicy } from './pull-policy.js';
 import { sweepPartials } from './partial-files.js';
@@ -271,6 +272,19 @@ export class EmbeddedEngine implements Backend {
     live.unloadTimer.unref();
   }
 
+  /**
+   * Refuses, with the error a generation would give, a prompt of `length` code units that cannot fit
+   * the model's context by its length alone; callers that do costly work with a prompt before they
+   * generate (saving it, fanning it out) ask first. Loads the model as a request to it would.
+   */
+  async checkPromptLength(model: string, length: number): Promise<void> {
+    const live = await this.acquireModel(model, undefined);
+    if (live.active === 0) this.scheduleUnload(live);
+    if (!couldFit(live.model, length, live.contextSizePerSequence)) {
+      throw contextOverflow(model, live.contextSizePerSequence, fewestTokens(live.model, length), true);
+    }
+  }
+
   async load(model: string, keepAliveMs?: number): Promise<void> {
     const live = await this.acquireModel(model, keepAliveMs);
     if (live.active === 0) this.scheduleUnload(live);
@@ -312,7 +326,8 @@ export class EmbeddedEngine implements Backend {
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common) => {
+    const length = request.messages.reduce((sum, message) => sum + message.content.length, 0);
+    return this.generate(request, length, async (live, sequence, common) => {
       const history = toChatHistory(request.messages);
       const promptTokens = live.chatWrapper
         .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
@@ -325,9 +340,10 @@ export class EmbeddedEngine implements Backend {
             ]),
           ) as ChatModelFunctions)
         : undefined;
+      const options = common(promptTokens);
+      if (options.maxTokens === 0) return { promptTokens, stopReason: 'maxTokens' };
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: live.chatWrapper, autoDisposeSequence: false });
       try {
-        const options = common(promptTokens);
         // llama.cpp takes one grammar at a time: tool calling brings its own, so `format` yields to it.
         const result = await chat.generateResponse(
           [...history, { type: 'model', response: [] }],
@@ -348,14 +364,16 @@ export class EmbeddedEngine implements Backend {
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common) => {
-      let prompt = request.prompt;
-      if (!request.raw && request.system) prompt = `${request.system}\n\n${prompt}`;
+    let prompt = request.prompt;
+    if (!request.raw && request.system) prompt = `${request.system}\n\n${prompt}`;
+    return this.generate(request, prompt.length, async (live, sequence, common) => {
       const tokens = live.model.tokenize(prompt, false);
       const input = live.model.tokens.bos !== null ? [live.model.tokens.bos, ...tokens] : tokens;
+      const options = common(input.length);
+      if (options.maxTokens === 0) return { promptTokens: input.length, stopReason: 'maxTokens' };
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
-        const result = await completion.generateCompletionWithMeta(input, common(input.length));
+        const result = await completion.generateCompletionWithMeta(input, options);
         return { promptTokens: input.length, stopReason: result.metadata.stopReason };
       } finally {
         completion.dispose({ disposeSequence: false });
@@ -370,6 +388,8 @@ export class EmbeddedEngine implements Backend {
    */
   private async *generate(
     request: Pick<ChatRequest, 'model' | 'options' | 'format' | 'keepAliveMs' | 'onPromptTokens' | 'signal'>,
+    /** The prompt's text length in UTF-16 code units, for the check that needs no tokenising. */
+    promptLength: number,
     run: (
       live: LoadedModel,
       sequence: LlamaContextSequence,
@@ -386,6 +406,7 @@ export class EmbeddedEngine implements Backend {
     const live = await this.acquireModel(request.model, request.keepAliveMs);
     live.active++;
     const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
+    const overflow = (tokens: number, atLeast: boolean) => contextOverflow(request.model, live.contextSizePerSequence, tokens, atLeast);
     let sequence: LlamaContextSequence | undefined;
     const stream = new PushStream<string>();
     let firstTokenAt: bigint | undefined;
@@ -394,17 +415,14 @@ export class EmbeddedEngine implements Backend {
     let finished = false;
     this.stats.running++;
     try {
+      // Before queueing for a sequence and before tokenising: a prompt too long by its length alone.
+      if (!couldFit(live.model, promptLength, live.contextSizePerSequence)) throw overflow(fewestTokens(live.model, promptLength), true);
       sequence = await this.acquireSequence(live, abort.signal);
       const options = request.options;
       const common = (promptTokens: number): CommonGenerationOptions => {
         request.onPromptTokens?.(promptTokens);
         const room = Math.max(1, live.contextSizePerSequence - promptTokens);
-        if (promptTokens >= live.contextSizePerSequence) {
-          throw new BackendError(
-            `prompt is ${promptTokens} tokens, more than the ${live.contextSizePerSequence}-token context of '${request.model}'`,
-            400,
-          );
-        }
+        if (promptTokens >= live.contextSizePerSequence) throw overflow(promptTokens, false);
         const wanted = options.num_predict === undefined || options.num_predict < 0 ? room : options.num_predict;
         return {
           signal: abort.signal,
@@ -495,14 +513,18 @@ export class EmbeddedEngine implements Backend {
       const context = await live.embedding;
       const embeddings: number[][] = [];
       let promptTokens = 0;
+      // node-llama-cpp adds the model's begin (and, for some vocabularies, end) token around the input
+      // and needs the whole to be shorter than its context: what is left for the text itself.
+      const room = embeddingContextSize - 1 - context.calculateInputLength([]);
+      const tooLong = () => new BackendError('input length exceeds the context length', 400);
       for (const text of request.input) {
         if (request.signal.aborted) throw new BackendError('request aborted', 499);
-        let tokens = live.model.tokenize(text);
-        if (tokens.length > embeddingContextSize) {
-          if (request.truncate === false) {
-            throw new BackendError('input length exceeds the context length', 400);
-          }
-          tokens = tokens.slice(0, embeddingContextSize);
+        if (request.truncate === false && !couldFit(live.model, text.length, room + 1)) throw tooLong();
+        // Truncating keeps the first tokens, which lie in a prefix of bounded length: only that is tokenised.
+        let tokens = live.model.tokenize(request.truncate === false ? text : prefixHolding(live.model, text, room), false);
+        if (tokens.length > room) {
+          if (request.truncate === false) throw tooLong();
+          tokens = tokens.slice(0, room);
         }
         promptTokens += tokens.length;
         const result = await context.getEmbeddingFor(tokens);
@@ -540,6 +562,8 @@ export class EmbeddedEngine implements Backend {
     const entry = await this.findEntry(source);
     if (!isSafeModelName(destination)) throw new BackendError(`invalid model name '${destination}'`, 400);
     const target = path.join(this.options.modelsDir, fileNameForModel(destination));
+    // A copy onto itself has nothing to do; removing the target first would delete the model.
+    if (path.resolve(target) === path.resolve(entry.filePath)) return;
     // A hard link costs no space and survives the deletion of the source, as an Ollama copy does.
     await fs.rm(target, { force: true });
     await fs.link(entry.filePath, target).catch(() => fs.copyFile(entry.filePath, target));
@@ -575,6 +599,11 @@ type CommonGenerationOptions = {
   onTextChunk: (text: string) => void;
   onToken: (tokens: unknown[]) => void;
 };
+
+/** A prompt longer than the context: a 400 whose wording context-fit.ts recognises. */
+function contextOverflow(model: string, context: number, tokens: number, atLeast: boolean): BackendError {
+  return new BackendError(`prompt is ${atLeast ? 'at least ' : ''}${tokens} tokens, more than the ${context}-token context of '${model}'`, 400);
+}
 
 function mapStopReason(reason: string, aborted: boolean): DoneReason {
   if (aborted || reason === 'abort') return 'abort';
