@@ -13,6 +13,7 @@ import { Metrics } from './core/metrics.js';
 import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
 import { SessionService } from './core/sessions.js';
+import { Drain, drainRequests } from './core/shutdown.js';
 import { openStore, type Store } from './store/database.js';
 import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
 import { HttpError, statusOf } from './surfaces/http.js';
@@ -95,8 +96,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 32 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    // On close, idle keep-alive connections go at once; requests in flight may finish (main.ts bounds the wait).
-    forceCloseConnections: 'idle',
+    // Connections are closed by the shutdown's drain (core/shutdown.ts), once their requests have ended.
+    forceCloseConnections: false,
   });
 
   const metrics = new Metrics();
@@ -165,7 +166,8 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
       return reply.code(400).send(errorBody(request, 400, error.message.replace(/^body\//, ''), 'invalid_request_error'));
     }
     const status = statusOf(error);
-    if (status >= 500 && !(error instanceof BackendError)) {
+    // An HttpError's message is written for the client (a shutdown's 503, say); other 5xx are hidden.
+    if (status >= 500 && !(error instanceof BackendError) && !(error instanceof HttpError)) {
       request.log.error({ err: error }, 'request failed');
       return reply.code(status).send(errorBody(request, status, 'An unexpected error occurred', undefined, undefined, error.message));
     }
@@ -239,10 +241,24 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
 
-  // On close, streams in flight get a grace period to finish; then their connections are cut, which
-  // aborts their generations, and the onClose hooks unload the models.
-  app.addHook('preClose', async () => {
-    setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
+  // On close, requests in flight get a grace period to finish; then their generations and pulls are
+  // stopped and each ends with its last line. Models are unloaded (onClose) only once none is in use.
+  // Registered last: preClose hooks run in registration order, and the live feeds end themselves in theirs.
+  const drain = new Drain();
+  drain.watch(app.server);
+  await app.register(async (last) => {
+    last.addHook('preClose', async () => {
+      await drainRequests({
+        server: app.server,
+        drain,
+        graceMs: config.shutdownGraceMs,
+        log: app.log,
+        cut: async (waitMs) => {
+          services.pulls.cancelAll();
+          await services.generation.stopAll(waitMs);
+        },
+      });
+    });
   });
 
   app.addHook('onClose', async () => {
