@@ -176,6 +176,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
       error: null,
     });
   }
+  const cutByShutdown = new Set<string>();
   const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), { kind: 'comparison' });
   for await (const event of events) {
     const result = results.get(event.instance.id)!;
@@ -184,10 +185,13 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
     else {
       result.error = event.error;
       result.metrics = event.metrics ?? null;
+      if (event.shutdown) cutByShutdown.add(event.instance.id);
     }
   }
   if (arena.instances.length === 1) {
     const only = results.get(arena.instances[0]!.id)!;
+    // Cut short by the server's shutdown: a 503 saying so, not the seeds' 500.
+    if (cutByShutdown.has(arena.instances[0]!.id)) return reply.code(503).send({ error: only.error, model: only.model });
     if (only.error !== null) {
       // Seeds 000/001's server error: the backend's own message goes in `details`.
       return reply.code(500).send({ error: 'An unexpected error occurred', details: only.error, model: only.model });
