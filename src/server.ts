@@ -16,6 +16,7 @@ import { ModelRouter } from './core/router.js';
 import { PullJobs } from './core/pull-jobs.js';
 import { PullPolicy } from './backends/embedded/pull-policy.js';
 import { SessionService } from './core/sessions.js';
+import { Drain, drainRequests } from './core/shutdown.js';
 import { openStore, type Store } from './store/database.js';
 import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
 import { HttpError, statusOf } from './surfaces/http.js';
@@ -107,8 +108,8 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    // On close, idle keep-alive connections go at once; requests in flight may finish (main.ts bounds the wait).
-    forceCloseConnections: 'idle',
+    // Connections are closed by the shutdown's drain (core/shutdown.ts), once their requests have ended.
+    forceCloseConnections: false,
   });
   // Before any route is registered: every route must declare who may call it.
   const routes = declareRouteAccess(app);
@@ -178,7 +179,8 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
       return reply.code(400).send(errorBody(request, 400, error.message.replace(/^body\//, ''), 'invalid_request_error'));
     }
     const status = statusOf(error);
-    if (status >= 500 && !(error instanceof BackendError)) {
+    // An HttpError's message is written for the client (a shutdown's 503, say); other 5xx are hidden.
+    if (status >= 500 && !(error instanceof BackendError) && !(error instanceof HttpError)) {
       request.log.error({ err: error }, 'request failed');
       return reply.code(status).send(errorBody(request, status, 'An unexpected error occurred', undefined, undefined, error.message));
     }
@@ -259,10 +261,24 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
 
-  // On close, streams in flight get a grace period to finish; then their connections are cut, which
-  // aborts their generations, and the onClose hooks unload the models.
-  app.addHook('preClose', async () => {
-    setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
+  // On close, requests in flight get a grace period to finish; then their generations and pulls are
+  // stopped and each ends with its last line. Models are unloaded (onClose) only once none is in use.
+  // Registered last: preClose hooks run in registration order, and the live feeds end themselves in theirs.
+  const drain = new Drain();
+  drain.watch(app.server);
+  await app.register(async (last) => {
+    last.addHook('preClose', async () => {
+      await drainRequests({
+        server: app.server,
+        drain,
+        graceMs: config.shutdownGraceMs,
+        log: app.log,
+        cut: async (waitMs) => {
+          services.pulls.cancelAll();
+          await services.generation.stopAll(waitMs);
+        },
+      });
+    });
   });
 
   app.addHook('onClose', async () => {

@@ -194,8 +194,9 @@ export async function installApiManagement(app: FastifyInstance, management: Api
       key_id: keyId,
       surface: surfaceOf(request),
       duration_ms: Math.round(reply.elapsedTime),
-      // nginx's 499 for a response the client closed before its end.
-      status: reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED_REQUEST,
+      // nginx's 499 for a response the client closed before its end, and for one the server's shutdown
+      // cut short (its client got a last line or a 503 saying so).
+      status: reply.raw.writableFinished && !request.usage?.cutByShutdown ? reply.statusCode : CLIENT_CLOSED_REQUEST,
       created_at: new Date().toISOString(),
     };
     const records: UsageRecord[] = [];

@@ -1,6 +1,7 @@
 import type { ChatMessage, GenerationOptions } from '../backends/types.js';
 import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
+import { ShutdownError } from './shutdown.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 
 /**
@@ -187,7 +188,7 @@ export function instanceMessages(instance: ModelInstance, history: ChatMessage[]
 export type ArenaEvent =
   | { instance: ModelInstance; type: 'token'; text: string }
   | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string }
-  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; /** A client error's HTTP status (4xx). */ status?: number };
+  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; /** A client error's HTTP status (4xx). */ status?: number; shutdown?: true };
 
 /** The 4xx status a generation's error carries (a prompt too long for the model), if it is a client error. */
 function clientStatus(error: unknown): number | undefined {
@@ -230,12 +231,18 @@ export async function* runArena(
       emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text });
     } catch (error) {
       const message = controller.signal.aborted ? 'cancelled' : (error as Error).message;
+      const durationMs = performance.now() - started;
+      // A generation the shutdown stopped still reports what it had generated.
+      const cut = error instanceof ShutdownError ? error : undefined;
       emit({
         instance,
         type: 'error',
         error: message,
         ...(controller.signal.aborted ? {} : { status: clientStatus(error) }),
-        metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
+        metrics: cut?.stats
+          ? arenaMetrics({ text: '', stats: cut.stats, durationMs })
+          : { tokens: 0, duration_s: Number((durationMs / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
+        ...(cut ? { shutdown: true as const } : {}),
       });
     } finally {
       pending--;

@@ -6,10 +6,13 @@ import type {
 } from '../backends/types.js';
 import type { Metrics } from './metrics.js';
 import type { ModelRouter } from './router.js';
+import { ShutdownError } from './shutdown.js';
 
 /** Where a request's token counts go (the usage ledger of the API-management layer listens here). */
 export interface UsageSink {
   add(model: string, promptTokens: number, completionTokens: number): void;
+  /** The server's shutdown stopped one of the request's generations before its end. */
+  cut?(): void;
 }
 
 /** Admin policy applied to every generation before it reaches the router (the model catalog). */
@@ -62,6 +65,10 @@ export function arenaMetrics(result: GenerationResult): ArenaMetrics {
  */
 export class GenerationService {
   private policy?: GenerationPolicy;
+  /** One controller per generation running: what a shutdown aborts. */
+  private readonly running = new Set<AbortController>();
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly router: ModelRouter,
@@ -70,6 +77,23 @@ export class GenerationService {
 
   usePolicy(policy: GenerationPolicy): void {
     this.policy = policy;
+  }
+
+  /**
+   * The shutdown's cut: stops every generation running, and any started later, as a client
+   * disconnect would; each then ends with a ShutdownError. Resolves once all have ended (their
+   * backends have let go of them), or after `waitMs`.
+   */
+  async stopAll(waitMs: number): Promise<void> {
+    this.stopping = true;
+    for (const controller of this.running) controller.abort(new ShutdownError());
+    if (this.running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   chat(request: ChatRequest, usage?: UsageSink): AsyncGenerator<GenerationEvent> {
@@ -86,8 +110,10 @@ export class GenerationService {
     usage: UsageSink | undefined,
   ): AsyncGenerator<GenerationEvent> {
     const prompt = { tokens: 0 };
-    const told = { ...request, onPromptTokens: (tokens: number) => (prompt.tokens = tokens) };
-    return this.observe(request.model, this.prepared(told, start), usage, prompt);
+    // The backend listens to a signal of its own, which the client's departure and the shutdown both abort.
+    const stop = new AbortController();
+    const told = { ...request, signal: stop.signal, onPromptTokens: (tokens: number) => (prompt.tokens = tokens) };
+    return this.observe(request.model, this.prepared(told, start), usage, prompt, request.signal, stop);
   }
 
   /** Applies the policy lazily, so that a refusal surfaces as the stream's error, like any other. */
@@ -104,6 +130,8 @@ export class GenerationService {
     usage: UsageSink | undefined,
     /** The prompt's size once the backend has told it (see ChatRequest.onPromptTokens). */
     prompt: { tokens: number },
+    client: AbortSignal,
+    stop: AbortController,
   ): AsyncGenerator<GenerationEvent> {
     const started = performance.now();
     let first = true;
@@ -111,6 +139,12 @@ export class GenerationService {
     /** Token events seen: what a generation that never reaches its final event is charged. */
     let streamed = 0;
     let accounted = false;
+    const forward = () => stop.abort(client.reason);
+    client.addEventListener('abort', forward, { once: true });
+    if (client.aborted) forward();
+    this.running.add(stop);
+    if (this.stopping) stop.abort(new ShutdownError());
+    const cut = () => stop.signal.reason instanceof ShutdownError;
     this.metrics.generationsRunning.inc();
     try {
       for await (const event of events) {
@@ -130,13 +164,25 @@ export class GenerationService {
           }
           usage?.add(model, stats.promptTokens, stats.completionTokens);
           accounted = true;
+          // Its backend stopped it as it stops an abandoned one; the client is still there and is
+          // told why its answer ends here.
+          if (cut() && stats.doneReason === 'abort') throw new ShutdownError(stats);
         }
         yield event;
       }
+      if (!accounted && cut()) throw new ShutdownError();
     } catch (error) {
+      if (cut()) {
+        outcome = 'shutdown';
+        usage?.cut?.();
+        throw error instanceof ShutdownError ? error : new ShutdownError();
+      }
       outcome = 'error';
       throw error;
     } finally {
+      client.removeEventListener('abort', forward);
+      this.running.delete(stop);
+      if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       if (!accounted && (streamed > 0 || prompt.tokens > 0)) {
         // Stopped before its final event (client gone, error): the backend's counts never came, so
         // each token event counts as one token, and the prompt as the backend told it (0 if it did not).
@@ -177,6 +223,12 @@ export class GenerationService {
 /** The tokens one HTTP request used, per model; the usage ledger persists it when the response ends. */
 export class RequestUsage implements UsageSink {
   readonly byModel = new Map<string, { promptTokens: number; completionTokens: number }>();
+  /** A generation of the request was stopped by the server's shutdown (recorded as 499, like a client that left). */
+  cutByShutdown = false;
+
+  cut(): void {
+    this.cutByShutdown = true;
+  }
 
   add(model: string, promptTokens: number, completionTokens: number): void {
     const entry = this.byModel.get(model) ?? { promptTokens: 0, completionTokens: 0 };

@@ -3,7 +3,11 @@ import { UsageStore, type UsageFilter, type UsageRecord } from '../store/usage.j
 import type { Db } from '../store/database.js';
 import type { SharedEvents } from './shared-events.js';
 
-/** How often buffered records are written; an admin reading usage flushes first. */
+/**
+ * How often buffered records are written; an admin reading usage flushes first. A finished request's
+ * record is in the database within this plus one write, which is the "within a second" a `kill -9`
+ * is documented to respect (docs/admin-api.md, Durability): keep it well under 1 s.
+ */
 const FLUSH_MS = 500;
 /** A batch this large is written at once instead of waiting for the timer. */
 const FLUSH_AT = 1_000;

@@ -40,7 +40,7 @@ export class UsageStore {
     return query;
   }
 
-  /** Totals overall, by key, by model, by surface, by day, and per period by model and by key (for charts). */
+  /** Totals overall, by key, by model, by surface, by status, by day, and per period by model and by key (for charts). */
   async summary(filter: UsageFilter) {
     // ISO timestamps cut to `YYYY-MM-DD` or `YYYY-MM-DDTHH`; substr reads the same on both dialects.
     // The length is a literal so that PostgreSQL sees the same expression in SELECT and GROUP BY.
@@ -51,11 +51,12 @@ export class UsageStore {
       sql<number>`coalesce(sum(prompt_tokens), 0)`.as('prompt_tokens'),
       sql<number>`coalesce(sum(completion_tokens), 0)`.as('completion_tokens'),
     ] as const;
-    const [totals, byKey, byModel, bySurface, byDay, seriesByModel, seriesByKey] = await Promise.all([
+    const [totals, byKey, byModel, bySurface, byStatus, byDay, seriesByModel, seriesByKey] = await Promise.all([
       this.filtered(filter).select([...sums]).executeTakeFirstOrThrow(),
       this.filtered(filter).select(['key_id', ...sums]).groupBy('key_id').orderBy('key_id').execute(),
       this.filtered(filter).select(['model', ...sums]).groupBy('model').orderBy('model').execute(),
       this.filtered(filter).select(['surface', ...sums]).groupBy('surface').orderBy('surface').execute(),
+      this.filtered(filter).select(['status', ...sums]).groupBy('status').orderBy('status').execute(),
       this.filtered(filter).select([period(10).as('day'), ...sums]).groupBy(period(10)).orderBy(period(10)).execute(),
       this.filtered(filter)
         .select([period(periodLength).as('period'), 'model', ...sums])
@@ -75,6 +76,7 @@ export class UsageStore {
       byKey: byKey.map((r) => ({ key_id: r.key_id, ...numbers(r) })),
       byModel: byModel.map((r) => ({ model: r.model, ...numbers(r) })),
       bySurface: bySurface.map((r) => ({ surface: r.surface, ...numbers(r) })),
+      byStatus: byStatus.map((r) => ({ status: Number(r.status), ...numbers(r) })),
       byDay: byDay.map((r) => ({ day: r.day, ...numbers(r) })),
       seriesByModel: seriesByModel.map((r) => ({ period: r.period, model: r.model, ...numbers(r) })),
       seriesByKey: seriesByKey.map((r) => ({ period: r.period, key_id: r.key_id, ...numbers(r) })),

@@ -207,6 +207,7 @@ export function adminRoutes(services: Services) {
         })),
         by_model: summary.byModel,
         by_surface: summary.bySurface,
+        by_status: summary.byStatus,
         by_day: summary.byDay,
         series_by_model: summary.seriesByModel,
         series_by_key: summary.seriesByKey,

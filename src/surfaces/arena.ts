@@ -196,6 +196,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
       error: null,
     });
   }
+  const cutByShutdown = new Set<string>();
   const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), { kind: 'comparison' });
   for await (const event of events) {
     const result = results.get(event.instance.id)!;
@@ -205,10 +206,13 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
       result.error = event.error;
       result.metrics = event.metrics ?? null;
       if (event.status !== undefined) clientErrors.set(result, event.status);
+      if (event.shutdown) cutByShutdown.add(event.instance.id);
     }
   }
   if (arena.instances.length === 1) {
     const only = results.get(arena.instances[0]!.id)!;
+    // Cut short by the server's shutdown: a 503 saying so, not the seeds' 500.
+    if (cutByShutdown.has(arena.instances[0]!.id)) return reply.code(503).send({ error: only.error, model: only.model });
     const status = clientErrors.get(only);
     if (only.error !== null && status !== undefined) return reply.code(status).send({ error: only.error, model: only.model });
     if (only.error !== null) {

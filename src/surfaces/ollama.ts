@@ -10,6 +10,7 @@ import { isRecord, SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, wit
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
+import { SHUTDOWN_DONE_REASON, ShutdownError } from '../core/shutdown.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
 import { finishReason, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
@@ -240,6 +241,16 @@ async function respond(
         yield ndjson({ model, created_at: createdAt(), ...shape.piece(''), done: true, done_reason: doneReason(stats), ...metricsOf(stats), ...shape.extra });
       }
     } catch (error) {
+      if (error instanceof ShutdownError) {
+        // A final line as for any end, with done_reason "shutdown" and the tokens so far; its `error`
+        // makes Ollama's clients raise rather than take the partial answer for a whole one.
+        const end = { done: true, done_reason: SHUTDOWN_DONE_REASON, error: error.message };
+        const counts = error.stats ? metricsOf(error.stats) : {};
+        yield eventStream
+          ? sse({ ...end, ...shape.extra, full_text: text, ...(error.stats ? { usage: usageOf(error.stats) } : {}) })
+          : ndjson({ model, created_at: createdAt(), ...shape.piece(''), ...end, ...counts, ...shape.extra });
+        return;
+      }
       // The 200 went out with the first line: the failure travels as a line, as Ollama sends it.
       request.log.warn({ err: error }, 'generation failed mid-stream');
       const message = (error as Error).message;

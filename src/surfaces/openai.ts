@@ -5,6 +5,7 @@ import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
 import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
+import { ShutdownError } from '../core/shutdown.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
 import { finishReason, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
@@ -168,6 +169,15 @@ async function respond(
         yield 'data: [DONE]\n\n';
       }
     } catch (error) {
+      if (error instanceof ShutdownError) {
+        // The choice ends with a finish_reason ("error", as OpenRouter ends a stream that failed
+        // mid-way) and the error beside it, which OpenAI's SDKs raise; then usage and [DONE] as usual.
+        const { message, type, code } = error;
+        yield sse({ id: shape.id, object: shape.chunkObject, created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices: [shape.chunkChoice(undefined, 'error')], ...(includeUsage ? { usage: null } : {}), error: { message, type, code } });
+        if (includeUsage && error.stats) yield chunk([], usageOf(error.stats));
+        yield 'data: [DONE]\n\n';
+        return;
+      }
       request.log.warn({ err: error }, 'generation failed mid-stream');
       yield errorFrame(error);
     }

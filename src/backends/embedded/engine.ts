@@ -110,6 +110,9 @@ export class EmbeddedEngine implements Backend {
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, Promise<LoadedModel>>();
   private readonly changeListeners: (() => void)[] = [];
+  /** The abort controller of every generation running, and who waits for the last request to let go. */
+  private readonly inFlight = new Set<AbortController>();
+  private idleWaiters: (() => void)[] = [];
   /** Tokens generated since start, and generations currently running: observable state for tests. */
   readonly stats = { generated: 0, running: 0, aborted: 0 };
 
@@ -250,8 +253,9 @@ export class EmbeddedEngine implements Backend {
       live.active--;
       live.queue.shift()?.();
       if (live.active === 0) this.scheduleUnload(live);
+      if (this.busy() === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     };
-    if (sequence && !sequence.disposed) void sequence.dispose().finally(next);
+    if (sequence && !sequence.disposed) void sequence.dispose().catch(() => undefined).finally(next);
     else next();
   }
 
@@ -414,6 +418,7 @@ export class EmbeddedEngine implements Backend {
     let running: Promise<unknown> | undefined;
     let finished = false;
     this.stats.running++;
+    this.inFlight.add(abort);
     try {
       // Before queueing for a sequence and before tokenising: a prompt too long by its length alone.
       if (!couldFit(live.model, promptLength, live.contextSizePerSequence)) throw overflow(fewestTokens(live.model, promptLength), true);
@@ -496,6 +501,7 @@ export class EmbeddedEngine implements Backend {
       }
       await running;
       request.signal.removeEventListener('abort', onAbort);
+      this.inFlight.delete(abort);
       this.stats.running--;
       this.release(live, sequence);
     }
@@ -573,13 +579,33 @@ export class EmbeddedEngine implements Backend {
     return true;
   }
 
-  async close(): Promise<void> {
+  /** Requests holding a loaded model now (generations and embeddings). */
+  private busy(): number {
+    let active = 0;
+    for (const live of this.loaded.values()) active += live.active;
+    return active;
+  }
+
+  /**
+   * Stops what still runs and unloads every model, never one under a live sequence: llama.cpp would
+   * free the memory a running decode uses (node-llama-cpp's DisposedError, or worse). A model still
+   * held after `waitMs` is left loaded; the process is ending anyway.
+   */
+  async close(waitMs = 10_000): Promise<void> {
     this.partialSweep.stop();
     this.llamaStart.close();
-    for (const name of [...this.loaded.keys()]) {
-      const live = this.loaded.get(name)!;
-      live.active = 0;
-      await this.unload(name);
+    for (const abort of this.inFlight) abort.abort(new Error('the engine is closing'));
+    await Promise.allSettled([...this.loading.values()]);
+    if (this.busy() > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const [name, live] of [...this.loaded]) {
+      if (live.active === 0) await this.unload(name);
     }
   }
 }
