@@ -238,6 +238,7 @@ export async function buildServer({ config, backends = [], logStream }: BuildOpt
   await app.register(openAiRoutes(services));
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
+  await app.register((await import('./surfaces/evals.js')).evalRoutes(services));
 
   // On close, streams in flight get a grace period to finish; then their connections are cut, which
   // aborts their generations, and the onClose hooks unload the models.

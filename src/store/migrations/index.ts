@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { apiKeysUsageCatalog } from './002_api_keys_usage_catalog.js';
 import { runsBattles } from './004_runs_battles.js';
 import { sessions } from './005_sessions.js';
+import { evaluations } from './007_evaluations.js';
 
 /**
  * Every migration, in order. Names sort by their numeric prefix; a migration once released is never
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '004_runs_battles': runsBattles,
   // After 004 although written beside it: databases that already ran 004 only accept later names.
   '005_sessions': sessions,
+  '007_evaluations': evaluations,
 };

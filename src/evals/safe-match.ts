@@ -1,0 +1,106 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Runs a suite's regular expressions and JSON schemas (whose `pattern`s are regular expressions too)
+ * in a worker thread, with a time limit per answer. JavaScript's backtracking engine can take
+ * exponential time on a crafted pattern; in the worker such a match only costs the worker, which is
+ * terminated at the limit and replaced, and the assertion fails with "timed out". The worker's code is
+ * ours; the suite only gives it data.
+ */
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Ajv } = require(workerData.ajv);
+const ajv = new Ajv({ strict: false, allErrors: false });
+const compiled = new Map();
+parentPort.on('message', ({ id, answer, checks }) => {
+  try {
+    const results = checks.map((check) => {
+      if (check.regex !== undefined) return new RegExp(check.regex, check.flags).test(answer);
+      const key = JSON.stringify(check.schema);
+      let validate = compiled.get(key);
+      if (!validate) {
+        if (compiled.size > 500) compiled.clear();
+        validate = ajv.compile(check.schema);
+        compiled.set(key, validate);
+      }
+      return validate(JSON.parse(answer)) === true;
+    });
+    parentPort.postMessage({ id, results });
+  } catch (error) {
+    parentPort.postMessage({ id, error: String(error && error.message || error) });
+  }
+});
+`;
+
+export type GuardedCheck = { regex: string; flags: string } | { schema: Record<string, unknown> };
+
+interface Pending {
+  resolve: (outcome: boolean[] | { error: string }) => void;
+  timer: NodeJS.Timeout;
+}
+
+export const MATCH_TIME_LIMIT_MS = 1_000;
+
+export class SafeMatcher {
+  private worker?: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /** One answer's checks at a time: a limit then measures that answer alone, never a queue. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly limitMs = MATCH_TIME_LIMIT_MS) {}
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ajv: createRequire(import.meta.url).resolve('ajv') } });
+    worker.unref();
+    worker.on('message', (message: { id: number; results?: boolean[]; error?: string }) => {
+      const entry = this.pending.get(message.id);
+      if (!entry) return;
+      this.pending.delete(message.id);
+      clearTimeout(entry.timer);
+      entry.resolve(message.results ?? { error: message.error ?? 'failed' });
+    });
+    const fail = (reason: string) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const [id, entry] of this.pending) {
+        clearTimeout(entry.timer);
+        entry.resolve({ error: reason });
+        this.pending.delete(id);
+      }
+    };
+    worker.on('error', (error) => fail(error.message));
+    worker.on('exit', () => fail('the matcher stopped'));
+    this.worker = worker;
+    return worker;
+  }
+
+  match(answer: string, checks: GuardedCheck[]): Promise<boolean[] | { error: string }> {
+    const run = this.chain.then(
+      () =>
+        new Promise<boolean[] | { error: string }>((resolve) => {
+          const worker = this.start();
+          const id = this.nextId++;
+          const timer = setTimeout(() => {
+            this.pending.delete(id);
+            resolve({ error: `timed out after ${this.limitMs} ms` });
+            // The worker may be stuck in the match for good: it goes, and the next answer gets a new one.
+            if (this.worker === worker) this.worker = undefined;
+            void worker.terminate();
+          }, this.limitMs);
+          this.pending.set(id, { resolve, timer });
+          worker.postMessage({ id, answer, checks });
+        }),
+    );
+    this.chain = run;
+    return run;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}
