@@ -14,6 +14,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { Ajv } = require(workerData.ajv);
 const ajv = new Ajv({ strict: false, allErrors: false });
 const compiled = new Map();
+parentPort.postMessage({ ready: true });
 parentPort.on('message', ({ id, answer, checks }) => {
   try {
     const results = checks.map((check) => {
@@ -37,6 +38,8 @@ parentPort.on('message', ({ id, answer, checks }) => {
 export type GuardedCheck = { regex: string; flags: string } | { schema: Record<string, unknown> };
 
 interface Pending {
+  /** The worker asked: when it dies, only its own requests fail (a replacement may already have others). */
+  worker: Worker;
   resolve: (outcome: boolean[] | { error: string }) => void;
   timer: NodeJS.Timeout;
 }
@@ -45,6 +48,8 @@ export const MATCH_TIME_LIMIT_MS = 1_000;
 
 export class SafeMatcher {
   private worker?: Worker;
+  /** Resolves once the current worker has loaded: its start-up is not counted against the limit. */
+  private ready: Promise<void> = Promise.resolve();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /** One answer's checks at a time: a limit then measures that answer alone, never a queue. */
@@ -56,7 +61,10 @@ export class SafeMatcher {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ajv: createRequire(import.meta.url).resolve('ajv') } });
     worker.unref();
-    worker.on('message', (message: { id: number; results?: boolean[]; error?: string }) => {
+    let markReady!: () => void;
+    this.ready = new Promise<void>((resolve) => (markReady = resolve));
+    worker.on('message', (message: { ready?: boolean; id: number; results?: boolean[]; error?: string }) => {
+      if (message.ready) return markReady();
       const entry = this.pending.get(message.id);
       if (!entry) return;
       this.pending.delete(message.id);
@@ -64,8 +72,10 @@ export class SafeMatcher {
       entry.resolve(message.results ?? { error: message.error ?? 'failed' });
     });
     const fail = (reason: string) => {
+      markReady();
       if (this.worker === worker) this.worker = undefined;
       for (const [id, entry] of this.pending) {
+        if (entry.worker !== worker) continue;
         clearTimeout(entry.timer);
         entry.resolve({ error: reason });
         this.pending.delete(id);
@@ -78,10 +88,10 @@ export class SafeMatcher {
   }
 
   match(answer: string, checks: GuardedCheck[]): Promise<boolean[] | { error: string }> {
-    const run = this.chain.then(
-      () =>
-        new Promise<boolean[] | { error: string }>((resolve) => {
-          const worker = this.start();
+    const run = this.chain.then(async () => {
+      const worker = this.start();
+      await this.ready;
+      return new Promise<boolean[] | { error: string }>((resolve) => {
           const id = this.nextId++;
           const timer = setTimeout(() => {
             this.pending.delete(id);
@@ -90,10 +100,10 @@ export class SafeMatcher {
             if (this.worker === worker) this.worker = undefined;
             void worker.terminate();
           }, this.limitMs);
-          this.pending.set(id, { resolve, timer });
+          this.pending.set(id, { worker, resolve, timer });
           worker.postMessage({ id, answer, checks });
-        }),
-    );
+      });
+    });
     this.chain = run;
     return run;
   }

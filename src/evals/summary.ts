@@ -14,7 +14,8 @@ export function wilson(passed: number, total: number, z = Z95): [number, number]
   const denominator = 1 + z2 / total;
   const centre = (p + z2 / (2 * total)) / denominator;
   const half = (z / denominator) * Math.sqrt((p * (1 - p)) / total + z2 / (4 * total * total));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // At 0 or all passed the bound is exactly 0 or 1; floating point would leave it a hair inside.
+  return [passed === 0 ? 0 : Math.max(0, centre - half), passed === total ? 1 : Math.min(1, centre + half)];
 }
 
 function mean(values: number[]): number | null {
