@@ -92,16 +92,16 @@ export class SafeMatcher {
       const worker = this.start();
       await this.ready;
       return new Promise<boolean[] | { error: string }>((resolve) => {
-          const id = this.nextId++;
-          const timer = setTimeout(() => {
-            this.pending.delete(id);
-            resolve({ error: `timed out after ${this.limitMs} ms` });
-            // The worker may be stuck in the match for good: it goes, and the next answer gets a new one.
-            if (this.worker === worker) this.worker = undefined;
-            void worker.terminate();
-          }, this.limitMs);
-          this.pending.set(id, { worker, resolve, timer });
-          worker.postMessage({ id, answer, checks });
+        const id = this.nextId++;
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          resolve({ error: `timed out after ${this.limitMs} ms` });
+          // The worker may be stuck in the match for good: it goes, and the next answer gets a new one.
+          if (this.worker === worker) this.worker = undefined;
+          void worker.terminate();
+        }, this.limitMs);
+        this.pending.set(id, { worker, resolve, timer });
+        worker.postMessage({ id, answer, checks });
       });
     });
     this.chain = run;
