@@ -70,7 +70,7 @@ describe('the eval command', () => {
     expect(below.stdout).toMatch(/✗ stories260K__0.7_0.9_40_1.1_6_1: pass rate 0 is below 0.5/);
   });
 
-  it('exits 2 on a usage or connection error', async () => {
+  it('exits 2 on a usage or connection error', { timeout: 180_000 }, async () => {
     expect((await cli(['eval'])).code).toBe(2);
     expect((await cli(['eval', path.join(dir, 'missing.yaml'), '--server', server.url])).code).toBe(2);
     expect((await cli(['eval', suite(''), '--threshold', '2', '--server', server.url])).code).toBe(2);
@@ -84,7 +84,7 @@ describe('the eval command', () => {
     expect(closed.stderr).toMatch(/error: fetch failed/);
   });
 
-  it('runs in process without a server, with the same exit codes', async () => {
+  it('runs in process without a server, with the same exit codes', { timeout: 240_000 }, async () => {
     const env = { MODELS_DIR: SHARED_MODELS, DATA_DIR: tempDir('eval-cli-data-') };
     const met = await cli(['eval', suite('threshold: { pass_rate: 1 }\n'), '--quiet'], env);
     expect(met.code, met.stderr).toBe(0);

@@ -6,6 +6,7 @@ import { STORES } from './helpers/stores.js';
 import { runEval, STORY, type Json } from './helpers/evals.js';
 import { combineOrders, parsePairVerdict, parseScore } from '../src/evals/judge.js';
 import { SafeMatcher } from '../src/evals/safe-match.js';
+import { agreement } from '../src/evals/agreement.js';
 
 /**
  * LLM judges, played by OpenAI-compatible stand-ins (no judge-sized model runs here) that always give
@@ -89,6 +90,22 @@ describe('reading judges and running regular expressions safely', () => {
     expect(combineOrders('A', 'A')).toBe('tie');
     expect(combineOrders('A', 'tie')).toBe('tie');
     expect(combineOrders('A', 'abstained')).toBe('abstained');
+  });
+
+  it('measures how often judges and people prefer the same side of a pair', () => {
+    const human = [
+      { a: 'x', b: 'y', winner: 'a' as const },
+      { a: 'y', b: 'z', winner: 'a' as const },
+      { a: 'x', b: 'w', winner: 'tie' as const },
+    ];
+    // Same preference on x–y (written the other way round), the opposite on y–z, none in common on x–w.
+    const judge = [
+      { a: 'y', b: 'x', winner: 'b' as const },
+      { a: 'y', b: 'z', winner: 'b' as const },
+      { a: 'z', b: 'w', winner: 'a' as const },
+    ];
+    expect(agreement(human, judge)).toEqual({ pairs: 2, agreed: 1, rate: 0.5 });
+    expect(agreement([], judge)).toEqual({ pairs: 0, agreed: 0, rate: null });
   });
 
   it('stops a catastrophic regular expression at its time limit and keeps matching afterwards', async () => {
