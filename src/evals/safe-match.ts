@@ -45,6 +45,52 @@ interface Pending {
 }
 
 export const MATCH_TIME_LIMIT_MS = 1_000;
+/** Answers up to this long may take the in-thread path for a pattern of bounded cost. */
+const FAST_PATH_MAX_CHARS = 4_000;
+
+/**
+ * Whether a pattern's backtracking is bounded well enough to run in the server's own thread: no
+ * quantified group (where exponential blow-ups live), no back-reference or lookaround, and at most
+ * one unbounded quantifier, so a search costs at most about n² steps (16 M at FAST_PATH_MAX_CHARS).
+ * Anything else goes to the worker. Most assertions (`\w`, `^Yes`, `\d+ apples`) pass; the
+ * worker's round trip, several milliseconds on a machine busy generating, is then saved.
+ */
+export function isBoundedPattern(pattern: string): boolean {
+  let unbounded = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      const next = pattern[i + 1] ?? '';
+      if (!inClass && (/[1-9]/.test(next) || next === 'k')) return false;
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(' && pattern[i + 1] === '?' && pattern[i + 2] !== ':') return false;
+    else if (c === ')' && /[*+?{]/.test(pattern[i + 1] ?? '')) return false;
+    else if (c === '*' || c === '+') unbounded++;
+    else if (c === '{') {
+      const range = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
+      if (range && range[2] !== undefined && (range[3] === '' || Number(range[3]) > 16)) unbounded++;
+    }
+  }
+  return unbounded <= 1;
+}
+
+function fastPath(answer: string, checks: GuardedCheck[]): boolean[] | undefined {
+  if (answer.length > FAST_PATH_MAX_CHARS) return undefined;
+  const results: boolean[] = [];
+  for (const check of checks) {
+    if (!('regex' in check) || !isBoundedPattern(check.regex)) return undefined;
+    results.push(new RegExp(check.regex, check.flags).test(answer));
+  }
+  return results;
+}
 
 export class SafeMatcher {
   private worker?: Worker;
@@ -88,6 +134,8 @@ export class SafeMatcher {
   }
 
   match(answer: string, checks: GuardedCheck[]): Promise<boolean[] | { error: string }> {
+    const quick = fastPath(answer, checks);
+    if (quick) return Promise.resolve(quick);
     const run = this.chain.then(async () => {
       const worker = this.start();
       await this.ready;
