@@ -122,8 +122,9 @@ describe.each(STORES)('evaluations on $store', ({ setup }) => {
     expect(md).toContain('| stories260K__0.7_0.9_40_1.1_8_0 | 0.0% (0/2)');
     expect((await fetch(`${server.url}/api/evals/${id}/export?format=xml`)).status).toBe(400);
 
-    const listed = (await (await fetch(`${server.url}/api/evals`)).json()) as Json;
+    const listed = (await (await fetch(`${server.url}/api/evals?limit=200&offset=0`)).json()) as Json;
     expect(listed.evaluations.map((e: Json) => e.id)).toContain(id);
+    expect((await fetch(`${server.url}/api/evals?limit=0`)).status).toBe(400);
 
     const rerun = await postJson(`${server.url}/api/evals/${id}/rerun`, { failed_only: true });
     expect(rerun.status).toBe(201);

@@ -10,6 +10,7 @@ import { MAX_CELLS, MAX_CONFIGURATIONS } from '../evals/suite.js';
 import { catalogDefaults } from './arena.js';
 import { badRequest, ndjson, sendStream, sse } from './http.js';
 import { EXPORT_TYPES } from '../core/runs.js';
+import { integerQuery } from './runs.js';
 
 /**
  * Evaluations over HTTP: submit a suite (JSON or YAML), list and read evaluations, follow one live
@@ -92,11 +93,13 @@ export function evalRoutes(services: Services) {
       schema: {
         tags: ['evaluations'],
         summary: 'Evaluations, newest first (an API key sees its own)',
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } } },
+        querystring: { type: 'object', properties: { limit: { type: 'string', description: '1-200, default 50' }, offset: { type: 'string', description: '0 or more, default 0' } } },
         response: { 200: { type: 'object', properties: { total: { type: 'integer' }, evaluations: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 400: error },
       },
     }, async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
+      const query = request.query as Record<string, unknown>;
+      const limit = integerQuery(query.limit, 'limit', 50, 1, 200);
+      const offset = integerQuery(query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
       const principal = request.principal;
       const { evaluations, total } = await store.list({ limit, offset, ownerKeyId: principal?.kind === 'key' ? principal.keyId : undefined });
       return {
