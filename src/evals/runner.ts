@@ -37,12 +37,14 @@ export type EvalEvent =
  * What each stored cell cost beyond its generation (assertions, the row, the event), process-wide:
  * the benchmark reads it to hold the bookkeeping to well under a millisecond a cell.
  */
-export const bookkeeping = { cells: 0, totalMs: 0, maxMs: 0 };
+export const bookkeeping = { cells: 0, totalMs: 0, maxMs: 0, recent: [] as number[] };
 
 function noteBookkeeping(ms: number): void {
   bookkeeping.cells++;
   bookkeeping.totalMs += ms;
   bookkeeping.maxMs = Math.max(bookkeeping.maxMs, ms);
+  // The last few thousand, for percentiles; older ones go so that a long-lived server does not grow.
+  if (bookkeeping.recent.push(ms) > 5_000) bookkeeping.recent.shift();
 }
 
 export interface Progress {

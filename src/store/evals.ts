@@ -3,7 +3,8 @@ import type { ArenaMetrics } from '../core/generation.js';
 import type { Winner } from '../core/leaderboard.js';
 import type { AssertionResult } from '../evals/assertions.js';
 import type { Suite } from '../evals/suite.js';
-import type { Db } from './database.js';
+import type Database from 'better-sqlite3';
+import type { Db, Store } from './database.js';
 import type { VotedBattle } from './battles.js';
 
 /** Evaluations, their cells and their judges' votes, in SQLite or PostgreSQL alike. */
@@ -78,8 +79,17 @@ function record(row: Row): EvalRecord {
   };
 }
 
+const CELL_COLUMNS = ['eval_id', 'prompt_index', 'instance_id', 'repeat', 'answer', 'metrics', 'assertions', 'pass', 'error', 'judge', 'created_at'] as const;
+
 export class EvalStore {
-  constructor(private readonly db: Db) {}
+  private readonly db: Db;
+  /** SQLite only: the cell insert, prepared once; a cell is stored on the evaluation's hot path. */
+  private readonly insertCell?: Database.Statement;
+
+  constructor(store: Pick<Store, 'db' | 'sqlite'>) {
+    this.db = store.db;
+    this.insertCell = store.sqlite?.prepare(`INSERT INTO eval_cells (${CELL_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${CELL_COLUMNS.map(() => '?').join(', ')})`);
+  }
 
   async create(evaluation: Omit<EvalRecord, 'finishedAt' | 'error'>): Promise<void> {
     await this.db
@@ -133,22 +143,21 @@ export class EvalStore {
   }
 
   async addCell(evalId: string, cell: Cell): Promise<void> {
-    await this.db
-      .insertInto('eval_cells')
-      .values({
-        eval_id: evalId,
-        prompt_index: cell.prompt_index,
-        instance_id: cell.instance_id,
-        repeat: cell.repeat,
-        answer: cell.answer,
-        metrics: cell.metrics === null ? null : JSON.stringify(cell.metrics),
-        assertions: JSON.stringify(cell.assertions),
-        pass: cell.pass ? 1 : 0,
-        error: cell.error,
-        judge: cell.judge === null ? null : JSON.stringify(cell.judge),
-        created_at: new Date().toISOString(),
-      })
-      .execute();
+    const row = {
+      eval_id: evalId,
+      prompt_index: cell.prompt_index,
+      instance_id: cell.instance_id,
+      repeat: cell.repeat,
+      answer: cell.answer,
+      metrics: cell.metrics === null ? null : JSON.stringify(cell.metrics),
+      assertions: JSON.stringify(cell.assertions),
+      pass: cell.pass ? 1 : 0,
+      error: cell.error,
+      judge: cell.judge === null ? null : JSON.stringify(cell.judge),
+      created_at: new Date().toISOString(),
+    };
+    if (this.insertCell) this.insertCell.run(...CELL_COLUMNS.map((column) => row[column]));
+    else await this.db.insertInto('eval_cells').values(row).execute();
   }
 
   async setCellJudge(evalId: string, key: CellKey, judge: JudgeScore): Promise<void> {

@@ -55,7 +55,7 @@ const evalSchema = {
 } as const;
 
 export function evalRoutes(services: Services) {
-  const store = new EvalStore(services.store.db);
+  const store = new EvalStore(services.store);
   const jobs = new EvalJobs({
     store,
     generation: services.generation,

@@ -32,7 +32,7 @@ export function leaderboardRoutes(services: Services) {
   // The bootstrap costs time; the table only changes when a vote arrives, so the last one is kept.
   const cache = new Map<string, { key: string; rows: Row[]; total: number }>();
 
-  const judged = new EvalStore(services.store.db);
+  const judged = new EvalStore(services.store);
 
   function asVotes(by: 'model' | 'config', voted: VotedBattle[]): Vote[] {
     return voted.flatMap((b) => (by === 'config' ? [{ a: b.a_config, b: b.b_config, winner: b.winner }] : b.a_model === b.b_model ? [] : [{ a: b.a_model, b: b.b_model, winner: b.winner }]));
