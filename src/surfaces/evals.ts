@@ -55,19 +55,18 @@ const evalSchema = {
 } as const;
 
 export function evalRoutes(services: Services) {
-  const store = new EvalStore(services.store);
-  const jobs = new EvalJobs({
-    store,
-    generation: services.generation,
-    router: services.router,
-    shared: services.shared,
-    limiter: services.limiter,
-    ledger: services.usageLedger,
-    onError: () => undefined,
-  });
-  const evals = new EvalService({ store, jobs, router: services.router, catalog: services.catalog, defaults: catalogDefaults(services) });
-
   return async function (app: FastifyInstance): Promise<void> {
+    const store = new EvalStore(services.store);
+    const jobs = new EvalJobs({
+      store,
+      generation: services.generation,
+      router: services.router,
+      shared: services.shared,
+      limiter: services.limiter,
+      ledger: services.usageLedger,
+      onError: (error) => app.log.error({ err: error }, 'evaluation failed'),
+    });
+    const evals = new EvalService({ store, jobs, router: services.router, catalog: services.catalog, defaults: catalogDefaults(services) });
     await jobs.listen();
     const open = new Set<PushStream<string>>();
     app.addHook('preClose', async () => {
