@@ -190,4 +190,9 @@ describe.each(STORES)('evaluations on $store', ({ setup }) => {
     await followEval(server.url, id);
     expect(await getEval(server.url, id)).toMatchObject({ name: 'yaml suite', status: 'done', summary: [{ pass_rate: 1 }] });
   });
+
+  it('documents every evaluation route in the OpenAPI document', async () => {
+    const paths = Object.keys(((await (await fetch(`${server.url}/docs/json`)).json()) as Json).paths);
+    for (const route of ['/api/evals', '/api/evals/{id}', '/api/evals/{id}/events', '/api/evals/{id}/cancel', '/api/evals/{id}/rerun', '/api/evals/{id}/export']) expect(paths).toContain(route);
+  });
 });
