@@ -260,6 +260,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(openAiRoutes(services));
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
+  await app.register((await import('./surfaces/evals.js')).evalRoutes(services));
 
   // On close, requests in flight get a grace period to finish; then their generations and pulls are
   // stopped and each ends with its last line. Models are unloaded (onClose) only once none is in use.

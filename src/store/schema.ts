@@ -11,6 +11,9 @@ export interface Tables {
   runs: RunsTable;
   battles: BattlesTable;
   sessions: SessionsTable;
+  evaluations: EvaluationsTable;
+  eval_cells: EvalCellsTable;
+  judge_votes: JudgeVotesTable;
 }
 
 /** Server-wide values every replica must share (e.g. the API-key HMAC secret). */
@@ -115,4 +118,60 @@ export interface SessionsTable {
   updated_at: string;
   /** Idle expiry: updated_at plus the session TTL. */
   expires_at: string;
+}
+
+/** An evaluation job (src/store/evals.ts). */
+export interface EvaluationsTable {
+  id: string;
+  owner_key_id: string | null;
+  name: string;
+  /** 'queued', 'running', 'done', 'cancelled' or 'failed'. */
+  status: string;
+  /** JSON: the validated suite. */
+  suite: string;
+  /** JSON list of [prompt_index, instance_id, repeat] to run; null runs every cell. */
+  plan: string | null;
+  /** Cells plus judgements to do. */
+  total: number;
+  error: string | null;
+  rerun_of: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface EvalCellsTable {
+  eval_id: string;
+  prompt_index: number;
+  instance_id: string;
+  repeat: number;
+  answer: string;
+  /** JSON ArenaMetrics; null when the generation failed before any figure. */
+  metrics: string | null;
+  /** JSON list of assertion results. */
+  assertions: string;
+  /** 1 when every assertion passed (and the generation did not fail). */
+  pass: number;
+  error: string | null;
+  judge: string | null;
+  created_at: string;
+}
+
+/** A judge's verdict on two configurations' answers (src/store/evals.ts). */
+export interface JudgeVotesTable {
+  id: string;
+  eval_id: string;
+  owner_key_id: string | null;
+  source: string;
+  judge_model: string;
+  prompt_index: number;
+  repeat: number;
+  a_instance: string;
+  b_instance: string;
+  a_model: string;
+  b_model: string;
+  a_config: string;
+  b_config: string;
+  winner: string | null;
+  verdicts: string;
+  created_at: string;
 }

@@ -4,6 +4,8 @@ import { contestantView } from '../core/battles.js';
 import { computeLeaderboard, DEFAULT_ROUNDS, type LeaderboardRow, type Vote } from '../core/leaderboard.js';
 import { BattleStore, type VotedBattle } from '../store/battles.js';
 import { badRequest } from './http.js';
+import { EvalStore } from '../store/evals.js';
+import { agreement, type Agreement } from '../evals/agreement.js';
 
 /** `GET /api/leaderboard`: Bradley–Terry ratings of models, or of configurations, from the votes. */
 
@@ -29,6 +31,12 @@ export function leaderboardRoutes(services: Services) {
   const battles = new BattleStore(services.store.db);
   // The bootstrap costs time; the table only changes when a vote arrives, so the last one is kept.
   const cache = new Map<string, { key: string; rows: Row[]; total: number }>();
+
+  const judged = new EvalStore(services.store);
+
+  function asVotes(by: 'model' | 'config', voted: VotedBattle[]): Vote[] {
+    return voted.flatMap((b) => (by === 'config' ? [{ a: b.a_config, b: b.b_config, winner: b.winner }] : b.a_model === b.b_model ? [] : [{ a: b.a_model, b: b.b_model, winner: b.winner }]));
+  }
 
   async function compute(by: 'model' | 'config', voted: VotedBattle[]): Promise<{ rows: Row[]; total: number }> {
     const votes: Vote[] = [];
@@ -60,12 +68,25 @@ export function leaderboardRoutes(services: Services) {
         summary: 'Bradley–Terry leaderboard with 95% bootstrap intervals, by model or by configuration',
         description:
           'Ties count half a win for each side; both_bad counts as a tie (as in Chatbot Arena). Only voted battles count; by=model ignores battles between two configurations of one model.',
-        querystring: { type: 'object', properties: { by: { type: 'string', enum: ['model', 'config'], default: 'model' } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            by: { type: 'string', enum: ['model', 'config'], default: 'model' },
+            source: { type: 'string', enum: ['human', 'judge'], default: 'human', description: 'human: blind battle votes; judge: the verdicts of evaluations\' LLM judges' },
+          },
+        },
         response: {
           200: {
             type: 'object',
             properties: {
               by: { type: 'string' },
+              source: { type: 'string' },
+              agreement: {
+                type: 'object',
+                nullable: true,
+                description: 'source=judge: pairs of contestants with both human and judge votes, and the share where both prefer the same side',
+                properties: { pairs: { type: 'integer' }, agreed: { type: 'integer' }, rate: { type: 'number', nullable: true } },
+              },
               total_battles: { type: 'integer' },
               bootstrap_rounds: { type: 'integer' },
               rows: { type: 'array', items: { type: 'object', properties: rowProperties } },
@@ -78,14 +99,18 @@ export function leaderboardRoutes(services: Services) {
     }, async (request) => {
       const by = (request.query as { by?: unknown }).by ?? 'model';
       if (by !== 'model' && by !== 'config') throw badRequest('by must be "model" or "config"');
-      const voted = await battles.voted();
+      const source = (request.query as { source?: unknown }).source ?? 'human';
+      if (source !== 'human' && source !== 'judge') throw badRequest('source must be "human" or "judge"');
+      const human = await battles.voted();
+      const voted = source === 'judge' ? await judged.votedByJudges() : human;
       const key = `${by}:${voted.length}:${JSON.stringify(voted.at(-1) ?? null)}`;
-      let table = cache.get(by);
+      let table = cache.get(`${source}:${by}`);
       if (table?.key !== key) {
         table = { key, ...(await compute(by, voted)) };
-        cache.set(by, table);
+        cache.set(`${source}:${by}`, table);
       }
-      return { by, total_battles: table.total, bootstrap_rounds: DEFAULT_ROUNDS, rows: table.rows };
+      const agreed: Agreement | null = source === 'judge' ? agreement(asVotes(by, human), asVotes(by, voted)) : null;
+      return { by, source, agreement: agreed, total_battles: table.total, bootstrap_rounds: DEFAULT_ROUNDS, rows: table.rows };
     });
   };
 }

@@ -54,7 +54,7 @@ const summarySchema = {
   },
 } as const;
 
-function integerQuery(value: unknown, name: string, fallback: number, min: number, max: number): number {
+export function integerQuery(value: unknown, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(number) || number < min || number > max) {

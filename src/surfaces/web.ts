@@ -8,7 +8,7 @@ import { withAccess } from '../core/route-access.js';
 export const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
 
 /** The single-page app's own paths; a browser opening one of them (a reload, a shared link) gets the app. */
-export const APP_PATHS = ['/battle', '/leaderboard', '/runs', '/runs/:id', '/models', '/admin', '/admin/*'];
+export const APP_PATHS = ['/battle', '/leaderboard', '/runs', '/runs/:id', '/evals', '/evals/:id', '/models', '/admin', '/admin/*'];
 
 export function wantsHtml(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/html');

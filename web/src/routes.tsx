@@ -2,6 +2,8 @@ import type { ReactElement } from 'react';
 import { adminRoutes } from './pages/admin/adminRoutes.js';
 import { BattlePage } from './pages/BattlePage.js';
 import { ComparePage } from './pages/ComparePage.js';
+import { EvalPage } from './pages/EvalPage.js';
+import { EvalsPage } from './pages/EvalsPage.js';
 import { LeaderboardPage } from './pages/LeaderboardPage.js';
 import { ModelsPage } from './pages/ModelsPage.js';
 import { RunPage } from './pages/RunPage.js';
@@ -21,9 +23,11 @@ export const routes: Route[] = [
   { pattern: '/', label: 'Compare', render: () => <ComparePage /> },
   { pattern: '/battle', label: 'Battle', render: () => <BattlePage /> },
   { pattern: '/leaderboard', label: 'Leaderboard', render: () => <LeaderboardPage /> },
+  { pattern: '/evals', label: 'Evaluations', render: () => <EvalsPage /> },
   { pattern: '/runs', label: 'History', render: () => <RunsPage /> },
   { pattern: '/models', label: 'Models', render: () => <ModelsPage /> },
   { pattern: '/runs/:id', render: (params) => <RunPage id={params.id!} /> },
+  { pattern: '/evals/:id', render: (params) => <EvalPage id={params.id!} /> },
 ];
 // The admin pages keep their own table; they follow the others in the navigation.
 routes.push(...adminRoutes);

@@ -9,6 +9,8 @@ import { StreamColumn } from '../components/StreamColumn.js';
 import { historyOf, useColumns } from '../components/useColumns.js';
 import { useModels } from '../components/useModels.js';
 import { loadInstances, saveInstances } from '../components/savedInstances.js';
+import { handOffSettings } from '../components/evalSuite.js';
+import { navigate } from '../navigation.js';
 
 /** An instance on the page: a stable key for its column, and its settings (editable between turns). */
 interface Slot {
@@ -129,6 +131,9 @@ export function ComparePage() {
         <div className="instance-actions">
           <button type="button" disabled={names.length === 0} onClick={() => setSlots((all) => [...all, slot(defaultSettings(names[0]!))])}>
             Add instance
+          </button>
+          <button type="button" disabled={slots.length === 0 || problems.length > 0} onClick={() => (handOffSettings(slots.map((s) => s.settings)), navigate('/evals'))}>
+            Evaluate these settings
           </button>
         </div>
         <details className="grid">

@@ -1,0 +1,283 @@
+import { EventEmitter } from 'node:events';
+import type { ChatMessage } from '../backends/types.js';
+import { instanceMessages, instanceOptions, type ModelInstance } from '../core/arena.js';
+import type { Principal } from '../core/auth.js';
+import { arenaMetrics, GenerationService, type ArenaMetrics } from '../core/generation.js';
+import type { RateLimiter } from '../core/rate-limit.js';
+import type { ModelRouter } from '../core/router.js';
+import type { SharedEvents } from '../core/shared-events.js';
+import type { UsageLedger } from '../core/usage-ledger.js';
+import { timeOrderedId } from '../store/runs.js';
+import type { Cell, CellKey, EvalRecord, EvalStatus, EvalStore } from '../store/evals.js';
+import { configurationKey } from '../shared/instances.js';
+import { checkAnswer, cosine, type CheckContext } from './assertions.js';
+import { combineOrders, pairwisePrompt, parsePairVerdict, parseScore, scorePrompt } from './judge.js';
+import { KeyPacing, Slots } from './pacing.js';
+import { SafeMatcher } from './safe-match.js';
+import type { Suite } from './suite.js';
+
+/**
+ * Evaluations as server-side jobs. The replica that accepted a suite runs it: every cell through the
+ * same generation path as the Arena (metrics, catalog policy, usage), at most `concurrency` at a time
+ * for the suite and MAX_RUNNING generations for all evaluations of this replica together. Each
+ * finished cell is stored at once, so a page reloaded, or opened on another replica, reads the same
+ * state, and events go to every replica (shared events) for live views.
+ */
+
+/** Evaluation generations one replica runs at once, all evaluations together. */
+export const MAX_RUNNING = 8;
+
+export type EvalEvent =
+  | { type: 'status'; status: EvalStatus; error?: string | null }
+  | { type: 'cell'; cell: Cell; progress: Progress }
+  | { type: 'judgement'; prompt_index: number; repeat: number; instances: string[]; outcome: string; progress: Progress }
+  | { type: 'end'; status: EvalStatus };
+
+/**
+ * What each stored cell cost beyond its generation (assertions, the row, the event), process-wide:
+ * the benchmark reads it to hold the bookkeeping to well under a millisecond a cell.
+ */
+export const bookkeeping = { cells: 0, totalMs: 0, maxMs: 0, recent: [] as number[] };
+
+function noteBookkeeping(ms: number): void {
+  bookkeeping.cells++;
+  bookkeeping.totalMs += ms;
+  bookkeeping.maxMs = Math.max(bookkeeping.maxMs, ms);
+  // The last few thousand, for percentiles; older ones go so that a long-lived server does not grow.
+  if (bookkeeping.recent.push(ms) > 5_000) bookkeeping.recent.shift();
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+/** Every cell of a suite, in prompt order (so the matrix fills row by row), unless a plan names some. */
+export function planOf(suite: Suite, plan: CellKey[] | null): CellKey[] {
+  if (plan) return plan;
+  const keys: CellKey[] = [];
+  for (let p = 0; p < suite.prompts.length; p++) for (let r = 0; r < suite.repeats; r++) for (const instance of suite.instances) keys.push([p, instance.id, r]);
+  return keys;
+}
+
+/** Judgements a plan will take: one per cell (score), or two orders per pair of cells on one prompt and repeat (pairwise). */
+export function judgementsOf(suite: Suite, plan: CellKey[]): number {
+  if (!suite.judge) return 0;
+  if (suite.judge.mode === 'score') return plan.length;
+  const groups = new Map<string, number>();
+  for (const [p, , r] of plan) groups.set(`${p}:${r}`, (groups.get(`${p}:${r}`) ?? 0) + 1);
+  let pairs = 0;
+  for (const n of groups.values()) pairs += (n * (n - 1)) / 2;
+  return pairs;
+}
+
+export interface JobDeps {
+  store: EvalStore;
+  generation: GenerationService;
+  router: ModelRouter;
+  shared: SharedEvents;
+  limiter: RateLimiter;
+  ledger: UsageLedger;
+  onError: (error: unknown) => void;
+}
+
+interface Job {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class EvalJobs {
+  /** Local listeners per evaluation id, fed by the shared `eval-event` channel. */
+  readonly events = new EventEmitter();
+  private readonly jobs = new Map<string, Job>();
+  private readonly slots = new Slots(MAX_RUNNING);
+  private readonly matcher = new SafeMatcher();
+
+  constructor(private readonly deps: JobDeps) {
+    this.events.setMaxListeners(0);
+  }
+
+  /** Subscribes to the events and cancels of every replica; call once at start-up. */
+  async listen(): Promise<void> {
+    await this.deps.shared.on('eval-event', (message) => {
+      const { id, event } = message as { id: string; event: EvalEvent };
+      this.events.emit(id, event);
+    });
+    await this.deps.shared.on('eval-cancel', (id) => {
+      if (typeof id === 'string') this.jobs.get(id)?.controller.abort(new Error('cancelled'));
+    });
+  }
+
+  private emit(id: string, event: EvalEvent): void {
+    void this.deps.shared.publish('eval-event', { id, event });
+  }
+
+  isRunningHere(id: string): boolean {
+    return this.jobs.has(id);
+  }
+
+  start(evaluation: EvalRecord, principal: Principal | null): void {
+    const controller = new AbortController();
+    const done = this.run(evaluation, principal, controller.signal)
+      .catch(async (error: unknown) => {
+        this.deps.onError(error);
+        if (await this.deps.store.setStatus(evaluation.id, 'failed', (error as Error).message).catch(() => false)) {
+          this.emit(evaluation.id, { type: 'status', status: 'failed', error: (error as Error).message });
+        }
+      })
+      .finally(() => {
+        this.jobs.delete(evaluation.id);
+        void this.deps.store.get(evaluation.id).then((row) => this.emit(evaluation.id, { type: 'end', status: row?.status ?? 'failed' }), this.deps.onError);
+      });
+    this.jobs.set(evaluation.id, { controller, done });
+  }
+
+  /** Cancels wherever the job runs: here, or on the replica that runs it (told through shared events). */
+  async cancel(id: string): Promise<boolean> {
+    const changed = await this.deps.store.setStatus(id, 'cancelled');
+    if (changed) this.emit(id, { type: 'status', status: 'cancelled' });
+    const local = this.jobs.get(id);
+    if (local) local.controller.abort(new Error('cancelled'));
+    else void this.deps.shared.publish('eval-cancel', id);
+    return changed;
+  }
+
+  /** Stops every job of this replica (shutdown); each ends as cancelled. */
+  async close(): Promise<void> {
+    const running = [...this.jobs.keys()];
+    await Promise.all(running.map((id) => this.cancel(id).catch(() => false)));
+    await Promise.all([...this.jobs.values()].map((job) => job.done.catch(() => undefined)));
+    await this.matcher.close();
+  }
+
+  private context(signal: AbortSignal, pacing: KeyPacing): CheckContext {
+    return {
+      match: (answer, checks) => this.matcher.match(answer, checks),
+      similarity: async (model, a, b) => {
+        await pacing.admit(signal);
+        const started = performance.now();
+        const result = await this.deps.router.embed({ model, input: [a, b], signal });
+        pacing.usage(started).add(model, result.promptTokens, 0);
+        return cosine(result.embeddings[0] ?? [], result.embeddings[1] ?? []);
+      },
+    };
+  }
+
+  /** One generation on the shared path, paced by the owner's key and bounded by this replica's slots. */
+  private generate(instance: ModelInstance, messages: ChatMessage[], signal: AbortSignal, pacing: KeyPacing) {
+    return this.slots.run(async () => {
+      await pacing.admit(signal);
+      const started = performance.now();
+      const events = this.deps.generation.chat({ model: instance.model, messages: instanceMessages(instance, messages), options: instanceOptions(instance), signal }, pacing.usage(started));
+      return GenerationService.collect(events);
+    });
+  }
+
+  private async run(evaluation: EvalRecord, principal: Principal | null, signal: AbortSignal): Promise<void> {
+    const { store } = this.deps;
+    const { suite, id } = evaluation;
+    if (!(await store.setStatus(id, 'running'))) return;
+    this.emit(id, { type: 'status', status: 'running' });
+    const pacing = new KeyPacing(principal, this.deps.limiter, this.deps.ledger);
+    const context = this.context(signal, pacing);
+    const plan = planOf(suite, evaluation.plan);
+    const byId = new Map(suite.instances.map((i) => [i.id, i]));
+    const progress: Progress = { done: 0, total: evaluation.total };
+    const cells: Cell[] = [];
+    const suiteSlots = new Slots(suite.concurrency);
+
+    const runCell = async ([p, instanceId, repeat]: CellKey) => {
+      if (signal.aborted) return;
+      const instance = byId.get(instanceId)!;
+      const prompt = suite.prompts[p]!;
+      let answer = '';
+      let metrics: ArenaMetrics | null = null;
+      let error: string | null = null;
+      try {
+        const result = await this.generate(instance, prompt.messages, signal, pacing);
+        answer = result.text;
+        metrics = arenaMetrics(result);
+      } catch (failure) {
+        // A cell cut short by a cancel is no result: it is not stored, the record keeps finished cells only.
+        if (signal.aborted) return;
+        error = (failure as Error).message;
+      }
+      const began = performance.now();
+      const assertions = metrics ? await checkAnswer([...suite.assert, ...prompt.assert], answer, metrics, prompt.reference, context) : [];
+      const cell: Cell = { prompt_index: p, instance_id: instanceId, repeat, answer, metrics, assertions, pass: error === null && assertions.every((a) => a.pass), error, judge: null };
+      await store.addCell(id, cell);
+      cells.push(cell);
+      progress.done++;
+      this.emit(id, { type: 'cell', cell, progress: { ...progress } });
+      noteBookkeeping(performance.now() - began);
+    };
+    await Promise.all(plan.map((key) => suiteSlots.run(() => runCell(key))));
+    if (suite.judge && !signal.aborted) await this.judge(evaluation, cells, signal, pacing, progress, suiteSlots);
+    if (signal.aborted) return;
+    if (await store.setStatus(id, 'done')) this.emit(id, { type: 'status', status: 'done' });
+  }
+
+  private async judge(evaluation: EvalRecord, cells: Cell[], signal: AbortSignal, pacing: KeyPacing, progress: Progress, suiteSlots: Slots): Promise<void> {
+    const { suite, id } = evaluation;
+    const judge = suite.judge!;
+    const byId = new Map(suite.instances.map((i) => [i.id, i]));
+    const ask = async (messages: ChatMessage[]) => {
+      try {
+        return (await this.generate(judge.instance, messages, signal, pacing)).text;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        return `(the judge failed: ${(error as Error).message})`;
+      }
+    };
+    const tick = () => {
+      progress.done++;
+      return { ...progress };
+    };
+    const tasks: (() => Promise<void>)[] = [];
+    if (judge.mode === 'score') {
+      for (const cell of cells) {
+        tasks.push(async () => {
+          if (cell.error !== null) return void tick();
+          const reply = await ask(scorePrompt(judge.rubric, suite.prompts[cell.prompt_index]!.messages, cell.answer));
+          const score = parseScore(reply);
+          cell.judge = score === undefined ? { abstained: true, reply } : { score, reply };
+          await this.deps.store.setCellJudge(id, [cell.prompt_index, cell.instance_id, cell.repeat], cell.judge);
+          this.emit(id, { type: 'judgement', prompt_index: cell.prompt_index, repeat: cell.repeat, instances: [cell.instance_id], outcome: score === undefined ? 'abstained' : String(score), progress: tick() });
+        });
+      }
+    } else {
+      const groups = new Map<string, Cell[]>();
+      for (const cell of cells) groups.set(`${cell.prompt_index}:${cell.repeat}`, [...(groups.get(`${cell.prompt_index}:${cell.repeat}`) ?? []), cell]);
+      for (const group of groups.values()) {
+        group.sort((x, y) => suite.instances.findIndex((i) => i.id === x.instance_id) - suite.instances.findIndex((i) => i.id === y.instance_id));
+        for (let i = 0; i < group.length; i++) {
+          for (let j = i + 1; j < group.length; j++) {
+            const [x, y] = [group[i]!, group[j]!];
+            tasks.push(async () => {
+              if (x.error !== null || y.error !== null) return void tick();
+              const messages = suite.prompts[x.prompt_index]!.messages;
+              const replies = await Promise.all([ask(pairwisePrompt(judge.rubric, messages, x.answer, y.answer)), ask(pairwisePrompt(judge.rubric, messages, y.answer, x.answer))]);
+              const [forward, backward] = replies.map(parsePairVerdict) as [ReturnType<typeof parsePairVerdict>, ReturnType<typeof parsePairVerdict>];
+              const outcome = combineOrders(forward, backward);
+              const [a, b] = [byId.get(x.instance_id)!, byId.get(y.instance_id)!];
+              await this.deps.store.addVote({
+                id: timeOrderedId(),
+                evalId: id,
+                ownerKeyId: evaluation.ownerKeyId,
+                judgeModel: judge.instance.model,
+                promptIndex: x.prompt_index,
+                repeat: x.repeat,
+                a: { config: configurationKey(a), instance: a },
+                b: { config: configurationKey(b), instance: b },
+                winner: outcome === 'abstained' ? null : outcome,
+                verdicts: { forward, backward, replies },
+              });
+              this.emit(id, { type: 'judgement', prompt_index: x.prompt_index, repeat: x.repeat, instances: [a.id, b.id], outcome, progress: tick() });
+            });
+          }
+        }
+      }
+    }
+    await Promise.all(tasks.map((task) => suiteSlots.run(async () => (signal.aborted ? undefined : task()))));
+  }
+}

@@ -1,0 +1,245 @@
+import type { ModelInstance } from '../core/arena.js';
+import type { ArenaMetrics } from '../core/generation.js';
+import type { Winner } from '../core/leaderboard.js';
+import type { AssertionResult } from '../evals/assertions.js';
+import type { Suite } from '../evals/suite.js';
+import type Database from 'better-sqlite3';
+import type { Db, Store } from './database.js';
+import type { VotedBattle } from './battles.js';
+
+/** Evaluations, their cells and their judges' votes, in SQLite or PostgreSQL alike. */
+
+export type EvalStatus = 'queued' | 'running' | 'done' | 'cancelled' | 'failed';
+export const FINISHED: ReadonlySet<EvalStatus> = new Set(['done', 'cancelled', 'failed']);
+
+/** One cell to run: a prompt, a configuration, a repeat. */
+export type CellKey = [promptIndex: number, instanceId: string, repeat: number];
+
+export interface EvalRecord {
+  id: string;
+  ownerKeyId: string | null;
+  name: string;
+  status: EvalStatus;
+  suite: Suite;
+  plan: CellKey[] | null;
+  total: number;
+  error: string | null;
+  rerunOf: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface JudgeScore {
+  score?: number;
+  abstained?: boolean;
+  reply: string;
+}
+
+export interface Cell {
+  prompt_index: number;
+  instance_id: string;
+  repeat: number;
+  answer: string;
+  metrics: ArenaMetrics | null;
+  assertions: AssertionResult[];
+  pass: boolean;
+  error: string | null;
+  judge: JudgeScore | null;
+}
+
+export interface JudgeVote {
+  id: string;
+  evalId: string;
+  ownerKeyId: string | null;
+  judgeModel: string;
+  promptIndex: number;
+  repeat: number;
+  a: { config: string; instance: ModelInstance };
+  b: { config: string; instance: ModelInstance };
+  /** Null when the judge abstained. */
+  winner: Winner | null;
+  verdicts: { forward: string; backward: string; replies: [string, string] };
+}
+
+type Row = { id: string; owner_key_id: string | null; name: string; status: string; suite: string; plan: string | null; total: number; error: string | null; rerun_of: string | null; created_at: string; finished_at: string | null };
+
+function record(row: Row): EvalRecord {
+  return {
+    id: row.id,
+    ownerKeyId: row.owner_key_id,
+    name: row.name,
+    status: row.status as EvalStatus,
+    suite: JSON.parse(row.suite) as Suite,
+    plan: row.plan === null ? null : (JSON.parse(row.plan) as CellKey[]),
+    total: Number(row.total),
+    error: row.error,
+    rerunOf: row.rerun_of,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+const CELL_COLUMNS = ['eval_id', 'prompt_index', 'instance_id', 'repeat', 'answer', 'metrics', 'assertions', 'pass', 'error', 'judge', 'created_at'] as const;
+
+export class EvalStore {
+  private readonly db: Db;
+  /** SQLite only: the cell insert, prepared once; a cell is stored on the evaluation's hot path. */
+  private readonly insertCell?: Database.Statement;
+
+  constructor(store: Pick<Store, 'db' | 'sqlite'>) {
+    this.db = store.db;
+    this.insertCell = store.sqlite?.prepare(`INSERT INTO eval_cells (${CELL_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${CELL_COLUMNS.map(() => '?').join(', ')})`);
+  }
+
+  async create(evaluation: Omit<EvalRecord, 'finishedAt' | 'error'>): Promise<void> {
+    await this.db
+      .insertInto('evaluations')
+      .values({
+        id: evaluation.id,
+        owner_key_id: evaluation.ownerKeyId,
+        name: evaluation.name,
+        status: evaluation.status,
+        suite: JSON.stringify(evaluation.suite),
+        plan: evaluation.plan === null ? null : JSON.stringify(evaluation.plan),
+        total: evaluation.total,
+        error: null,
+        rerun_of: evaluation.rerunOf,
+        created_at: evaluation.createdAt,
+        finished_at: null,
+      })
+      .execute();
+  }
+
+  async get(id: string): Promise<EvalRecord | undefined> {
+    const row = await this.db.selectFrom('evaluations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && record(row);
+  }
+
+  /** Newest first; `ownerKeyId` limits the listing to one API key's evaluations. */
+  async list(options: { limit: number; offset: number; ownerKeyId?: string }): Promise<{ evaluations: EvalRecord[]; total: number }> {
+    let query = this.db.selectFrom('evaluations').selectAll();
+    let count = this.db.selectFrom('evaluations').select((eb) => eb.fn.countAll<number>().as('total'));
+    if (options.ownerKeyId !== undefined) {
+      query = query.where('owner_key_id', '=', options.ownerKeyId);
+      count = count.where('owner_key_id', '=', options.ownerKeyId);
+    }
+    const [rows, total] = await Promise.all([
+      query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).offset(options.offset).execute(),
+      count.executeTakeFirstOrThrow(),
+    ]);
+    return { evaluations: rows.map(record), total: Number(total.total) };
+  }
+
+  /** Moves an evaluation on; a finished one never changes again (a late cancel cannot undo `done`). */
+  async setStatus(id: string, status: EvalStatus, error: string | null = null): Promise<boolean> {
+    const finished = FINISHED.has(status);
+    const result = await this.db
+      .updateTable('evaluations')
+      .set({ status, error, ...(finished ? { finished_at: new Date().toISOString() } : {}) })
+      .where('id', '=', id)
+      .where('status', 'not in', [...FINISHED])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async addCell(evalId: string, cell: Cell): Promise<void> {
+    const row = {
+      eval_id: evalId,
+      prompt_index: cell.prompt_index,
+      instance_id: cell.instance_id,
+      repeat: cell.repeat,
+      answer: cell.answer,
+      metrics: cell.metrics === null ? null : JSON.stringify(cell.metrics),
+      assertions: JSON.stringify(cell.assertions),
+      pass: cell.pass ? 1 : 0,
+      error: cell.error,
+      judge: cell.judge === null ? null : JSON.stringify(cell.judge),
+      created_at: new Date().toISOString(),
+    };
+    if (this.insertCell) this.insertCell.run(...CELL_COLUMNS.map((column) => row[column]));
+    else await this.db.insertInto('eval_cells').values(row).execute();
+  }
+
+  async setCellJudge(evalId: string, key: CellKey, judge: JudgeScore): Promise<void> {
+    await this.db
+      .updateTable('eval_cells')
+      .set({ judge: JSON.stringify(judge) })
+      .where('eval_id', '=', evalId)
+      .where('prompt_index', '=', key[0])
+      .where('instance_id', '=', key[1])
+      .where('repeat', '=', key[2])
+      .execute();
+  }
+
+  async cells(evalId: string): Promise<Cell[]> {
+    const rows = await this.db.selectFrom('eval_cells').selectAll().where('eval_id', '=', evalId).orderBy('prompt_index').orderBy('repeat').orderBy('instance_id').execute();
+    return rows.map((row) => ({
+      prompt_index: Number(row.prompt_index),
+      instance_id: row.instance_id,
+      repeat: Number(row.repeat),
+      answer: row.answer,
+      metrics: row.metrics === null ? null : (JSON.parse(row.metrics) as ArenaMetrics),
+      assertions: JSON.parse(row.assertions) as AssertionResult[],
+      pass: Number(row.pass) === 1,
+      error: row.error,
+      judge: row.judge === null ? null : (JSON.parse(row.judge) as JudgeScore),
+    }));
+  }
+
+  async addVote(vote: JudgeVote): Promise<void> {
+    await this.db
+      .insertInto('judge_votes')
+      .values({
+        id: vote.id,
+        eval_id: vote.evalId,
+        owner_key_id: vote.ownerKeyId,
+        source: 'judge',
+        judge_model: vote.judgeModel,
+        prompt_index: vote.promptIndex,
+        repeat: vote.repeat,
+        a_instance: JSON.stringify(vote.a.instance),
+        b_instance: JSON.stringify(vote.b.instance),
+        a_model: vote.a.instance.model,
+        b_model: vote.b.instance.model,
+        a_config: vote.a.config,
+        b_config: vote.b.config,
+        winner: vote.winner,
+        verdicts: JSON.stringify(vote.verdicts),
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+  }
+
+  async votes(evalId: string): Promise<JudgeVote[]> {
+    const rows = await this.db.selectFrom('judge_votes').selectAll().where('eval_id', '=', evalId).orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => ({
+      id: row.id,
+      evalId: row.eval_id,
+      ownerKeyId: row.owner_key_id,
+      judgeModel: row.judge_model,
+      promptIndex: Number(row.prompt_index),
+      repeat: Number(row.repeat),
+      a: { config: row.a_config, instance: JSON.parse(row.a_instance) as ModelInstance },
+      b: { config: row.b_config, instance: JSON.parse(row.b_instance) as ModelInstance },
+      winner: row.winner as Winner | null,
+      verdicts: JSON.parse(row.verdicts) as JudgeVote['verdicts'],
+    }));
+  }
+
+  /** Every decided judge vote of every evaluation, in a fixed order, in the leaderboard's terms. */
+  async votedByJudges(): Promise<VotedBattle[]> {
+    const rows = await this.db
+      .selectFrom('judge_votes')
+      .select(['a_instance', 'b_instance', 'a_model', 'b_model', 'a_config', 'b_config', 'winner'])
+      .where('winner', 'is not', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({
+      ...row,
+      a_instance: JSON.parse(row.a_instance) as ModelInstance,
+      b_instance: JSON.parse(row.b_instance) as ModelInstance,
+      winner: row.winner as Winner,
+    }));
+  }
+}
