@@ -1,6 +1,7 @@
 import type { ChatMessage, GenerationOptions } from '../backends/types.js';
 import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
+import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 
 /**
@@ -183,11 +184,26 @@ export function instanceMessages(instance: ModelInstance, history: ChatMessage[]
   return instance.system ? [{ role: 'system', content: instance.system }, ...history.filter((m) => m.role !== 'system')] : history;
 }
 
+/**
+ * Why an answer ended: the model finished (`stop`), it reached its num_predict (`length`), the
+ * model's context had no room left (`context`), the client stopped it (`cancelled`), or it failed.
+ */
+export type StopReason = 'stop' | 'length' | 'context' | 'cancelled' | 'error';
+
 /** An event of a streamed comparison, before it is given a wire format. */
 export type ArenaEvent =
-  | { instance: ModelInstance; type: 'token'; text: string }
-  | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string }
-  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics };
+  /** `evalS`: seconds since this answer's first token, on the clock its final eval rate is measured by. */
+  | { instance: ModelInstance; type: 'token'; text: string; evalS: number }
+  /** `trimmed`: the oldest exchanges left out so that the conversation fits the model's context. */
+  | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string; reason: StopReason; trimmed: number }
+  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; reason: StopReason };
+
+function stopReason(instance: ModelInstance, doneReason: string, tokens: number): StopReason {
+  if (doneReason === 'abort') return 'cancelled';
+  if (doneReason !== 'length') return 'stop';
+  // The engine caps an answer at the room the context has left: short of num_predict, that was the cap.
+  return instance.num_predict < 0 || tokens < instance.num_predict ? 'context' : 'length';
+}
 
 /**
  * Runs every instance concurrently and yields their events interleaved in the order they happen, so
@@ -212,20 +228,29 @@ export async function* runArena(
   };
   const runOne = async (instance: ModelInstance) => {
     const started = performance.now();
+    let firstToken: number | undefined;
+    let trimmed = 0;
     try {
       const result = await GenerationService.collect(
-        generation.chat(
-          { model: instance.model, messages: instanceMessages(instance, request.history), options: instanceOptions(instance), signal: controller.signal },
-          usage,
+        generateFitting(
+          instanceMessages(instance, request.history),
+          (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), signal: controller.signal }, usage),
+          (exchanges) => (trimmed = exchanges),
         ),
-        (text) => emit({ instance, type: 'token', text }),
+        (text) => {
+          const now = performance.now();
+          firstToken ??= now;
+          emit({ instance, type: 'token', text, evalS: (now - firstToken) / 1000 });
+        },
       );
-      emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text });
+      const reason = stopReason(instance, result.stats.doneReason, result.stats.completionTokens);
+      emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text, reason, trimmed });
     } catch (error) {
       const message = controller.signal.aborted ? 'cancelled' : (error as Error).message;
       emit({
         instance,
         type: 'error',
+        reason: controller.signal.aborted ? 'cancelled' : 'error',
         error: message,
         metrics: { tokens: 0, duration_s: Number(((performance.now() - started) / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
       });
