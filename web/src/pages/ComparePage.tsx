@@ -129,6 +129,21 @@ export function ComparePage() {
       <h1>
         Compare <span className="hint">the same prompt, several models or settings, side by side</span>
       </h1>
+      <PromptBox
+        busy={columns.streaming}
+        disabled={problems.length > 0 || slots.length === 0}
+        onSend={(prompt) => void send(prompt)}
+        onStop={() => controller.current?.abort()}
+        placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
+        extra={
+          started && (
+            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); setDiffWith({}); }}>
+              New conversation
+            </button>
+          )
+        }
+      />
+
       <details className="panel instances" open={panelOpen} onToggle={(e) => setPanelOpen(e.currentTarget.open)}>
         <summary>
           Instances ({slots.length}){' '}
@@ -167,20 +182,6 @@ export function ComparePage() {
         </ul>
       )}
 
-      <PromptBox
-        busy={columns.streaming}
-        disabled={problems.length > 0 || slots.length === 0}
-        onSend={(prompt) => void send(prompt)}
-        onStop={() => controller.current?.abort()}
-        placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
-        extra={
-          started && (
-            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); setDiffWith({}); }}>
-              New conversation
-            </button>
-          )
-        }
-      />
 
       <div className="columns row" data-testid="columns">
         {slots.map((s, index) => {
