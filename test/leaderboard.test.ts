@@ -133,3 +133,40 @@ describe('bootstrap intervals and ranks', () => {
     expect(await computeLeaderboard([])).toEqual([]);
   });
 });
+
+describe('intervals of rows with few battles', () => {
+  /** A row's record against a shared reference pair, so that only its number of battles differs. */
+  function withRows(three: [number, number, number], seven: [number, number, number]): Vote[] {
+    return [
+      ...votes('r1', 'r2', 5, 5),
+      ...votes('three', 'r1', ...three),
+      ...votes('seven', 'r2', ...seven),
+    ];
+  }
+  const width = (row: LeaderboardRow) => row.ci_high - row.ci_low;
+
+  // All ties and all wins are the vote sets where the plain percentile bootstrap gave the 3-battle row
+  // the tighter interval: nearly every resample repeats its record.
+  it.each([
+    ['all ties', [0, 0, 3], [0, 0, 7]],
+    ['all wins', [3, 0, 0], [7, 0, 0]],
+    ['half won', [1, 1, 1], [3, 3, 1]],
+    ['all lost', [0, 3, 0], [0, 7, 0]],
+  ] as const)('%s: a 3-battle row gets a wider interval than a 7-battle row of the same win rate', async (_name, three, seven) => {
+    const rows = byName(await computeLeaderboard(withRows([...three], [...seven])));
+    expect(rows.three!.battles).toBe(3);
+    expect(rows.seven!.battles).toBe(7);
+    expect(rows.three!.win_rate).toBe(rows.seven!.win_rate);
+    expect(width(rows.three!)).toBeGreaterThan(width(rows.seven!));
+    expect(rows.three!.ci_low).toBeLessThanOrEqual(rows.three!.rating);
+    expect(rows.three!.ci_high).toBeGreaterThanOrEqual(rows.three!.rating);
+  });
+
+  it('marks rows with fewer than 10 battles provisional', async () => {
+    const rows = byName(await computeLeaderboard([...votes('many', 'few', 6, 3), ...votes('many', 'other', 1, 0)]));
+    expect(rows.many!.battles).toBe(10);
+    expect(rows.many!.provisional).toBe(false);
+    expect(rows.few!.provisional).toBe(true);
+    expect(rows.other!.provisional).toBe(true);
+  });
+});

@@ -2,6 +2,7 @@ import type { ChatMessage, GenerationOptions } from '../backends/types.js';
 import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
+import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 
 /**
@@ -184,17 +185,32 @@ export function instanceMessages(instance: ModelInstance, history: ChatMessage[]
   return instance.system ? [{ role: 'system', content: instance.system }, ...history.filter((m) => m.role !== 'system')] : history;
 }
 
+/**
+ * Why an answer ended: the model finished (`stop`), it reached its num_predict (`length`), the
+ * model's context had no room left (`context`), the client stopped it (`cancelled`), or it failed.
+ */
+export type StopReason = 'stop' | 'length' | 'context' | 'cancelled' | 'error';
+
 /** An event of a streamed comparison, before it is given a wire format. */
 export type ArenaEvent =
-  | { instance: ModelInstance; type: 'token'; text: string }
-  | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string }
-  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; /** A client error's HTTP status (4xx). */ status?: number; shutdown?: true };
+  /** `evalS`: seconds since this answer's first token, on the clock its final eval rate is measured by. */
+  | { instance: ModelInstance; type: 'token'; text: string; evalS: number }
+  /** `trimmed`: the oldest exchanges left out so that the conversation fits the model's context. */
+  | { instance: ModelInstance; type: 'done'; metrics: ArenaMetrics; text: string; reason: StopReason; trimmed: number }
+  | { instance: ModelInstance; type: 'error'; error: string; metrics?: ArenaMetrics; reason: StopReason; /** A client error's HTTP status (4xx). */ status?: number; shutdown?: true };
 
 /** The 4xx status a generation's error carries (a prompt too long for the model), if it is a client error. */
 function clientStatus(error: unknown): number | undefined {
   const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
   const code = typeof status === 'number' ? status : statusCode;
   return typeof code === 'number' && code >= 400 && code < 500 ? code : undefined;
+}
+
+function stopReason(instance: ModelInstance, doneReason: string, tokens: number): StopReason {
+  if (doneReason === 'abort') return 'cancelled';
+  if (doneReason !== 'length') return 'stop';
+  // The engine caps an answer at the room the context has left: short of num_predict, that was the cap.
+  return instance.num_predict < 0 || tokens < instance.num_predict ? 'context' : 'length';
 }
 
 /**
@@ -220,15 +236,23 @@ export async function* runArena(
   };
   const runOne = async (instance: ModelInstance) => {
     const started = performance.now();
+    let firstToken: number | undefined;
+    let trimmed = 0;
     try {
       const result = await GenerationService.collect(
-        generation.chat(
-          { model: instance.model, messages: instanceMessages(instance, request.history), options: instanceOptions(instance), signal: controller.signal },
-          usage,
+        generateFitting(
+          instanceMessages(instance, request.history),
+          (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), signal: controller.signal }, usage),
+          (exchanges) => (trimmed = exchanges),
         ),
-        (text) => emit({ instance, type: 'token', text }),
+        (text) => {
+          const now = performance.now();
+          firstToken ??= now;
+          emit({ instance, type: 'token', text, evalS: (now - firstToken) / 1000 });
+        },
       );
-      emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text });
+      const reason = stopReason(instance, result.stats.doneReason, result.stats.completionTokens);
+      emit({ instance, type: 'done', metrics: arenaMetrics(result), text: result.text, reason, trimmed });
     } catch (error) {
       const message = controller.signal.aborted ? 'cancelled' : (error as Error).message;
       const durationMs = performance.now() - started;
@@ -237,6 +261,7 @@ export async function* runArena(
       emit({
         instance,
         type: 'error',
+        reason: controller.signal.aborted ? 'cancelled' : 'error',
         error: message,
         ...(controller.signal.aborted ? {} : { status: clientStatus(error) }),
         metrics: cut?.stats

@@ -27,9 +27,12 @@ function withoutOldestExchange(messages: ChatMessage[]): ChatMessage[] {
 export async function* generateFitting(
   messages: ChatMessage[],
   run: (messages: ChatMessage[]) => AsyncGenerator<GenerationEvent>,
+  /** Told how many exchanges were left out, once the prompt fits (the Arena says so in the column). */
+  onTrimmed?: (exchanges: number) => void,
 ): AsyncGenerator<GenerationEvent> {
   const newest = messages.slice(-1);
   let earlier = messages.slice(0, -1);
+  let dropped = 0;
   for (;;) {
     const events = run([...earlier, ...newest]);
     let first: IteratorResult<GenerationEvent>;
@@ -39,10 +42,12 @@ export async function* generateFitting(
       const shorter = withoutOldestExchange(earlier);
       if (isContextOverflow(error) && shorter.length < earlier.length) {
         earlier = shorter;
+        dropped++;
         continue;
       }
       throw error;
     }
+    if (dropped > 0) onTrimmed?.(dropped);
     if (first.done) return;
     yield first.value;
     yield* events;

@@ -32,6 +32,8 @@ export interface LeaderboardRow {
   both_bad: number;
   /** (wins + ties / 2) / battles: the same counting the rating uses. */
   win_rate: number;
+  /** Fewer than PROVISIONAL_BATTLES battles: the rating may still move a lot. */
+  provisional: boolean;
 }
 
 export interface LeaderboardOptions {
@@ -144,6 +146,22 @@ function quantile(sorted: number[], q: number): number {
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
+/** Below this many battles a row is marked provisional. */
+export const PROVISIONAL_BATTLES = 10;
+
+/**
+ * The narrowest 95% half-width a row's own record allows, in rating points: the normal approximation
+ * of a win rate over `battles` games, smoothed by one virtual win and one loss. The percentile
+ * bootstrap alone under-covers small rows: a contestant whose 3 battles were all ties (or all wins)
+ * gets the same record in nearly every resample, and so a tighter interval than one with 7 battles.
+ * This floor shrinks as 1/√battles, so fewer battles never mean a tighter interval.
+ */
+export function minimumHalfWidth(battles: number, score: number): number {
+  const n = battles + 2;
+  const p = (score + 1) / n;
+  return 1.96 * (SCALE / Math.LN10) / Math.sqrt(n * p * (1 - p));
+}
+
 /**
  * The leaderboard of a list of votes (in a stable order, so that the seeded bootstrap draws the same
  * samples each time): ratings from all votes, 95% percentile-bootstrap intervals from `rounds` resamples
@@ -202,22 +220,29 @@ export async function computeLeaderboard(votes: readonly Vote[], options: Leader
     }
   }
 
+  const widened = intervals.map(([low, high], i) => {
+    const { wins, losses, ties } = counts[i]!;
+    const half = minimumHalfWidth(wins + losses + ties, wins + ties / 2);
+    return [Math.min(low, ratings[i]! - half), Math.max(high, ratings[i]! + half)] as const;
+  });
+
   const rows = names.map((contestant, i): LeaderboardRow => {
     const { wins, losses, ties, both_bad } = counts[i]!;
     const battles = wins + losses + ties;
-    const rank = 1 + intervals.filter(([low], j) => j !== i && low > intervals[i]![1]).length;
+    const rank = 1 + widened.filter(([low], j) => j !== i && low > widened[i]![1]).length;
     return {
       rank,
       contestant,
       rating: round(ratings[i]!, 2),
-      ci_low: round(intervals[i]![0], 2),
-      ci_high: round(intervals[i]![1], 2),
+      ci_low: round(widened[i]![0], 2),
+      ci_high: round(widened[i]![1], 2),
       battles,
       wins,
       losses,
       ties,
       both_bad,
       win_rate: battles > 0 ? round((wins + ties / 2) / battles, 4) : 0,
+      provisional: battles < PROVISIONAL_BATTLES,
     };
   });
   return rows.sort((x, y) => x.rank - y.rank || y.rating - x.rating || x.contestant.localeCompare(y.contestant));

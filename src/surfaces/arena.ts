@@ -106,10 +106,16 @@ function shownModel(request: ArenaRequest, instance: ModelInstance): string {
 /** One NDJSON line of `/api/stream_chat` (and of battles, anonymous). */
 export function streamLine(request: ArenaRequest, event: ArenaEvent, anonymous = false): string {
   const who = identity(request, event, anonymous);
-  if (event.type === 'token') return ndjson({ ...who, token: event.text, done: false });
-  if (event.type === 'done') return ndjson({ ...who, token: '', done: true, metrics: event.metrics });
+  if (event.type === 'token') {
+    // Timing could tell a battle's contestants apart before the vote, so anonymous lines carry none.
+    return ndjson({ ...who, token: event.text, done: false, ...(anonymous ? {} : { eval_s: Number(event.evalS.toFixed(3)) }) });
+  }
+  if (event.type === 'done') {
+    const trimmed = event.trimmed > 0 ? { trimmed_turns: event.trimmed } : {};
+    return ndjson({ ...who, token: '', done: true, done_reason: event.reason, ...trimmed, metrics: event.metrics });
+  }
   const error = anonymous ? hideModel(event.error, event.instance) : event.error;
-  return ndjson({ ...who, token: '', done: true, error, metrics: event.metrics });
+  return ndjson({ ...who, token: '', done: true, done_reason: event.reason, error, metrics: event.metrics });
 }
 
 export interface RunOptions {
@@ -243,7 +249,7 @@ export function arenaRoutes(services: Services) {
         body: arenaBodySchema,
         response: {
           200: {
-            description: 'NDJSON lines {instance_id (or model for legacy requests), token, done, metrics?, error?}; the comparison is saved as a run',
+            description: 'NDJSON lines {instance_id (or model for legacy requests), token, done, eval_s? (token lines: seconds since the first token), done_reason? (stop, length, context, cancelled, error), trimmed_turns?, metrics?, error?}; the comparison is saved as a run',
             headers: { 'x-run-id': { type: 'string', description: 'The saved run (GET /api/runs/{id})' } },
             content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } },
           },

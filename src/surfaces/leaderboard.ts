@@ -15,7 +15,7 @@ const rowProperties = {
   model: { type: 'string' },
   settings: { type: 'object', nullable: true, additionalProperties: true, description: 'by=config: the configuration (model and every setting)' },
   rating: { type: 'number', description: 'Elo scale, mean 1000' },
-  ci_low: { type: 'number', description: '95% bootstrap interval' },
+  ci_low: { type: 'number', description: '95% bootstrap interval, never narrower than the row\'s own win rate over its battles allows' },
   ci_high: { type: 'number' },
   battles: { type: 'integer' },
   wins: { type: 'integer' },
@@ -23,6 +23,7 @@ const rowProperties = {
   ties: { type: 'integer', description: 'Ties and both_bad votes' },
   both_bad: { type: 'integer' },
   win_rate: { type: 'number', description: '(wins + ties/2) / battles' },
+  provisional: { type: 'boolean', description: 'Fewer than 10 battles: the rating may still move a lot' },
 } as const;
 
 type Row = LeaderboardRow & { model: string; settings: Record<string, unknown> | null };

@@ -7,6 +7,8 @@ import { REPO_ROOT } from '../helpers/server.js';
 export const SCREENSHOTS = path.join(REPO_ROOT, 'docs/screenshots');
 export const DESKTOP = { width: 1280, height: 860 };
 export const PHONE = { width: 390, height: 844 };
+/** The laptop size the web UI is judged at. */
+export const LAPTOP = { width: 1440, height: 900 };
 
 /** Debian's Chromium as this machine runs it: headless, no sandbox (root), no background traffic. */
 export function launchBrowser(): Promise<Browser> {
@@ -40,4 +42,16 @@ export async function openPage(browser: Browser, url: string, viewport = DESKTOP
 export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage });
+}
+
+const AXE = path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js');
+
+/** axe-core's violations on the page as it is now: rule id, impact and the elements it names. */
+export async function axeViolations(page: Page): Promise<{ id: string; impact: string | null; targets: string[]; summary: string }[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (context: Document, options: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[]; failureSummary?: string }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')), summary: v.nodes[0]?.failureSummary ?? '' }));
+  });
 }

@@ -26,7 +26,16 @@ function TokenPrompt({ onDone }: { onDone: () => void }) {
 export function App() {
   const path = usePath();
   const [askToken, setAskToken] = useState(false);
-  useEffect(() => onUnauthorized(() => setAskToken(true)), []);
+  // Whether the kept token was refused: a wrong one must not show as accepted.
+  const [refused, setRefused] = useState(false);
+  useEffect(
+    () =>
+      onUnauthorized(() => {
+        setAskToken(true);
+        if (getToken()) setRefused(true);
+      }),
+    [],
+  );
   const match = matchRoute(path);
   const follow = (event: MouseEvent<HTMLAnchorElement>, to: string) => {
     event.preventDefault();
@@ -48,8 +57,8 @@ export function App() {
               {route.label}
             </a>
           ))}
-        <button className="token-button" onClick={() => setAskToken(true)} title="Set the access token">
-          {getToken() ? 'Token ✓' : 'Token'}
+        <button className="token-button" onClick={() => setAskToken(true)} title="Set the access token" data-testid="token-button">
+          {!getToken() ? 'Token' : refused ? 'Token refused' : 'Token set'}
         </button>
       </nav>
       {askToken && <TokenPrompt onDone={() => { setAskToken(false); window.location.reload(); }} />}

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 
 /**
  * A button for an action that cannot be undone: the first press asks inline (no modal to trap focus
@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'react';
  */
 export function ConfirmButton({ label, question, confirmLabel, busy = false, disabled = false, onConfirm }: {
   label: string;
-  question: string;
+  question: ReactNode;
   confirmLabel: string;
   /** While the action (or another on the same thing) runs: nothing to press. */
   busy?: boolean;
@@ -41,7 +41,7 @@ export function ConfirmButton({ label, question, confirmLabel, busy = false, dis
         setAsking(false);
       }}
     >
-      {question}
+      <span className="confirm-question">{question}</span>
       <button
         type="button"
         className="danger"

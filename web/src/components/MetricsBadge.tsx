@@ -11,6 +11,19 @@ function useTicker(active: boolean, ms = 200): void {
   }, [active, ms]);
 }
 
+/** Below this much decoding time a rate is mostly noise (two tokens 10 ms apart read as 200 tok/s). */
+const SETTLED_S = 0.25;
+
+/**
+ * The live decode rate, defined as the final one is: tokens since the first one over the time since
+ * the first one, both on the server's clock (token lines carry it). Timing the lines as they arrive
+ * in the browser instead reads far too high whenever the network or a busy page delivers a burst.
+ */
+export function liveRate(column: Pick<Column, 'liveTokens' | 'liveEvalS'>): number | null {
+  if (column.liveEvalS === null || column.liveEvalS < SETTLED_S) return null;
+  return column.liveTokens / column.liveEvalS;
+}
+
 const seconds = (s: number | null | undefined) => (s === null || s === undefined ? '–' : `${s.toFixed(2)} s`);
 
 /**
@@ -27,9 +40,8 @@ export function MetricsBadge({ column }: { column: Column }) {
   if (column.streaming || !turn.metrics) {
     const now = performance.now();
     ttft = column.firstTokenAt === null ? null : (column.firstTokenAt - column.startedAt) / 1000;
-    const generating = column.firstTokenAt === null ? 0 : (now - column.firstTokenAt) / 1000;
     tokens = column.liveTokens;
-    tps = generating > 0.05 ? tokens / generating : null;
+    tps = liveRate(column);
     if (column.streaming && ttft === null) ttft = (now - column.startedAt) / 1000;
   } else {
     // The decode rate, as the live figure was; runs saved before it existed have only tokens_per_sec.

@@ -1,5 +1,8 @@
-/** A labelled progress bar; without a percent (size unknown yet) it shows as indeterminate. */
-export function ProgressBar({ percent, label }: { percent: number | undefined; label: string }) {
+/**
+ * A labelled progress bar; without a percent (size unknown yet) it shows as indeterminate. `text`
+ * replaces the percentage (a finished download says how it ended).
+ */
+export function ProgressBar({ percent, label, text }: { percent: number | undefined; label: string; text?: string }) {
   const known = percent !== undefined;
   return (
     <div
@@ -11,7 +14,7 @@ export function ProgressBar({ percent, label }: { percent: number | undefined; l
       aria-valuenow={known ? percent : undefined}
     >
       <div className="progress-fill" style={{ width: known ? `${percent}%` : undefined }} />
-      <span className="progress-text">{known ? `${percent.toFixed(1)}%` : '…'}</span>
+      <span className="progress-text">{text ?? (known ? `${percent.toFixed(1)}%` : '…')}</span>
     </div>
   );
 }

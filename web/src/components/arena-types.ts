@@ -16,12 +16,19 @@ export interface ChatMessage {
   content: string;
 }
 
+export type { StopReason } from '../../../src/core/arena.js';
+import type { StopReason } from '../../../src/core/arena.js';
+
 /** One NDJSON line of `/api/stream_chat`, `/api/battles` and re-runs. */
 export interface StreamLine {
   instance_id?: string;
   model?: string;
   token: string;
   done: boolean;
+  /** Token lines of comparisons: seconds since the answer's first token, on the server's clock. */
+  eval_s?: number;
+  done_reason?: StopReason;
+  trimmed_turns?: number;
   metrics?: Metrics;
   error?: string;
 }
@@ -38,8 +45,15 @@ export const SETTINGS: { key: NumericSetting; label: string; min: number; max: n
   Object.keys(INSTANCE_DEFAULTS) as NumericSetting[]
 ).map((key) => ({ key, label: key, min: INSTANCE_RANGES[key].min, max: INSTANCE_RANGES[key].max, step: STEPS[key], default: INSTANCE_DEFAULTS[key] }));
 
+/**
+ * The answer length the page starts instances with. The API's default (-1) lets an answer run until
+ * the model's context is full, which leaves no room for a follow-up on a small context: a bounded
+ * default keeps a second turn possible; the field still takes -1 for "no limit".
+ */
+export const PAGE_NUM_PREDICT = 200;
+
 export function defaultSettings(model: string): InstanceSettings {
-  return { model, ...INSTANCE_DEFAULTS };
+  return { model, ...INSTANCE_DEFAULTS, num_predict: PAGE_NUM_PREDICT };
 }
 
 /**
@@ -136,6 +150,7 @@ export interface LeaderboardRow {
   ties: number;
   both_bad: number;
   win_rate: number;
+  provisional: boolean;
 }
 
 export interface Leaderboard {

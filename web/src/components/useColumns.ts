@@ -1,6 +1,6 @@
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { apiFetch, readNdjson } from '../api.js';
-import type { ChatMessage, Metrics, StreamLine } from './arena-types.js';
+import type { ChatMessage, Metrics, StopReason, StreamLine } from './arena-types.js';
 
 /** One exchange of a column's conversation: the user's prompt and this column's answer to it. */
 export interface Turn {
@@ -8,6 +8,10 @@ export interface Turn {
   answer: string;
   metrics: Metrics | null;
   error: string | null;
+  /** Why the answer ended, as the server said (absent on saved runs and older servers). */
+  reason?: StopReason;
+  /** How many of the oldest exchanges the server left out so that the conversation fit the context. */
+  trimmed?: number;
 }
 
 /** A column's conversation and, while it streams, what the live metrics are computed from. */
@@ -19,6 +23,11 @@ export interface Column {
   firstTokenAt: number | null;
   /** Token lines received so far in the current turn (the server's count comes with `done`). */
   liveTokens: number;
+  /**
+   * Seconds from the first token to the latest one on the server's clock (token lines' `eval_s`), the
+   * clock the final decode rate is measured by; null when the server does not send it (battles).
+   */
+  liveEvalS: number | null;
 }
 
 export const STOPPED = 'stopped';
@@ -69,13 +78,16 @@ export function useColumns() {
     });
   }, []);
 
-  const begin = useCallback((keys: string[], prompt: string) => {
+  /** Starts a turn in every listed column; `replace` answers the column's latest prompt again instead. */
+  const begin = useCallback((keys: string[], prompt: string, replace = false) => {
     const now = performance.now();
     setColumns((prev) => {
       const next = { ...prev };
       for (const key of keys) {
-        const turns = [...(prev[key]?.turns ?? []), { prompt, answer: '', metrics: null, error: null }];
-        next[key] = { turns, streaming: true, startedAt: now, firstTokenAt: null, liveTokens: 0 };
+        const earlier = prev[key]?.turns ?? [];
+        const kept = replace ? earlier.slice(0, -1) : earlier;
+        const turns = [...kept, { prompt, answer: '', metrics: null, error: null }];
+        next[key] = { turns, streaming: true, startedAt: now, firstTokenAt: null, liveTokens: 0, liveEvalS: null };
       }
       return next;
     });
@@ -90,9 +102,11 @@ export function useColumns() {
           return withLastTurn(column, { answer: lastTurn(column).answer + line.token }, {
             firstTokenAt: column.firstTokenAt ?? now,
             liveTokens: column.liveTokens + 1,
+            liveEvalS: typeof line.eval_s === 'number' ? line.eval_s : column.liveEvalS,
           });
         }
-        return withLastTurn(column, { metrics: line.metrics ?? null, error: line.error ?? null }, { streaming: false });
+        const ended: Partial<Turn> = { metrics: line.metrics ?? null, error: line.error ?? null, reason: line.done_reason, trimmed: line.trimmed_turns };
+        return withLastTurn(column, ended, { streaming: false });
       });
     },
     [update],
@@ -100,7 +114,8 @@ export function useColumns() {
 
   /** Ends every listed column still streaming, with this error. */
   const fail = useCallback(
-    (keys: string[], error: string) => update(keys, (column) => (column.streaming ? withLastTurn(column, { error }, { streaming: false }) : column)),
+    (keys: string[], error: string) =>
+      update(keys, (column) => (column.streaming ? withLastTurn(column, { error, reason: error === STOPPED ? 'cancelled' : 'error' }, { streaming: false }) : column)),
     [update],
   );
 
@@ -132,5 +147,5 @@ export function useColumns() {
 
 /** A finished column built from saved answers (the run page). */
 export function staticColumn(turns: Turn[]): Column {
-  return { turns, streaming: false, startedAt: 0, firstTokenAt: null, liveTokens: 0 };
+  return { turns, streaming: false, startedAt: 0, firstTokenAt: null, liveTokens: 0, liveEvalS: null };
 }

@@ -98,6 +98,14 @@ export function BattlePage() {
   const started = Object.keys(columns.columns).length > 0;
   return (
     <div className="page battle-page">
+      <h1>
+        Battle <span className="hint">two hidden contestants answer; vote, then see who they were</span>
+      </h1>
+      {models && models.length === 0 && (
+        <p className="empty" data-testid="no-models">
+          No models to battle yet: pull one on the <Link to="/models">Models</Link> page.
+        </p>
+      )}
       <details className="panel">
         <summary>
           Pool: {useConfigs ? `the ${configs.length} configurations of the Compare page` : pool.length === 0 ? 'every model' : pool.join(', ')}{' '}
@@ -129,6 +137,14 @@ export function BattlePage() {
         </div>
       </details>
 
+      <PromptBox
+        busy={columns.streaming}
+        disabled={!models || models.length === 0}
+        onSend={(prompt) => void start(prompt)}
+        onStop={() => controller.current?.abort()}
+        placeholder={started ? 'A new prompt starts a new battle…' : 'Prompt for a blind battle…'}
+      />
+
       <div className="columns" style={{ ['--count' as string]: 2 }}>
         {SIDES.map((side) => {
           const revealed = result?.contestants[side];
@@ -139,6 +155,7 @@ export function BattlePage() {
               title={revealed ? `${side.toUpperCase()}: ${revealed.model}` : `Model ${side.toUpperCase()}`}
               subtitle={revealed ? settingsSummary(revealed) : 'hidden until you vote'}
               column={columns.columns[side]}
+              hideMetrics={!revealed}
               actions={result && (result.winner === side ? <span className="badge win">winner</span> : null)}
             />
           );
@@ -168,12 +185,6 @@ export function BattlePage() {
         </p>
       )}
 
-      <PromptBox
-        busy={columns.streaming}
-        onSend={(prompt) => void start(prompt)}
-        onStop={() => controller.current?.abort()}
-        placeholder={started ? 'A new prompt starts a new battle…' : 'Prompt for a blind battle…'}
-      />
     </div>
   );
 }

@@ -11,6 +11,8 @@ import { useModels } from '../components/useModels.js';
 import { loadInstances, saveInstances } from '../components/savedInstances.js';
 import { handOffSettings } from '../components/evalSuite.js';
 import { navigate } from '../navigation.js';
+import { CopyButton } from './admin/clipboard.js';
+import { FirstRun } from '../components/FirstRun.js';
 
 /** An instance on the page: a stable key for its column, and its settings (editable between turns). */
 interface Slot {
@@ -55,6 +57,10 @@ export function ComparePage() {
   const columns = useColumns();
   const controller = useRef<AbortController | null>(null);
   const [runIds, setRunIds] = useState<string[]>([]);
+  // The settings are open until the first prompt, then fold to a line so the answers come first.
+  const [panelOpen, setPanelOpen] = useState(true);
+  /** Per column: the column its latest answer is compared with, word by word. */
+  const [diffWith, setDiffWith] = useState<Record<string, string>>({});
 
   useEffect(() => {
     if (models && slots.length === 0) setSlots(starterSlots(models.map((m) => m.name)));
@@ -71,11 +77,18 @@ export function ComparePage() {
     columns.remove(uid);
   };
 
-  const send = async (prompt: string) => {
-    if (problems.length > 0 || slots.length === 0) return;
+  /**
+   * Sends `prompt` to `targets` (every column, or one column answering its latest prompt again):
+   * each column its own history, in one request per distinct history.
+   */
+  const send = async (prompt: string, targets: Slot[] = slots, regenerate = false) => {
+    if (problems.length > 0 || targets.length === 0) return;
+    setPanelOpen(false);
     const groups = new Map<string, { history: ChatMessage[]; slots: Slot[] }>();
-    for (const s of slots) {
-      const history = historyOf(columns.current.current[s.uid], prompt);
+    for (const s of targets) {
+      const column = columns.current.current[s.uid];
+      const earlier = regenerate && column ? { ...column, turns: column.turns.slice(0, -1) } : column;
+      const history = historyOf(earlier, prompt);
       const key = JSON.stringify(history);
       const group = groups.get(key) ?? { history, slots: [] };
       group.slots.push(s);
@@ -83,8 +96,8 @@ export function ComparePage() {
     }
     const abort = new AbortController();
     controller.current = abort;
-    setRunIds([]);
-    columns.begin(slots.map((s) => s.uid), prompt);
+    if (!regenerate) setRunIds([]);
+    columns.begin(targets.map((s) => s.uid), prompt, regenerate);
     await Promise.all(
       [...groups.values()].map((group) => {
         // The client-given id is SPEC rule 9's key, so runs and exports name instances as the server would.
@@ -107,11 +120,36 @@ export function ComparePage() {
   };
 
   const started = Object.keys(columns.columns).length > 0;
+  if (models && names.length === 0) return <FirstRun />;
+  const latestOf = (uid: string) => columns.columns[uid]?.turns.at(-1);
+  const labelOf = (uid: string) => {
+    const index = slots.findIndex((s) => s.uid === uid);
+    return index === -1 ? '' : `#${index + 1} ${slots[index]!.settings.model}`;
+  };
   return (
     <div className="page compare-page">
-      <details className="panel instances" open>
+      <h1>
+        Compare <span className="hint">the same prompt, several models or settings, side by side</span>
+      </h1>
+      <PromptBox
+        busy={columns.streaming}
+        disabled={problems.length > 0 || slots.length === 0}
+        onSend={(prompt) => void send(prompt)}
+        onStop={() => controller.current?.abort()}
+        placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
+        extra={
+          started && (
+            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); setDiffWith({}); }}>
+              New conversation
+            </button>
+          )
+        }
+      />
+
+      <details className="panel instances" open={panelOpen} onToggle={(e) => setPanelOpen(e.currentTarget.open)}>
         <summary>
-          Instances ({slots.length}) <span className="hint">model + settings; duplicate one to vary a single setting</span>
+          Instances ({slots.length}){' '}
+          <span className="hint">{panelOpen ? 'model + settings; duplicate one to vary a single setting' : slots.map((s) => s.settings.model).join(' · ')}</span>
         </summary>
         {modelsError && <p className="error">Could not list models: {modelsError}</p>}
         {models && names.length === 0 && <p className="empty">No models yet: pull one on the <Link to="/models">Models</Link> page.</p>}
@@ -140,24 +178,59 @@ export function ComparePage() {
           <summary>Grid: models × temperatures × seeds</summary>
           <GridHelper models={names} onApply={(grid, replace) => setSlots((all) => [...(replace ? [] : all), ...grid.map(slot)])} />
         </details>
-        {problems.length > 0 && (
-          <ul className="error problems">
-            {problems.map((p) => (
-              <li key={p}>{p}</li>
-            ))}
-          </ul>
-        )}
       </details>
+      {problems.length > 0 && (
+        <ul className="error problems">
+          {problems.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      )}
 
-      <div className="columns" style={{ ['--count' as string]: Math.max(1, slots.length) }}>
-        {slots.map((s, index) => (
-          <StreamColumn
-            key={s.uid}
-            title={`#${index + 1} ${s.settings.model}`}
-            subtitle={settingsSummary(s.settings)}
-            column={columns.columns[s.uid]}
-          />
-        ))}
+
+      <div className="columns row" data-testid="columns">
+        {slots.map((s, index) => {
+          const latest = latestOf(s.uid);
+          const other = diffWith[s.uid];
+          const otherAnswer = other ? latestOf(other) : undefined;
+          const done = latest !== undefined && !columns.columns[s.uid]?.streaming;
+          return (
+            <StreamColumn
+              key={s.uid}
+              title={`#${index + 1} ${s.settings.model}`}
+              subtitle={settingsSummary(s.settings)}
+              column={columns.columns[s.uid]}
+              limit={s.settings.num_predict}
+              diff={otherAnswer ? { label: labelOf(other!), text: otherAnswer.answer } : null}
+              actions={
+                done && (
+                  <>
+                    <CopyButton text={() => latest.answer} label="Copy" />
+                    <button type="button" disabled={columns.streaming || problems.length > 0} onClick={() => void send(latest.prompt, [s], true)}>
+                      Regenerate
+                    </button>
+                    {slots.length > 1 && (
+                      <select
+                        aria-label={`compare the answer of #${index + 1} with`}
+                        value={other ?? ''}
+                        onChange={(e) => setDiffWith((all) => ({ ...all, [s.uid]: e.target.value }))}
+                      >
+                        <option value="">Diff with…</option>
+                        {slots
+                          .filter((o) => o.uid !== s.uid)
+                          .map((o) => (
+                            <option key={o.uid} value={o.uid}>
+                              {labelOf(o.uid)}
+                            </option>
+                          ))}
+                      </select>
+                    )}
+                  </>
+                )
+              }
+            />
+          );
+        })}
       </div>
 
       {runIds.length > 0 && !columns.streaming && (
@@ -171,21 +244,6 @@ export function ComparePage() {
           ))}
         </p>
       )}
-
-      <PromptBox
-        busy={columns.streaming}
-        disabled={problems.length > 0 || slots.length === 0}
-        onSend={(prompt) => void send(prompt)}
-        onStop={() => controller.current?.abort()}
-        placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
-        extra={
-          started && (
-            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); }}>
-              New conversation
-            </button>
-          )
-        }
-      />
     </div>
   );
 }

@@ -48,6 +48,7 @@ export function LeaderboardPage() {
 
   return (
     <div className="page leaderboard-page">
+      <h1>Leaderboard</h1>
       <div className="tabs" role="tablist">
         {(['model', 'config'] as By[]).map((b) => (
           <button key={b} role="tab" aria-selected={by === b} className={by === b ? 'active' : undefined} onClick={() => setBy(b)}>
@@ -60,7 +61,7 @@ export function LeaderboardPage() {
         <>
           <p className="hint">
             {board.total_battles} voted {board.total_battles === 1 ? 'battle' : 'battles'} · 95% intervals from {board.bootstrap_rounds} bootstrap rounds ·
-            ties and “both bad” count half
+            ties and “both bad” count half · rows with fewer than 10 battles are provisional: their intervals are wide
           </p>
           {board.rows.length === 0 ? (
             <p className="empty">
@@ -75,7 +76,9 @@ export function LeaderboardPage() {
                     <th>{by === 'model' ? 'Model' : 'Configuration'}</th>
                     <th className="num">Rating</th>
                     <th className="num">95% CI</th>
-                    <th className="ci-col" />
+                    <th className="ci-col">
+                      <span className="sr-only">Interval on a common scale</span>
+                    </th>
                     <th className="num">Battles</th>
                     <th className="num">Win rate</th>
                     <th className="num">W / L / T</th>
@@ -87,6 +90,11 @@ export function LeaderboardPage() {
                       <td>{row.rank}</td>
                       <td>
                         <span className="name">{row.model}</span>
+                        {row.provisional && (
+                          <span className="badge provisional" data-testid="provisional" title="fewer than 10 battles: the rating may still move a lot">
+                            provisional
+                          </span>
+                        )}
                         {row.settings && <small className="config">{settingsSummary(row.settings)}</small>}
                       </td>
                       <td className="num">{row.rating.toFixed(0)}</td>

@@ -1,11 +1,10 @@
 import '../components/arena.css';
 import { useId, useRef, useState } from 'react';
 import { apiJson } from '../api.js';
-import type { ModelParameters, PullJob } from '../components/arena-types.js';
+import type { ModelParameters } from '../components/arena-types.js';
 import { ConfirmButton } from '../components/ConfirmButton.js';
-import { ProgressBar } from '../components/ProgressBar.js';
 import { useModelList } from '../components/useModels.js';
-import { usePullFeed } from '../components/usePullFeed.js';
+import { PullPanel } from '../components/PullPanel.js';
 import type { CatalogModel } from './admin/adminApi.js';
 import { CatalogForm } from './admin/CatalogForm.js';
 
@@ -19,12 +18,8 @@ const COLUMNS: { label: string; numeric?: boolean }[] = [
   { label: 'Context', numeric: true },
   { label: 'Backends' },
   { label: 'State' },
-  { label: '' },
+  { label: 'Actions' },
 ];
-
-function megabytes(bytes: number | undefined): string {
-  return bytes === undefined ? '?' : `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-}
 
 /** The catalog's defaults in one line, e.g. `temperature 0.3 · stop ["The end"]`. */
 function defaultsSummary(parameters: ModelParameters): string {
@@ -113,7 +108,7 @@ function ModelRow({ model, admin, onChanged }: { model: CatalogModel; admin: boo
             {model.available && (
               <ConfirmButton
                 label="Delete"
-                question={`Delete ${model.name}?`}
+                question={<>Delete <span className="whole-name">{model.name}</span>?</>}
                 confirmLabel="Yes, delete"
                 busy={busy !== null}
                 onConfirm={() => act('delete', '/api/delete_model', { model: model.name })}
@@ -152,34 +147,6 @@ function ModelRow({ model, admin, onChanged }: { model: CatalogModel; admin: boo
   );
 }
 
-/** One download, as the server reports it to every open page. */
-function PullRow({ job }: { job: PullJob }) {
-  const [error, setError] = useState<string | null>(null);
-  const percent = job.state === 'success' ? 100 : job.percent;
-  return (
-    <li className={`pull ${job.state}`} data-testid="pull" data-state={job.state}>
-      <div className="pull-head">
-        <b>{job.model}</b>
-        <small className="source">{job.source}</small>
-      </div>
-      <ProgressBar percent={percent} label={`download of ${job.model}`} />
-      <div className="pull-foot">
-        <span>
-          {job.state === 'running' ? job.status : job.state}
-          {job.completed !== undefined && ` · ${megabytes(job.completed)} of ${megabytes(job.total)}`}
-        </span>
-        {job.error && job.state !== 'cancelled' && <span className="error">{job.error}</span>}
-        {job.state === 'running' && (
-          <button type="button" onClick={() => apiJson(`/api/pulls/${job.id}`, { method: 'DELETE' }).catch((e: Error) => setError(e.message))}>
-            Cancel
-          </button>
-        )}
-        {error && <span className="error">{error}</span>}
-      </div>
-    </li>
-  );
-}
-
 /**
  * Every model with its details and catalog fields; load, unload and delete; an admin also edits the
  * catalog (and sees the inactive models, which nobody else does); pull from a URL or an hf: reference with
@@ -187,53 +154,12 @@ function PullRow({ job }: { job: PullJob }) {
  */
 export function ModelsPage() {
   const { models, error, reload, admin } = useModelList();
-  const { jobs, connected } = usePullFeed((job) => job.state === 'success' && void reload());
-  const [source, setSource] = useState('');
-  const [name, setName] = useState('');
-  const [pullError, setPullError] = useState<string | null>(null);
-
-  const pull = async () => {
-    setPullError(null);
-    try {
-      await apiJson('/api/pull_model', { method: 'POST', body: JSON.stringify({ model: source.trim(), ...(name.trim() ? { name: name.trim() } : {}) }) });
-      setSource('');
-      setName('');
-    } catch (e) {
-      setPullError((e as Error).message);
-    }
-  };
-
   return (
     <div className="page models-page">
+      <h1>Models</h1>
       <section className="panel">
         <h2>Pull a model</h2>
-        <form
-          className="pull-form"
-          onSubmit={(event) => {
-            event.preventDefault();
-            void pull();
-          }}
-        >
-          <input
-            value={source}
-            onChange={(e) => setSource(e.target.value)}
-            placeholder="https://…/model.gguf, hf:owner/repo/file.gguf or an Ollama name"
-            aria-label="model source"
-          />
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="name (optional)" aria-label="model name" />
-          <button type="submit" className="primary" disabled={source.trim() === ''}>
-            Pull
-          </button>
-        </form>
-        {pullError && <p className="error" role="alert">{pullError}</p>}
-        {jobs.length > 0 && (
-          <ul className="pulls" data-testid="pulls">
-            {jobs.map((job) => (
-              <PullRow key={job.id} job={job} />
-            ))}
-          </ul>
-        )}
-        {!connected && jobs.length > 0 && <p className="hint">Reconnecting to the download feed…</p>}
+        <PullPanel onFinished={(job) => job.state === 'success' && void reload()} />
       </section>
 
       <section className="panel">

@@ -36,6 +36,7 @@ export function RunsPage() {
 
   return (
     <div className="page runs-page">
+      <h1>History</h1>
       <div className="tabs" role="tablist">
         {FILTERS.map((f) => (
           <button

@@ -21,7 +21,7 @@ const FIELDS: Record<NumericParameter, { step?: number; note?: string }> = {
   presence_penalty: { step: 0.1 },
   frequency_penalty: { step: 0.1 },
   num_predict: { note: '-1 = no limit' },
-  max_tokens: { note: 'seed 002’s num_predict' },
+  max_tokens: { note: 'the same as num_predict' },
   seed: { note: '0 = random in the Arena' },
   num_ctx: {},
 };

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { fetchUsage, listKeys, totalTokens, type ApiKey, type UsageReport, type UsageTotals } from './adminApi.js';
-import { StackedBarChart } from './charts.js';
+import { colorMap, StackedBarChart } from './charts.js';
 import { daysBetween, pivot, utcDay } from './usageSeries.js';
 import { formatCount } from './format.js';
 import './admin.css';
@@ -8,7 +8,8 @@ import './admin.css';
 const RANGES = [7, 30, 90];
 /** Traffic without a key: the admin token, or any caller of an open server. */
 const NO_KEY = '(admin token / open)';
-const NO_MODEL = '(no model)';
+/** Requests that named no model: model listings, health checks, saved runs and the like. */
+const NO_MODEL = '(no model: listings and other requests)';
 
 function TotalsTable({ title, head, rows }: { title: string; head: string; rows: { label: string; totals: UsageTotals }[] }) {
   return (
@@ -84,6 +85,9 @@ export function UsagePage() {
     return (id: string | null) => (id === null ? NO_KEY : (names.get(id) ?? id));
   }, [keys, report]);
   const modelLabel = (model: string | null) => model ?? NO_MODEL;
+  const byRequests = <R extends UsageTotals>(rows: R[] | undefined) => [...(rows ?? [])].sort((a, b) => b.requests - a.requests);
+  const modelColor = colorMap(byRequests(report?.by_model).map((row) => modelLabel(row.model)));
+  const keyColor = colorMap(byRequests(report?.by_key).map((row) => keyLabel(row.key_id)));
 
   return (
     <div className="admin-page">
@@ -120,11 +124,15 @@ export function UsagePage() {
       {report && (
         <>
           <div className="charts">
-            <StackedBarChart title="Requests per day, by model" days={days} series={pivot(report.series_by_model, (r) => r.model, modelLabel, days, 'requests')} />
-            <StackedBarChart title="Tokens per day, by model" days={days} series={pivot(report.series_by_model, (r) => r.model, modelLabel, days, 'tokens')} />
-            <StackedBarChart title="Requests per day, by key" days={days} series={pivot(report.series_by_key, (r) => r.key_id, keyLabel, days, 'requests')} />
-            <StackedBarChart title="Tokens per day, by key" days={days} series={pivot(report.series_by_key, (r) => r.key_id, keyLabel, days, 'tokens')} />
+            <StackedBarChart title="Requests per day, by model" days={days} series={pivot(report.series_by_model, (r) => r.model, modelLabel, days, 'requests')} colorOf={modelColor} />
+            <StackedBarChart title="Tokens per day, by model" days={days} series={pivot(report.series_by_model, (r) => r.model, modelLabel, days, 'tokens')} colorOf={modelColor} />
+            <StackedBarChart title="Requests per day, by key" days={days} series={pivot(report.series_by_key, (r) => r.key_id, keyLabel, days, 'requests')} colorOf={keyColor} />
+            <StackedBarChart title="Tokens per day, by key" days={days} series={pivot(report.series_by_key, (r) => r.key_id, keyLabel, days, 'tokens')} colorOf={keyColor} />
           </div>
+          <p className="muted" data-testid="usage-note">
+            A request that used several models (a comparison) counts once for each of them, so requests by model can add up to more than the
+            total.
+          </p>
           <div className="totals">
             <TotalsTable title="Totals by model" head="Model" rows={report.by_model.map((row) => ({ label: modelLabel(row.model), totals: row }))} />
             <TotalsTable title="Totals by key" head="Key" rows={report.by_key.map((row) => ({ label: keyLabel(row.key_id), totals: row }))} />

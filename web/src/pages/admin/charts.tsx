@@ -15,6 +15,12 @@ export function seriesColor(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
+/** One colour per name for a whole page, in the order given (biggest first); unknown names are grey. */
+export function colorMap(names: string[]): (name: string) => string {
+  const colors = new Map(names.map((name, i) => [name, seriesColor(i)]));
+  return (name) => colors.get(name) ?? '#8c8c8c';
+}
+
 /** A round axis maximum and its ticks: 1, 2 or 5 times a power of ten per step. */
 export function niceTicks(max: number, count = 4): number[] {
   if (max <= 0) return [0, 1];
@@ -34,7 +40,12 @@ const WIDTH = 560;
 const HEIGHT = 220;
 const MARGIN = { top: 10, right: 10, bottom: 36, left: 44 };
 
-export function StackedBarChart({ title, days, series }: { title: string; days: string[]; series: Series[] }) {
+/**
+ * `colorOf` names each series' colour, so that a page's charts give the same model or key the same
+ * colour whatever its rank in each chart; without it, colours follow the series' order.
+ */
+export function StackedBarChart({ title, days, series, colorOf }: { title: string; days: string[]; series: Series[]; colorOf?: (name: string) => string }) {
+  const color = (s: Series, i: number) => colorOf?.(s.name) ?? seriesColor(i);
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const totals = days.map((_, d) => series.reduce((sum, s) => sum + (s.values[d] ?? 0), 0));
@@ -71,7 +82,7 @@ export function StackedBarChart({ title, days, series }: { title: string; days: 
                     const value = s.values[d] ?? 0;
                     if (value <= 0) return null;
                     const rect = (
-                      <rect key={s.name} x={x} width={barW} y={y(base + value)} height={y(base) - y(base + value)} fill={seriesColor(i)}>
+                      <rect key={s.name} x={x} width={barW} y={y(base + value)} height={y(base) - y(base + value)} fill={color(s, i)}>
                         <title>{`${day} · ${s.name}: ${value.toLocaleString()}`}</title>
                       </rect>
                     );
@@ -91,7 +102,7 @@ export function StackedBarChart({ title, days, series }: { title: string; days: 
           <ul className="legend">
             {series.map((s, i) => (
               <li key={s.name}>
-                <span className="swatch" style={{ background: seriesColor(i) }} />
+                <span className="swatch" style={{ background: color(s, i) }} />
                 {s.name}
               </li>
             ))}
