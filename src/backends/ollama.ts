@@ -50,6 +50,7 @@ interface OllamaChunk {
   prompt_eval_duration?: number;
   eval_count?: number;
   eval_duration?: number;
+  context?: number[];
 }
 
 export interface OllamaBackendOptions {
@@ -106,6 +107,7 @@ function pieceOf(chunk: OllamaChunk): StreamPiece {
       evalDurationNs: chunk.eval_duration,
       totalDurationNs: chunk.total_duration,
       doneReason: doneReason(chunk.done_reason),
+      context: Array.isArray(chunk.context) ? chunk.context : undefined,
     };
   }
   return piece;
@@ -236,6 +238,7 @@ export class OllamaBackend implements Backend {
       format: request.format,
       tools: request.tools?.length ? request.tools : undefined,
       think: request.think,
+      truncate: request.truncate,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/chat', body, request.signal, 'application/x-ndjson', ollamaPieces);
@@ -252,6 +255,8 @@ export class OllamaBackend implements Backend {
       options: ollamaOptions(request.options),
       format: request.format,
       think: request.think,
+      context: request.context,
+      truncate: request.truncate,
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/generate', body, request.signal, 'application/x-ndjson', ollamaPieces);

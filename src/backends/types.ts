@@ -59,6 +59,11 @@ export interface GenerationStats {
   totalDurationNs: number;
   doneReason: DoneReason;
   toolCalls?: ToolCall[];
+  /**
+   * Ollama's `context` of /api/generate: the prompt's and the answer's token ids, which a client may
+   * send back as `context` to continue. Only completions report it.
+   */
+  context?: number[];
 }
 
 /**
@@ -85,6 +90,8 @@ export interface ChatRequest {
   think?: ThinkOption;
   /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
   keepAliveMs?: number;
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
+  truncate?: boolean;
   /**
    * Told the prompt's size as soon as the backend knows it (the embedded engine: before generating),
    * so that a generation stopped before its final event is still charged for its prompt.
@@ -104,6 +111,10 @@ export interface CompletionRequest {
   format?: OutputFormat;
   think?: ThinkOption;
   keepAliveMs?: number;
+  /** Ollama's `context`: token ids of an earlier generate, put before this prompt. */
+  context?: number[];
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of dropping its oldest tokens. */
+  truncate?: boolean;
   onPromptTokens?: ChatRequest['onPromptTokens'];
   signal: AbortSignal;
 }

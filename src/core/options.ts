@@ -141,20 +141,6 @@ export function parseOllamaOptions(options: unknown, topLevel: { temperature?: u
   return result;
 }
 
-/**
- * Seed 002's documented defaults (temperature 0.7, max_tokens 1024) for `/api/chat` and `/api/generate`,
- * applied to what the request left unset.
- */
-export const SEED_002_DEFAULTS: Readonly<GenerationOptions> = { temperature: 0.7, num_predict: 1024 };
-
-export function withDefaults(options: GenerationOptions, defaults: Readonly<GenerationOptions>): GenerationOptions {
-  const merged: GenerationOptions = { ...options };
-  for (const [key, value] of Object.entries(defaults)) {
-    if ((merged as Record<string, unknown>)[key] === undefined) (merged as Record<string, unknown>)[key] = value;
-  }
-  return merged;
-}
-
 const OPENAI_RULES: Record<string, Rule> = {
   temperature: { kind: 'number', min: 0, max: 2 },
   top_p: { kind: 'number', min: 0, max: 1 },

@@ -5,7 +5,7 @@ import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
 import { parseKeepAlive } from '../core/keep-alive.js';
-import { isRecord, SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
+import { isRecord, parseOllamaFormat, parseOllamaOptions } from '../core/options.js';
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
@@ -92,6 +92,8 @@ interface Common {
   format: ReturnType<typeof parseOllamaFormat>;
   /** Checked against the model by `thinkOption` once it is resolved. */
   think: ThinkOption | undefined;
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
+  truncate: boolean | undefined;
 }
 
 function parseCommon(body: Body): Common {
@@ -103,19 +105,17 @@ function parseCommon(body: Body): Common {
     options: parseOllamaOptions(body.options, { temperature: body.temperature, max_tokens: body.max_tokens }),
     format: parseOllamaFormat(body.format),
     think: parseThink(body.think),
+    truncate: optionalBoolean(body, 'truncate'),
   };
 }
 
-/**
- * What a request did not set: the catalog's defaults (applied by the generation policy) come first,
- * then seed 002's documented defaults for the keys the catalog leaves open.
- */
-function effectiveOptions(services: Services, model: string, options: GenerationOptions): GenerationOptions {
-  const catalog = services.catalog.get(model)?.parameters ?? {};
-  const fallback: GenerationOptions = {};
-  if (catalog.temperature === undefined) fallback.temperature = SEED_002_DEFAULTS.temperature;
-  if (catalog.num_predict === undefined && catalog.max_tokens === undefined) fallback.num_predict = SEED_002_DEFAULTS.num_predict;
-  return withDefaults(options, fallback);
+/** Ollama's `context` from an earlier generate: token ids, sent back to continue from them. */
+function parseContext(value: unknown): number[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((id) => typeof id !== 'number' || !Number.isInteger(id) || id < 0)) {
+    throw badRequest('context must be an array of token ids (non-negative integers)');
+  }
+  return value.length > 0 ? (value as number[]) : undefined;
 }
 
 /** Ollama's timing and token fields, in nanoseconds, as they appear on the final line. */
@@ -166,6 +166,8 @@ interface Shape {
   finished?(text: string, stats: GenerationStats): Promise<void>;
   /** Fields of the final line and the SSE final event (session_id). */
   extra?: Record<string, unknown>;
+  /** Fields of the final line that depend on the generation (generate's `context`). */
+  final?(stats: GenerationStats): Record<string, unknown>;
 }
 
 const chatMessage = (text: string, toolCalls?: ToolCall[], thinking?: string) => ({
@@ -200,6 +202,7 @@ async function respond(
       done: true,
       done_reason: doneReason(result.stats),
       ...metricsOf(result.stats),
+      ...shape.final?.(result.stats),
       ...shape.extra,
       ...shape.superset(result.text, result.stats, result.stats.toolCalls),
     };
@@ -233,7 +236,7 @@ async function respond(
           // Ollama sends tool calls on a line of their own before the final one.
           yield ndjson({ model, created_at: createdAt(), ...shape.piece('', stats.toolCalls), done: false });
         }
-        yield ndjson({ model, created_at: createdAt(), ...shape.piece(''), done: true, done_reason: doneReason(stats), ...metricsOf(stats), ...shape.extra });
+        yield ndjson({ model, created_at: createdAt(), ...shape.piece(''), done: true, done_reason: doneReason(stats), ...shape.final?.(stats), ...metricsOf(stats), ...shape.extra });
       }
     } catch (error) {
       // The 200 went out with the first line: the failure travels as a line, as Ollama sends it.
@@ -258,7 +261,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
     return loadOrUnload(services, reply, model, common, { message: { role: 'assistant', content: '' } }, request.headers.accept);
   }
   const session: OpenSession = await services.sessions.open(body.session_id, request.principal);
-  const options = effectiveOptions(services, model.name, common.options);
+  const options = common.options;
   const shape: Shape = {
     piece: (text, toolCalls, thinking) => ({ message: chatMessage(text, toolCalls, thinking) }),
     extra: { session_id: session.id },
@@ -278,9 +281,10 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   return respond(request, reply, model.name, common.stream, (signal) =>
     generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, truncate: common.truncate, signal },
         request.usage,
       ),
+      common.truncate,
     ),
     shape,
   );
@@ -294,6 +298,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   const suffix = optionalString(body, 'suffix');
   const raw = optionalBoolean(body, 'raw');
   const images = parseImages(body.images, 'images');
+  const context = parseContext(body.context);
   const model = await services.router.resolve(common.model);
   rejectImages(model, images !== undefined);
   const think = thinkOption(model, common.think);
@@ -301,9 +306,12 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   if (prompt === '' && !system && !images) {
     return loadOrUnload(services, reply, model, common, { response: '' }, request.headers.accept);
   }
-  const options = effectiveOptions(services, model.name, common.options);
+  const options = common.options;
   const shape: Shape = {
     piece: (text, _toolCalls, thinking) => ({ response: text, ...(thinking === undefined ? {} : { thinking }) }),
+    // Ollama's clients (ollama-js, the AI SDK's provider) read `context` on the final object; a
+    // backend that does not report it gives an empty one rather than none.
+    final: (stats) => ({ context: stats.context ?? [] }),
     superset: (text, stats) => ({
       text,
       usage: usageOf(stats),
@@ -315,7 +323,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
     services.generation.complete(
-      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, signal },
+      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, context, truncate: common.truncate, signal },
       request.usage,
     ),
     shape,
@@ -424,7 +432,7 @@ export function ollamaRoutes(services: Services) {
       schema: doc('Generate a completion (Ollama); empty prompt loads the model, keep_alive 0 unloads it', {
         model: { type: 'string' }, prompt: { type: 'string' }, suffix: { type: 'string' }, system: { type: 'string' },
         raw: { type: 'boolean' }, stream: { type: 'boolean' }, format: {}, options: { type: 'object' }, keep_alive: {},
-        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' },
+        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' }, context: { type: 'array' }, truncate: { type: 'boolean' },
       }),
     }, (request, reply) => ollamaGenerate(services, request, reply));
 

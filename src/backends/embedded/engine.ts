@@ -17,6 +17,7 @@ import {
   type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
+  type Token,
 } from 'node-llama-cpp';
 import {
   BackendError,
@@ -28,12 +29,15 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type GenerationEvent,
+  type GenerationOptions,
   type ModelInfo,
   type OutputFormat,
   type PullProgress,
   type ToolCall,
 } from '../types.js';
 import { PushStream } from '../../core/push-stream.js';
+import { withModelDefaults } from '../../core/model-defaults.js';
+import { contextOverflow, fitMessages, promptLimit, truncateTokens } from '../../core/truncate-prompt.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
@@ -297,11 +301,22 @@ export class EmbeddedEngine implements Backend {
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common) => {
-      const history = toChatHistory(request.messages);
-      const promptTokens = live.chatWrapper
-        .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
-        .contextText.tokenize(live.model.tokenizer).length;
+    return this.generate(request, async (live, sequence, common, options) => {
+      const count = (messages: ChatMessage[]) =>
+        live.chatWrapper
+          .generateContextState({ chatHistory: [...toChatHistory(messages), { type: 'model', response: [] }] })
+          .contextText.tokenize(live.model.tokenizer).length;
+      let messages = request.messages;
+      let promptTokens = count(messages);
+      const limit = promptLimit(live.contextSizePerSequence, options.num_predict);
+      if (promptTokens > limit && request.truncate !== false) {
+        ({ messages, count: promptTokens } = fitMessages(messages, limit, {
+          count,
+          tokenize: (text) => live.model.tokenize(text, false),
+          detokenize: (tokens) => live.model.detokenize(tokens),
+        }));
+      }
+      const history = toChatHistory(messages);
       const functions = request.tools?.length
         ? (Object.fromEntries(
             request.tools.map((tool) => [
@@ -312,11 +327,11 @@ export class EmbeddedEngine implements Backend {
         : undefined;
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: live.chatWrapper, autoDisposeSequence: false });
       try {
-        const options = common(promptTokens);
+        const generationOptions = common(promptTokens);
         // llama.cpp takes one grammar at a time: tool calling brings its own, so `format` yields to it.
         const result = await chat.generateResponse(
           [...history, { type: 'model', response: [] }],
-          functions ? { ...options, grammar: undefined, functions } : { ...options, functions: undefined },
+          functions ? { ...generationOptions, grammar: undefined, functions } : { ...generationOptions, functions: undefined },
         );
         const toolCalls: ToolCall[] | undefined = result.functionCalls?.map((call) => ({
           function: { name: call.functionName, arguments: (call.params ?? {}) as Record<string, unknown> },
@@ -333,15 +348,20 @@ export class EmbeddedEngine implements Backend {
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common) => {
-      let prompt = request.prompt;
-      if (!request.raw && request.system) prompt = `${request.system}\n\n${prompt}`;
-      const tokens = live.model.tokenize(prompt, false);
-      const input = live.model.tokens.bos !== null ? [live.model.tokens.bos, ...tokens] : tokens;
+    return this.generate(request, async (live, sequence, common, options, generatedTokens) => {
+      const bos = live.model.tokens.bos !== null ? [live.model.tokens.bos] : [];
+      // The system prompt is kept whole when the prompt is cut, as the beginning-of-text token is.
+      const system = !request.raw && request.system ? live.model.tokenize(`${request.system}\n\n`, false) : [];
+      const keep = Math.max(bos.length + system.length, numKeep(options));
+      const all = [...bos, ...system, ...validTokens(live.model, request.context), ...live.model.tokenize(request.prompt, false)];
+      const limit = promptLimit(live.contextSizePerSequence, options.num_predict);
+      const input = all.length > limit && request.truncate !== false ? truncateTokens(all, limit, keep) : all;
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
         const result = await completion.generateCompletionWithMeta(input, common(input.length));
-        return { promptTokens: input.length, stopReason: result.metadata.stopReason };
+        // Ollama's `context`: the prompt and the answer as token ids, without the beginning-of-text token.
+        const context = [...input.slice(bos.length), ...generatedTokens].map(Number);
+        return { promptTokens: input.length, stopReason: result.metadata.stopReason, context };
       } finally {
         completion.dispose({ disposeSequence: false });
       }
@@ -359,7 +379,11 @@ export class EmbeddedEngine implements Backend {
       live: LoadedModel,
       sequence: LlamaContextSequence,
       common: (promptTokens: number) => CommonGenerationOptions,
-    ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[] }>,
+      /** The request's options with the model's and Ollama's defaults filled in. */
+      options: GenerationOptions,
+      /** The answer's token ids so far (complete once `run` resolves). */
+      generatedTokens: Token[],
+    ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[]; context?: number[] }>,
   ): AsyncGenerator<GenerationEvent> {
     const started = nowNs();
     const abort = new AbortController();
@@ -380,16 +404,12 @@ export class EmbeddedEngine implements Backend {
     this.stats.running++;
     try {
       sequence = await this.acquireSequence(live, abort.signal);
-      const options = request.options;
+      const options = withModelDefaults(request.options, live.entry.info.modelInfo);
+      const generatedTokens: Token[] = [];
       const common = (promptTokens: number): CommonGenerationOptions => {
         request.onPromptTokens?.(promptTokens);
         const room = Math.max(1, live.contextSizePerSequence - promptTokens);
-        if (promptTokens >= live.contextSizePerSequence) {
-          throw new BackendError(
-            `prompt is ${promptTokens} tokens, more than the ${live.contextSizePerSequence}-token context of '${request.model}'`,
-            400,
-          );
-        }
+        if (promptTokens >= live.contextSizePerSequence) throw contextOverflow(promptTokens, live.contextSizePerSequence, request.model);
         const wanted = options.num_predict === undefined || options.num_predict < 0 ? room : options.num_predict;
         return {
           signal: abort.signal,
@@ -418,13 +438,14 @@ export class EmbeddedEngine implements Backend {
             firstTokenAt ??= nowNs();
             stream.push(text);
           },
-          onToken: (tokens: unknown[]) => {
+          onToken: (tokens: Token[]) => {
+            generatedTokens.push(...tokens);
             generated += tokens.length;
             this.stats.generated += tokens.length;
           },
         };
       };
-      const generation = run(live, sequence, common).then(
+      const generation = run(live, sequence, common, options, generatedTokens).then(
         (result) => {
           stream.end();
           return result;
@@ -452,6 +473,7 @@ export class EmbeddedEngine implements Backend {
           totalDurationNs: Number(end - started),
           doneReason: mapStopReason(result.stopReason, abort.signal.aborted),
           toolCalls: result.toolCalls,
+          ...(result.context ? { context: result.context } : {}),
         },
       };
     } finally {
@@ -556,8 +578,21 @@ type CommonGenerationOptions = {
   customStopTriggers?: string[];
   grammar?: LlamaGrammar;
   onTextChunk: (text: string) => void;
-  onToken: (tokens: unknown[]) => void;
+  onToken: (tokens: Token[]) => void;
 };
+
+/** Ollama's `num_keep` when the request sets it: leading prompt tokens that truncation never drops. */
+function numKeep(options: GenerationOptions): number {
+  const value = options.extra?.num_keep;
+  return typeof value === 'number' && value > 0 ? value : 0;
+}
+
+/** A client's `context` ids that name tokens of this model; others would crash llama.cpp, so they are dropped. */
+function validTokens(model: LlamaModel, context: number[] | undefined): Token[] {
+  if (!context?.length) return [];
+  const vocabulary = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens?.length ?? 0;
+  return context.filter((id) => Number.isInteger(id) && id >= 0 && id < vocabulary) as Token[];
+}
 
 function mapStopReason(reason: string, aborted: boolean): DoneReason {
   if (aborted || reason === 'abort') return 'abort';
