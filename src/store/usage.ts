@@ -51,7 +51,7 @@ export class UsageStore {
       sql<number>`coalesce(sum(prompt_tokens), 0)`.as('prompt_tokens'),
       sql<number>`coalesce(sum(completion_tokens), 0)`.as('completion_tokens'),
     ] as const;
-    const [totals, byKey, byModel, bySurface, byDay, seriesByModel, seriesByKey] = await Promise.all([
+    const [totals, byKey, byModel, bySurface, byDay, seriesByModel, seriesByKey, byStatus] = await Promise.all([
       this.filtered(filter).select([...sums]).executeTakeFirstOrThrow(),
       this.filtered(filter).select(['key_id', ...sums]).groupBy('key_id').orderBy('key_id').execute(),
       this.filtered(filter).select(['model', ...sums]).groupBy('model').orderBy('model').execute(),
@@ -69,6 +69,7 @@ export class UsageStore {
         .orderBy(period(periodLength))
         .orderBy('key_id')
         .execute(),
+      this.filtered(filter).select(['status', ...sums]).groupBy('status').orderBy('status').execute(),
     ]);
     return {
       totals: numbers(totals),
@@ -78,6 +79,7 @@ export class UsageStore {
       byDay: byDay.map((r) => ({ day: r.day, ...numbers(r) })),
       seriesByModel: seriesByModel.map((r) => ({ period: r.period, model: r.model, ...numbers(r) })),
       seriesByKey: seriesByKey.map((r) => ({ period: r.period, key_id: r.key_id, ...numbers(r) })),
+      byStatus: byStatus.map((r) => ({ status: Number(r.status), ...numbers(r) })),
     };
   }
 }
