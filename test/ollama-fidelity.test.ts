@@ -1,9 +1,11 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ollama } from 'ollama';
 import { generateText, streamText } from 'ai';
 import { createOllama } from 'ollama-ai-provider-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveFile, type FileServer } from './helpers/file-server.js';
 import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 /**
@@ -11,17 +13,57 @@ import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } fro
  * context truncated instead of refused, and Ollama's defaults for what a request leaves out.
  */
 
+const MODEL_FILE = path.join(SHARED_MODELS, 'stories260K.gguf');
+const SHA256 = crypto.createHash('sha256').update(fs.readFileSync(MODEL_FILE)).digest('hex');
+
 let server: RunningServer;
 let ollama: Ollama;
+let announcing: FileServer;
+let silent: FileServer;
 
 beforeAll(async () => {
   const modelsDir = tempDir('ollama-fidelity-models-');
-  fs.copyFileSync(path.join(SHARED_MODELS, 'stories260K.gguf'), path.join(modelsDir, 'stories260K.gguf'));
+  fs.copyFileSync(MODEL_FILE, path.join(modelsDir, 'stories260K.gguf'));
+  // A byte-identical second file (a copy, not a link): content digests make it the same model.
+  fs.copyFileSync(MODEL_FILE, path.join(modelsDir, 'twin.gguf'));
   server = await startServer({ MODELS_DIR: modelsDir });
   ollama = new Ollama({ host: server.url });
+  announcing = await serveFile(MODEL_FILE, { linkedEtag: true, chunkSize: 128 * 1024, delayMs: 5 });
+  silent = await serveFile(MODEL_FILE, { chunkSize: 128 * 1024, delayMs: 5 });
 });
 afterAll(async () => {
   await server?.close();
+  await announcing?.close();
+  await silent?.close();
+});
+
+describe('content digests', () => {
+  it('gives identical files the sha256 of their bytes as digest', async () => {
+    const { models } = await ollama.list();
+    const digests = ['stories260K:latest', 'twin:latest'].map((name) => models.find((m) => m.name === name)?.digest);
+    expect(digests).toEqual([SHA256, SHA256]);
+  });
+
+  it("shows a URL pull's real digest from the first progress line when the host announces it", async () => {
+    const progress = await ollama.pull({ model: `${announcing.url}/announced.gguf`, stream: true });
+    const lines: { status: string; digest?: string }[] = [];
+    for await (const line of progress) lines.push(line);
+    const pulling = lines.filter((l) => l.status.startsWith('pulling ') && l.status !== 'pulling manifest');
+    expect(pulling.length).toBeGreaterThan(1);
+    for (const line of pulling) expect(line).toMatchObject({ status: `pulling ${SHA256.slice(0, 12)}`, digest: `sha256:${SHA256}` });
+    expect(lines.at(-1)?.status).toBe('success');
+  });
+
+  it('never shows a made-up digest: without an announced one it comes with the last progress line', async () => {
+    const progress = await ollama.pull({ model: `${silent.url}/unannounced.gguf`, stream: true });
+    const lines: { status: string; digest?: string }[] = [];
+    for await (const line of progress) lines.push(line);
+    const withDigest = lines.filter((l) => l.digest !== undefined);
+    expect(withDigest.length).toBeGreaterThan(0);
+    for (const line of withDigest) expect(line.digest).toBe(`sha256:${SHA256}`);
+    const { models } = await ollama.list();
+    expect(models.find((m) => m.name === 'unannounced:latest')?.digest).toBe(SHA256);
+  });
 });
 
 const LONG = 'Once upon a time there was a little girl named Lily who loved to play in the park. '.repeat(30);

@@ -15,6 +15,7 @@ import {
   type ToolCall,
 } from './types.js';
 import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
+import { nameDigest } from '../core/digests.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
@@ -211,6 +212,7 @@ export class OpenAICompatibleBackend implements Backend {
       return {
         name,
         modifiedAt: entry.created ? new Date(entry.created * 1000).toISOString() : undefined,
+        digest: nameDigest(this.id, entry.id),
       };
     });
   }

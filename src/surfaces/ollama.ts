@@ -405,7 +405,7 @@ async function* pullLines(services: Services, jobId: string, signal: AbortSignal
     else {
       line = { status: job.status };
       if (job.status.startsWith('pulling ') && job.status !== 'pulling manifest') {
-        line.digest = job.digest ?? job.status.slice('pulling '.length);
+        if (job.digest) line.digest = job.digest;
         if (job.total !== undefined) line.total = job.total;
         if (job.completed !== undefined) line.completed = job.completed;
       }

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { listenOnLoopback } from './listen.js';
@@ -13,6 +14,8 @@ export interface FileServerOptions {
   delayMs?: number;
   /** Cut the connection after this many bytes, having promised the whole file (a dropped download). */
   dropAfter?: number;
+  /** Announce the file's sha256 in `X-Linked-Etag`, as Hugging Face does for large files. */
+  linkedEtag?: boolean;
 }
 
 /**
@@ -20,14 +23,16 @@ export interface FileServerOptions {
  * one file with a Content-Length, optionally slowly, optionally dropping the connection mid-file.
  */
 export async function serveFile(filePath: string, options: FileServerOptions = {}): Promise<FileServer> {
-  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter } = options;
+  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter, linkedEtag = false } = options;
+  const sha256 = crypto.createHash('sha256').update(fs.readFileSync(filePath)).digest('hex');
   const server = http.createServer(async (request, response) => {
     if (!new URL(request.url ?? '/', 'http://x').pathname.endsWith('.gguf')) {
       response.writeHead(404).end('not found');
       return;
     }
     const data = fs.readFileSync(filePath);
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, ...(linkedEtag ? { 'x-linked-etag': `"${sha256}"` } : {}) });
+    if (request.method === 'HEAD') return void response.end();
     for (let offset = 0; offset < data.length; offset += chunkSize) {
       if (dropAfter !== undefined && offset >= dropAfter) {
         request.socket.destroy();

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { BackendError, type PullProgress } from '../types.js';
 import { PARTIAL_SUFFIX } from './gguf-catalog.js';
+import { rememberDigest } from '../../core/digests.js';
 
 /** Progress is reported at most this often, so a fast local download does not flood the client. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -23,6 +24,27 @@ export function fetchErrorText(error: unknown): string {
   return reason && reason !== message ? `${message} (${reason})` : message;
 }
 
+/** A sha256 in a header value (`"<64 hex>"`, `W/"…"`), else undefined. */
+function sha256Of(value: string | null): string | undefined {
+  const hex = value?.replace(/^W\//, '').replaceAll('"', '').toLowerCase();
+  return hex && /^[0-9a-f]{64}$/.test(hex) ? `sha256:${hex}` : undefined;
+}
+
+/**
+ * The digest a model host announces for a file before sending it: Hugging Face puts the sha256 of a
+ * large file in `X-Linked-Etag` on the answer that redirects to its CDN (which fetch would follow, so
+ * the headers are asked for first without following), and some hosts make the ETag the sha256.
+ */
+async function announcedDigest(url: string, signal: AbortSignal): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { method: 'HEAD', redirect: 'manual', signal });
+    await response.body?.cancel();
+    return sha256Of(response.headers.get('x-linked-etag')) ?? sha256Of(response.headers.get('etag'));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Downloads a GGUF file into `destination`, reporting Ollama-style progress. The bytes go to
  * `destination.partial` and are renamed into place only when complete, matching `expected` (a
@@ -37,6 +59,8 @@ export async function* downloadModelFile(
   expected?: ExpectedBlob,
 ): AsyncIterable<PullProgress> {
   const partial = destination + PARTIAL_SUFFIX;
+  // A plain URL's file is checked against the digest its host announces, as a registry blob is.
+  const announced = expected ? undefined : await announcedDigest(url, signal);
   let response: Response;
   try {
     response = await fetch(url, { signal, redirect: 'follow' });
@@ -49,10 +73,10 @@ export async function* downloadModelFile(
     throw new BackendError(`download failed: ${url} answered ${response.status}`, response.status === 404 ? 404 : 502);
   }
   const total = expected?.size ?? (Number(response.headers.get('content-length')) || undefined);
-  // Ollama names a layer by the first 12 hex digits of its digest. A plain URL has no digest until it
-  // has been read, so its file name stands in until then.
-  const digest = expected?.digest ?? `sha256:${path.basename(destination)}`;
-  const status = expected ? `pulling ${expected.digest.slice('sha256:'.length, 'sha256:'.length + 12)}` : `pulling ${digest}`;
+  // Ollama names a layer by the first 12 hex digits of its digest. A URL whose host announced no
+  // digest has none until it has been read: its lines carry the file name and no digest until then.
+  const digest = expected?.digest ?? announced ?? sha256Of(response.headers.get('x-linked-etag'));
+  const status = digest ? `pulling ${digest.slice('sha256:'.length, 'sha256:'.length + 12)}` : `pulling ${path.basename(destination)}`;
   const hash = crypto.createHash('sha256');
   let file: fsp.FileHandle | undefined;
   let placed = false;
@@ -83,11 +107,11 @@ export async function* downloadModelFile(
       throw new BackendError(`download incomplete: ${completed} of ${total} bytes`, 502);
     }
     const actual = `sha256:${hash.digest('hex')}`;
-    yield expected ? { status, digest, total, completed } : { status: `pulling ${actual}`, digest: actual, total: completed, completed };
+    yield digest ? { status, digest, total, completed } : { status: `pulling ${actual.slice('sha256:'.length, 'sha256:'.length + 12)}`, digest: actual, total: completed, completed };
     yield { status: 'verifying sha256 digest' };
-    if (expected && actual !== expected.digest) {
+    if (digest && actual !== digest) {
       // Ollama's message for the same failure.
-      throw new BackendError(`digest mismatch, file must be downloaded again: want ${expected.digest}, got ${actual}`, 502);
+      throw new BackendError(`digest mismatch, file must be downloaded again: want ${digest}, got ${actual}`, 502);
     }
     try {
       await readGgufFileInfo(partial, { readTensorInfo: true });
@@ -97,6 +121,8 @@ export async function* downloadModelFile(
     yield { status: 'writing manifest' };
     await fsp.rename(partial, destination);
     placed = true;
+    // The listing's digest is this hash: the file need not be read again for it.
+    rememberDigest(destination, await fsp.stat(destination), actual);
     yield { status: 'success' };
   } catch (error) {
     if (error instanceof BackendError || signal.aborted) throw error;
