@@ -129,3 +129,33 @@ describe('defaults and digests of an upstream model', () => {
     expect(again.models.find((m) => m.name === `${STANDIN_MODEL}:latest`)?.digest).toBe(digest);
   });
 });
+
+describe('n choices on chat completions', () => {
+  it('answers n choices, each a generation of its own, streamed and not', async () => {
+    const completion = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], n: 3, max_tokens: 6, seed: 1 });
+    expect(completion.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    for (const choice of completion.choices) expect(choice.message.content?.length).toBeGreaterThan(0);
+    expect(completion.usage!.completion_tokens).toBeGreaterThanOrEqual(3);
+
+    const stream = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'Lily' }], n: 2, max_tokens: 4, stream: true, stream_options: { include_usage: true } });
+    const text = ['', ''];
+    const finished = new Set<number>();
+    let usage: unknown;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        text[choice.index] += choice.delta.content ?? '';
+        if (choice.finish_reason) finished.add(choice.index);
+      }
+    }
+    expect([...finished].sort()).toEqual([0, 1]);
+    expect(text.every((t) => t.length > 0)).toBe(true);
+    expect(usage).toMatchObject({ completion_tokens: expect.any(Number) });
+  });
+
+  it('refuses n above the cap with a 400', async () => {
+    const error = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], n: 9 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as Error).message).toMatch(/n must be between 1 and 8/);
+  });
+});

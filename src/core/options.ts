@@ -141,6 +141,9 @@ export function parseOllamaOptions(options: unknown, topLevel: { temperature?: u
   return result;
 }
 
+/** The most choices (`n`) one chat or text completion may ask for: each is a generation of its own. */
+export const MAX_CHOICES = 8;
+
 const OPENAI_RULES: Record<string, Rule> = {
   temperature: { kind: 'number', min: 0, max: 2 },
   top_p: { kind: 'number', min: 0, max: 1 },
@@ -150,7 +153,7 @@ const OPENAI_RULES: Record<string, Rule> = {
   stop: { kind: 'stop' },
   presence_penalty: { kind: 'number', min: -2, max: 2 },
   frequency_penalty: { kind: 'number', min: -2, max: 2 },
-  n: { kind: 'integer', min: 1, max: 1 },
+  n: { kind: 'integer', min: 1, max: MAX_CHOICES },
   // Not OpenAI's, but vLLM and llama.cpp server accept them on the same endpoints; so do we.
   top_k: { kind: 'integer', min: 0 },
   min_p: { kind: 'number', min: 0, max: 1 },
@@ -163,7 +166,6 @@ export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOpt
   for (const [key, rule] of Object.entries(OPENAI_RULES)) {
     const value = body[key];
     if (value === undefined || value === null) continue;
-    if (key === 'n' && value !== 1) throw new OptionsError(`n must be 1: this server returns one choice per request (got ${JSON.stringify(value)})`);
     values[key] = check(key, value, rule);
   }
   const stop = values.stop as string[] | undefined;
@@ -175,6 +177,11 @@ export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOpt
     if (values[key] !== undefined) assign(result, key, values[key]);
   }
   return result;
+}
+
+/** OpenAI's `n`: how many choices to generate (checked by parseOpenAiOptions). */
+export function choiceCount(body: Record<string, unknown>): number {
+  return typeof body.n === 'number' ? body.n : 1;
 }
 
 /** Ollama's `format`: "json", a JSON schema object, or nothing ("" counts as nothing, as in Ollama). */

@@ -4,9 +4,11 @@ import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '..
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
-import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
+import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
+import type { GenerationOptions } from '../backends/types.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
+import { PushStream } from '../core/push-stream.js';
 import { finishReason, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
@@ -175,6 +177,80 @@ async function respond(
   return sendStream(reply, 'text/event-stream', frames());
 }
 
+/**
+ * `n` choices: as many generations at once (parallel sequences on the embedded engine), each with its
+ * own seed when the request fixed one, so that the choices differ as OpenAI's do. The usage reports
+ * the prompt once and the completions summed, as OpenAI does.
+ */
+async function respondMany(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  model: string,
+  n: number,
+  { stream, includeUsage }: { stream: boolean; includeUsage: boolean },
+  start: (signal: AbortSignal, index: number) => AsyncGenerator<GenerationEvent>,
+  shape: Shape,
+): Promise<unknown> {
+  const signal = clientGone(request, reply);
+  const created = Math.floor(Date.now() / 1000);
+  const indexes = Array.from({ length: n }, (_, i) => i);
+  const usage = (all: GenerationStats[]) => {
+    const prompt = all[0]?.promptTokens ?? 0;
+    const completion = all.reduce((sum, stats) => sum + stats.completionTokens, 0);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  };
+  const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
+  if (!stream) {
+    const results = await Promise.all(indexes.map((i) => GenerationService.collect(start(signal, i))));
+    return {
+      ...head,
+      choices: results.map((result, i) => ({ ...shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking), index: i })),
+      usage: usage(results.map((result) => result.stats)),
+    };
+  }
+  const streams = await Promise.all(indexes.map((i) => primed(start(signal, i), signal)));
+  const chunk = (choices: Record<string, unknown>[], total?: ReturnType<typeof usage>) =>
+    sse({ id: shape.id, object: shape.chunkObject, created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices, ...(includeUsage ? { usage: total ?? null } : {}) });
+  const queue = new PushStream<string>();
+  const finals: GenerationStats[] = [];
+  const pump = async (events: AsyncGenerator<GenerationEvent>, index: number) => {
+    const at = (choice: Record<string, unknown>) => ({ ...choice, index });
+    if (shape.opening) queue.push(chunk([at(shape.opening)]));
+    if (shape.prefix) queue.push(chunk([at(shape.chunkChoice(shape.prefix))]));
+    for await (const event of events) {
+      if (event.type === 'token') queue.push(chunk([at(shape.chunkChoice(event.text))]));
+      else if (event.type === 'thinking') {
+        if (shape.reasoningChoice) queue.push(chunk([at(shape.reasoningChoice(event.text))]));
+      } else {
+        if (event.stats.toolCalls?.length) queue.push(chunk([at(shape.chunkChoice(undefined, undefined, event.stats.toolCalls))]));
+        queue.push(chunk([at(shape.chunkChoice(undefined, finishReason(event.stats)))]));
+        finals.push(event.stats);
+      }
+    }
+  };
+  void Promise.all(streams.map(pump)).then(
+    () => {
+      if (finals.length === n && finals.every((stats) => stats.doneReason !== 'abort')) {
+        if (includeUsage) queue.push(chunk([], usage(finals)));
+        queue.push('data: [DONE]\n\n');
+      }
+      queue.end();
+    },
+    (error: unknown) => {
+      request.log.warn({ err: error }, 'generation failed mid-stream');
+      queue.push(errorFrame(error));
+      queue.end();
+    },
+  );
+  // A client that leaves aborts `signal`, which closes every choice's generation (see primed).
+  return sendStream(reply, 'text/event-stream', queue);
+}
+
+/** The request's options for choice `index`: a fixed seed moves by the index so the choices differ. */
+function choiceOptions(options: GenerationOptions, index: number): GenerationOptions {
+  return index === 0 || options.seed === undefined ? options : { ...options, seed: options.seed + index };
+}
+
 async function chatCompletions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const name = modelOf(body);
@@ -213,10 +289,10 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     reasoningChoice: (text) => ({ index: 0, delta: { reasoning: text }, logprobs: null, finish_reason: null }),
     choice: (text, stats, reasoning) => ({ index: 0, message: message(text, stats.toolCalls, reasoning), logprobs: null, finish_reason: finishReason(stats) }),
   };
-  return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.chat({ model: model.name, messages, options, format, tools, toolChoice, think, signal }, request.usage),
-    shape,
-  );
+  const run = (signal: AbortSignal, index = 0) =>
+    services.generation.chat({ model: model.name, messages, options: choiceOptions(options, index), format, tools, toolChoice, think, signal }, request.usage);
+  const n = choiceCount(body);
+  return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }
 
 async function completions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -240,10 +316,10 @@ async function completions(services: Services, request: FastifyRequest, reply: F
     chunkChoice: (text, finish) => ({ index: 0, text: text ?? '', logprobs: null, finish_reason: finish ?? null }),
     choice: (text, stats) => ({ index: 0, text, logprobs: null, finish_reason: finishReason(stats) }),
   };
-  return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.complete({ model: model.name, prompt, suffix, options, format, signal }, request.usage),
-    shape,
-  );
+  const run = (signal: AbortSignal, index = 0) =>
+    services.generation.complete({ model: model.name, prompt, suffix, options: choiceOptions(options, index), format, signal }, request.usage);
+  const n = choiceCount(body);
+  return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }
 
 function embeddingInput(value: unknown): string[] {
