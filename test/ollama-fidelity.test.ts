@@ -146,3 +146,34 @@ describe('defaults', () => {
     expect(answer.eval_count).toBeGreaterThan(0);
   });
 });
+
+describe('logprobs', () => {
+  // The engine reports the distribution its sampler drew from, so alternatives are asked for with
+  // top_p 1 and no top_k: otherwise a confident tiny model leaves fewer candidates than asked.
+  it('reports each token with its log-probability and alternatives on generate and chat, streamed and not', async () => {
+    const answer = (await ollama.generate({ model: 'stories260K', prompt: 'Once upon a time', logprobs: true, top_logprobs: 3, options: { num_predict: 5, top_p: 1, top_k: 0, min_p: 0 } } as never)) as unknown as { response: string; logprobs: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[]; eval_count: number };
+    expect(answer.logprobs).toHaveLength(answer.eval_count);
+    expect(answer.logprobs.map((entry) => entry.token).join('')).toBe(answer.response);
+    for (const entry of answer.logprobs) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top_logprobs).toHaveLength(3);
+      // Alternatives come most likely first.
+      expect(entry.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(entry.top_logprobs[2]!.logprob);
+    }
+    const stream = await ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: 'Lily' }], stream: true, logprobs: true, options: { num_predict: 4 } } as never);
+    let counted = 0;
+    for await (const part of stream as AsyncIterable<{ done: boolean; logprobs?: unknown[] }>) counted += part.logprobs?.length ?? 0;
+    expect(counted).toBeGreaterThan(0);
+  });
+
+  it('refuses what the embedded engine cannot do with logprobs, and bad values, with a 400', async () => {
+    for (const body of [
+      { prompt: 'x', logprobs: true, format: 'json' },
+      { prompt: 'x', logprobs: true, top_logprobs: 21 },
+      { prompt: 'x', logprobs: 'yes' },
+    ]) {
+      const response = await postJson(`${server.url}/api/generate`, { model: 'stories260K', stream: false, ...body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+});

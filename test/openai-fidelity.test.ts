@@ -159,3 +159,28 @@ describe('n choices on chat completions', () => {
     expect((error as Error).message).toMatch(/n must be between 1 and 8/);
   });
 });
+
+describe('logprobs on /v1', () => {
+  it('answers logprobs and top_logprobs on chat completions from the embedded engine', async () => {
+    const completion = await client.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'Once' }], logprobs: true, top_logprobs: 2, max_tokens: 4, top_p: 1 });
+    const content = completion.choices[0]!.logprobs!.content!;
+    expect(content.length).toBe(completion.usage!.completion_tokens);
+    expect(content.map((entry) => entry.token).join('')).toBe(completion.choices[0]!.message.content);
+    expect(content[0]!.top_logprobs).toHaveLength(2);
+    const legacy = await client.completions.create({ model: 'stories260K', prompt: 'Once', logprobs: 2, max_tokens: 3, top_p: 1 });
+    expect(legacy.choices[0]!.logprobs!.tokens!.join('')).toBe(legacy.choices[0]!.text);
+    expect(Object.keys(legacy.choices[0]!.logprobs!.top_logprobs![0]!)).toHaveLength(2);
+  });
+
+  it('passes logprobs through to an OpenAI-compatible upstream and back, streamed', async () => {
+    const stream = await client.chat.completions.create({ model: STANDIN_MODEL, messages: [{ role: 'user', content: 'Hi' }], logprobs: true, top_logprobs: 2, stream: true });
+    const tokens: string[] = [];
+    for await (const chunk of stream) for (const entry of chunk.choices[0]?.logprobs?.content ?? []) tokens.push(entry.token);
+    expect(tokens).toEqual(ANSWER);
+    expect(standin.bodies.at(-1)).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    // The Ollama surface reads them from the same upstream in its own shape.
+    const viaOllama = await postJson(`${server.url}/api/chat`, { model: STANDIN_MODEL, messages: [{ role: 'user', content: 'Hi' }], stream: false, logprobs: true });
+    const body = (await viaOllama.json()) as { logprobs: { token: string; logprob: number }[] };
+    expect(body.logprobs.map((entry) => entry.token)).toEqual(ANSWER);
+  });
+});

@@ -70,8 +70,16 @@ export interface GenerationStats {
  * One piece of a generation: text as it is produced (the answer's `token`s, and the `thinking` of a
  * reasoning model asked to think, which is not part of the answer), then exactly one `done` with the stats.
  */
+/** One generated token's log-probability and the most likely alternatives (Ollama's and OpenAI's shape). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
 export type GenerationEvent =
-  | { type: 'token'; text: string }
+  | { type: 'token'; text: string; logprobs?: TokenLogprob[] }
   | { type: 'thinking'; text: string }
   | { type: 'done'; stats: GenerationStats };
 
@@ -92,6 +100,8 @@ export interface ChatRequest {
   keepAliveMs?: number;
   /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
   truncate?: boolean;
+  /** Report each token's log-probability with this many alternatives (0: the token's own only); absent: none. */
+  logprobs?: number;
   /**
    * Told the prompt's size as soon as the backend knows it (the embedded engine: before generating),
    * so that a generation stopped before its final event is still charged for its prompt.
@@ -115,6 +125,7 @@ export interface CompletionRequest {
   context?: number[];
   /** Ollama's `truncate`: false refuses a prompt longer than the context instead of dropping its oldest tokens. */
   truncate?: boolean;
+  logprobs?: ChatRequest['logprobs'];
   onPromptTokens?: ChatRequest['onPromptTokens'];
   signal: AbortSignal;
 }

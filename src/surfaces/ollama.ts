@@ -10,7 +10,7 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, parseLogprobs, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -94,6 +94,8 @@ interface Common {
   think: ThinkOption | undefined;
   /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
   truncate: boolean | undefined;
+  /** `logprobs: true` with `top_logprobs` alternatives (0 when not given); undefined when not asked. */
+  logprobs: number | undefined;
 }
 
 function parseCommon(body: Body): Common {
@@ -106,6 +108,7 @@ function parseCommon(body: Body): Common {
     format: parseOllamaFormat(body.format),
     think: parseThink(body.think),
     truncate: optionalBoolean(body, 'truncate'),
+    logprobs: parseLogprobs(optionalBoolean(body, 'logprobs'), body.top_logprobs),
   };
 }
 
@@ -201,6 +204,7 @@ async function respond(
       ...shape.piece(result.text, result.stats.toolCalls, result.thinking),
       done: true,
       done_reason: doneReason(result.stats),
+      ...(result.logprobs ? { logprobs: result.logprobs } : {}),
       ...metricsOf(result.stats),
       ...shape.final?.(result.stats),
       ...shape.extra,
@@ -215,7 +219,8 @@ async function respond(
       for await (const event of events) {
         if (event.type === 'token') {
           text += event.text;
-          yield eventStream ? sse({ token: event.text, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece(event.text), done: false });
+          const logprobs = event.logprobs ? { logprobs: event.logprobs } : {};
+          yield eventStream ? sse({ token: event.text, ...logprobs, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece(event.text), ...logprobs, done: false });
           continue;
         }
         if (event.type === 'thinking') {
@@ -281,7 +286,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   return respond(request, reply, model.name, common.stream, (signal) =>
     generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, truncate: common.truncate, signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: common.keepAliveMs, truncate: common.truncate, logprobs: common.logprobs, signal },
         request.usage,
       ),
       common.truncate,
@@ -323,7 +328,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
     services.generation.complete(
-      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, context, truncate: common.truncate, signal },
+      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: common.keepAliveMs, context, truncate: common.truncate, logprobs: common.logprobs, signal },
       request.usage,
     ),
     shape,
@@ -432,7 +437,7 @@ export function ollamaRoutes(services: Services) {
       schema: doc('Generate a completion (Ollama); empty prompt loads the model, keep_alive 0 unloads it', {
         model: { type: 'string' }, prompt: { type: 'string' }, suffix: { type: 'string' }, system: { type: 'string' },
         raw: { type: 'boolean' }, stream: { type: 'boolean' }, format: {}, options: { type: 'object' }, keep_alive: {},
-        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' }, context: { type: 'array' }, truncate: { type: 'boolean' },
+        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' }, context: { type: 'array' }, truncate: { type: 'boolean' }, logprobs: { type: 'boolean' }, top_logprobs: { type: 'integer' },
       }),
     }, (request, reply) => ollamaGenerate(services, request, reply));
 

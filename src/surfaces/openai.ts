@@ -5,11 +5,11 @@ import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
 import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
-import type { GenerationOptions } from '../backends/types.js';
+import type { GenerationOptions, TokenLogprob } from '../backends/types.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
 import { PushStream } from '../core/push-stream.js';
-import { finishReason, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
+import { finishReason, parseLogprobs, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -44,8 +44,33 @@ function streamOptions(body: Body): { stream: boolean; includeUsage: boolean } {
 
 /** Features this server cannot honour are refused by name rather than silently ignored. */
 function refuseUnsupported(body: Body): void {
-  if (body.logprobs === true || (typeof body.logprobs === 'number' && body.logprobs > 0)) throw badRequest('logprobs are not supported by this server');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) throw badRequest('best_of must be 1');
+}
+
+/** The legacy completions' `logprobs`: how many alternatives per token (0-5), or undefined for none. */
+function completionLogprobs(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === false) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 5) throw badRequest('logprobs must be an integer between 0 and 5');
+  return value;
+}
+
+/** Chat completions' `logprobs` object: the tokens as they are. */
+const chatLogprobs = (logprobs: TokenLogprob[]) => ({ content: logprobs, refusal: null });
+
+/** Legacy completions' `logprobs` object: parallel arrays, alternatives as token → logprob maps. */
+function completionLogprobsObject(logprobs: TokenLogprob[], offset = 0) {
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const entry of logprobs) {
+    textOffset.push(at);
+    at += entry.token.length;
+  }
+  return {
+    tokens: logprobs.map((entry) => entry.token),
+    token_logprobs: logprobs.map((entry) => entry.logprob),
+    top_logprobs: logprobs.map((entry) => Object.fromEntries(entry.top_logprobs.map((alt) => [alt.token, alt.logprob]))),
+    text_offset: textOffset,
+  };
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -120,6 +145,8 @@ interface Shape {
   opening?: Record<string, unknown>;
   /** Text put before the answer (completions' `echo`). */
   prefix?: string;
+  /** A choice's `logprobs` in this endpoint's shape. */
+  logprobs(logprobs: TokenLogprob[]): Record<string, unknown>;
 }
 
 /** OpenAI's backend-configuration marker on every answer and chunk (Ollama's own /v1 sends `fp_ollama`). */
@@ -144,7 +171,9 @@ async function respond(
   const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
-    return { ...head, choices: [shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking)], usage: usageOf(result.stats) };
+    const choice = shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking);
+    if (result.logprobs) choice.logprobs = shape.logprobs(result.logprobs);
+    return { ...head, choices: [choice], usage: usageOf(result.stats) };
   }
   const events = await primed(start(signal), signal);
   const chunk = (choices: Record<string, unknown>[], usage?: ReturnType<typeof usageOf>) =>
@@ -155,7 +184,7 @@ async function respond(
       if (shape.prefix) yield chunk([shape.chunkChoice(shape.prefix)]);
       for await (const event of events) {
         if (event.type === 'token') {
-          yield chunk([shape.chunkChoice(event.text)]);
+          yield chunk([{ ...shape.chunkChoice(event.text), ...(event.logprobs ? { logprobs: shape.logprobs(event.logprobs) } : {}) }]);
           continue;
         }
         if (event.type === 'thinking') {
@@ -204,7 +233,11 @@ async function respondMany(
     const results = await Promise.all(indexes.map((i) => GenerationService.collect(start(signal, i))));
     return {
       ...head,
-      choices: results.map((result, i) => ({ ...shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking), index: i })),
+      choices: results.map((result, i) => ({
+        ...shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking),
+        ...(result.logprobs ? { logprobs: shape.logprobs(result.logprobs) } : {}),
+        index: i,
+      })),
       usage: usage(results.map((result) => result.stats)),
     };
   }
@@ -218,7 +251,7 @@ async function respondMany(
     if (shape.opening) queue.push(chunk([at(shape.opening)]));
     if (shape.prefix) queue.push(chunk([at(shape.chunkChoice(shape.prefix))]));
     for await (const event of events) {
-      if (event.type === 'token') queue.push(chunk([at(shape.chunkChoice(event.text))]));
+      if (event.type === 'token') queue.push(chunk([at({ ...shape.chunkChoice(event.text), ...(event.logprobs ? { logprobs: shape.logprobs(event.logprobs) } : {}) })]));
       else if (event.type === 'thinking') {
         if (shape.reasoningChoice) queue.push(chunk([at(shape.reasoningChoice(event.text))]));
       } else {
@@ -260,6 +293,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
   const streaming = streamOptions(body);
   refuseUnsupported(body);
   const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
+  const logprobs = parseLogprobs(body.logprobs, body.top_logprobs);
   const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
   const think = thinkOption(model, parseReasoningEffort(body.reasoning_effort));
@@ -288,9 +322,10 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     }),
     reasoningChoice: (text) => ({ index: 0, delta: { reasoning: text }, logprobs: null, finish_reason: null }),
     choice: (text, stats, reasoning) => ({ index: 0, message: message(text, stats.toolCalls, reasoning), logprobs: null, finish_reason: finishReason(stats) }),
+    logprobs: chatLogprobs,
   };
   const run = (signal: AbortSignal, index = 0) =>
-    services.generation.chat({ model: model.name, messages, options: choiceOptions(options, index), format, tools, toolChoice, think, signal }, request.usage);
+    services.generation.chat({ model: model.name, messages, options: choiceOptions(options, index), format, tools, toolChoice, think, logprobs, signal }, request.usage);
   const n = choiceCount(body);
   return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }
@@ -306,6 +341,7 @@ async function completions(services: Services, request: FastifyRequest, reply: F
   if (body.suffix !== undefined && body.suffix !== null && typeof body.suffix !== 'string') throw badRequest('suffix must be a string');
   if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw badRequest('echo must be a boolean');
   const suffix = (body.suffix as string | null | undefined) ?? undefined;
+  const logprobs = completionLogprobs(body.logprobs);
   const model = await services.router.resolve(name);
   rejectSuffix(model, suffix);
   const shape: Shape = {
@@ -315,9 +351,10 @@ async function completions(services: Services, request: FastifyRequest, reply: F
     prefix: body.echo === true ? prompt : undefined,
     chunkChoice: (text, finish) => ({ index: 0, text: text ?? '', logprobs: null, finish_reason: finish ?? null }),
     choice: (text, stats) => ({ index: 0, text, logprobs: null, finish_reason: finishReason(stats) }),
+    logprobs: (entries) => completionLogprobsObject(entries, body.echo === true ? prompt.length : 0),
   };
   const run = (signal: AbortSignal, index = 0) =>
-    services.generation.complete({ model: model.name, prompt, suffix, options: choiceOptions(options, index), format, signal }, request.usage);
+    services.generation.complete({ model: model.name, prompt, suffix, options: choiceOptions(options, index), format, logprobs, signal }, request.usage);
   const n = choiceCount(body);
   return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }

@@ -31,6 +31,7 @@ import {
   type GenerationEvent,
   type GenerationOptions,
   type ModelInfo,
+  type TokenLogprob,
   type OutputFormat,
   type PullProgress,
   type ToolCall,
@@ -40,6 +41,7 @@ import { withModelDefaults } from '../../core/model-defaults.js';
 import { contextOverflow, fitMessages, promptLimit, truncateTokens } from '../../core/truncate-prompt.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
+import { generateWithLogprobs } from './logprobs.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
 
 export interface EmbeddedEngineOptions {
@@ -301,7 +303,8 @@ export class EmbeddedEngine implements Backend {
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common, options) => {
+    if (request.logprobs !== undefined && (request.tools?.length || request.format !== undefined)) return refuseLogprobs();
+    return this.generate(request, async (live, sequence, common, options, _generated, emit) => {
       const count = (messages: ChatMessage[]) =>
         live.chatWrapper
           .generateContextState({ chatHistory: [...toChatHistory(messages), { type: 'model', response: [] }] })
@@ -317,6 +320,13 @@ export class EmbeddedEngine implements Backend {
         }));
       }
       const history = toChatHistory(messages);
+      if (request.logprobs !== undefined) {
+        const tokens = live.chatWrapper
+          .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
+          .contextText.tokenize(live.model.tokenizer);
+        const result = await generateWithLogprobs(live.model, sequence, tokens, common(tokens.length), request.logprobs, emit);
+        return { promptTokens: tokens.length, stopReason: result.stopReason };
+      }
       const functions = request.tools?.length
         ? (Object.fromEntries(
             request.tools.map((tool) => [
@@ -348,7 +358,8 @@ export class EmbeddedEngine implements Backend {
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
-    return this.generate(request, async (live, sequence, common, options, generatedTokens) => {
+    if (request.logprobs !== undefined && request.format !== undefined) return refuseLogprobs();
+    return this.generate(request, async (live, sequence, common, options, generatedTokens, emit) => {
       const bos = live.model.tokens.bos !== null ? [live.model.tokens.bos] : [];
       // The system prompt is kept whole when the prompt is cut, as the beginning-of-text token is.
       const system = !request.raw && request.system ? live.model.tokenize(`${request.system}\n\n`, false) : [];
@@ -356,6 +367,10 @@ export class EmbeddedEngine implements Backend {
       const all = [...bos, ...system, ...validTokens(live.model, request.context), ...live.model.tokenize(request.prompt, false)];
       const limit = promptLimit(live.contextSizePerSequence, options.num_predict);
       const input = all.length > limit && request.truncate !== false ? truncateTokens(all, limit, keep) : all;
+      if (request.logprobs !== undefined) {
+        const result = await generateWithLogprobs(live.model, sequence, input, common(input.length), request.logprobs, emit);
+        return { promptTokens: input.length, stopReason: result.stopReason, context: [...input.slice(bos.length), ...generatedTokens].map(Number) };
+      }
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
         const result = await completion.generateCompletionWithMeta(input, common(input.length));
@@ -383,6 +398,8 @@ export class EmbeddedEngine implements Backend {
       options: GenerationOptions,
       /** The answer's token ids so far (complete once `run` resolves). */
       generatedTokens: Token[],
+      /** Sends text with its tokens' log-probabilities (generations that asked for them). */
+      emit: (text: string, logprobs: TokenLogprob[]) => void,
     ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[]; context?: number[] }>,
   ): AsyncGenerator<GenerationEvent> {
     const started = nowNs();
@@ -396,7 +413,7 @@ export class EmbeddedEngine implements Backend {
     live.active++;
     const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
     let sequence: LlamaContextSequence | undefined;
-    const stream = new PushStream<string>();
+    const stream = new PushStream<{ text: string; logprobs?: TokenLogprob[] }>();
     let firstTokenAt: bigint | undefined;
     let generated = 0;
     let running: Promise<unknown> | undefined;
@@ -436,7 +453,7 @@ export class EmbeddedEngine implements Backend {
           onTextChunk: (text: string) => {
             if (text === '') return;
             firstTokenAt ??= nowNs();
-            stream.push(text);
+            stream.push({ text });
           },
           onToken: (tokens: Token[]) => {
             generatedTokens.push(...tokens);
@@ -445,7 +462,12 @@ export class EmbeddedEngine implements Backend {
           },
         };
       };
-      const generation = run(live, sequence, common, options, generatedTokens).then(
+      const emit = (text: string, logprobs: TokenLogprob[]) => {
+        if (text === '' && logprobs.length === 0) return;
+        firstTokenAt ??= nowNs();
+        stream.push({ text, logprobs });
+      };
+      const generation = run(live, sequence, common, options, generatedTokens, emit).then(
         (result) => {
           stream.end();
           return result;
@@ -456,7 +478,7 @@ export class EmbeddedEngine implements Backend {
         },
       );
       running = generation.catch(() => undefined); // errors surface through the stream
-      for await (const text of stream) yield { type: 'token', text };
+      for await (const piece of stream) yield { type: 'token', text: piece.text, ...(piece.logprobs ? { logprobs: piece.logprobs } : {}) };
       const result = await generation;
       finished = true;
       const end = nowNs();
@@ -580,6 +602,15 @@ type CommonGenerationOptions = {
   onTextChunk: (text: string) => void;
   onToken: (tokens: Token[]) => void;
 };
+
+/**
+ * Log-probabilities come from node-llama-cpp's sequence evaluation, which knows neither tool calling
+ * nor grammars: asking for both is refused rather than answered without one of them.
+ */
+// eslint-disable-next-line require-yield
+async function* refuseLogprobs(): AsyncGenerator<GenerationEvent> {
+  throw new BackendError('logprobs cannot be combined with tools or a format on the embedded engine', 400);
+}
 
 /** Ollama's `num_keep` when the request sets it: leading prompt tokens that truncation never drops. */
 function numKeep(options: GenerationOptions): number {
