@@ -177,3 +177,60 @@ describe('logprobs', () => {
     }
   });
 });
+
+describe('/api/create and blobs', () => {
+  it('creates a model from another with a system prompt and parameters that every listing sees and every generation applies', async () => {
+    const progress = await ollama.create({ model: 'storyteller', from: 'stories260K', system: 'You tell short stories.', parameters: { num_predict: 3, temperature: 0.2 }, stream: true });
+    const statuses: string[] = [];
+    for await (const line of progress) statuses.push(line.status);
+    expect(statuses[0]).toBe('gathering model components');
+    expect(statuses).toContain(`using existing layer sha256:${SHA256}`);
+    expect(statuses.some((s) => s.startsWith('creating new layer sha256:'))).toBe(true);
+    expect(statuses.slice(-2)).toEqual(['writing manifest', 'success']);
+
+    expect((await ollama.list()).models.map((m) => m.name)).toContain('storyteller:latest');
+    const shown = (await ollama.show({ model: 'storyteller' })) as Awaited<ReturnType<Ollama['show']>> & { system?: string };
+    expect(shown.system).toBe('You tell short stories.');
+    expect(shown.parameters).toMatch(/num_predict\s+3/);
+    expect(shown.modelfile).toContain('SYSTEM """You tell short stories."""');
+    const models = (await (await fetch(`${server.url}/api/models`)).json()) as unknown;
+    expect(JSON.stringify(models)).toContain('storyteller:latest');
+
+    // Baked-in settings apply: three tokens at most, and the system prompt is in the prompt.
+    const base = await ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: 'Hi' }], options: { num_predict: 3 } });
+    const created = await ollama.chat({ model: 'storyteller', messages: [{ role: 'user', content: 'Hi' }] });
+    expect(created.eval_count).toBeLessThanOrEqual(3);
+    expect(created.prompt_eval_count).toBeGreaterThan(base.prompt_eval_count);
+  });
+
+  it('creates a model from an uploaded GGUF blob, checked against its digest', async () => {
+    const digest = `sha256:${SHA256}`;
+    expect((await fetch(`${server.url}/api/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
+    const wrong = await fetch(`${server.url}/api/blobs/sha256:${'0'.repeat(64)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: fs.readFileSync(MODEL_FILE) });
+    expect(wrong.status).toBe(400);
+    const upload = await fetch(`${server.url}/api/blobs/${digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: fs.readFileSync(MODEL_FILE) });
+    expect(upload.status).toBe(201);
+    expect((await fetch(`${server.url}/api/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
+    const done = await ollama.create({ model: 'from-blob', files: { 'model.gguf': digest } });
+    expect(done.status).toBe('success');
+    const listed = (await ollama.list()).models.find((m) => m.name === 'from-blob:latest');
+    expect(listed?.digest).toBe(SHA256);
+    const answer = await ollama.generate({ model: 'from-blob', prompt: 'Once', options: { num_predict: 2 } });
+    expect(answer.done).toBe(true);
+  });
+
+  it('refuses creates it cannot do with a 400', async () => {
+    for (const body of [
+      { model: 'x' },
+      { model: 'x', from: 'stories260K', files: { 'a.gguf': `sha256:${SHA256}` } },
+      { model: 'x', from: 'stories260K', quantize: 'q4_K_M' },
+      { model: 'x', files: { 'a.gguf': 'sha256:nothex' } },
+      { model: 'x', files: { 'a.gguf': `sha256:${'1'.repeat(64)}` }, stream: false },
+      { model: 'x', from: 'stories260K', parameters: { temperature: 'hot' } },
+    ]) {
+      const response = await postJson(`${server.url}/api/create`, body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await postJson(`${server.url}/api/create`, { model: 'x', from: 'no-such-model' })).status).toBe(404);
+  });
+});

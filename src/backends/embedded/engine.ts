@@ -567,11 +567,18 @@ export class EmbeddedEngine implements Backend {
 
   async copy(source: string, destination: string): Promise<void> {
     const entry = await this.findEntry(source);
-    if (!isSafeModelName(destination)) throw new BackendError(`invalid model name '${destination}'`, 400);
-    const target = path.join(this.options.modelsDir, fileNameForModel(destination));
+    await this.adopt(entry.filePath, destination);
+  }
+
+  /** Makes a GGUF file (an uploaded blob, another model's file) the model `name`. */
+  async adopt(filePath: string, name: string): Promise<void> {
+    if (!isSafeModelName(name)) throw new BackendError(`invalid model name '${name}'`, 400);
+    await fs.mkdir(this.options.modelsDir, { recursive: true });
+    const target = path.join(this.options.modelsDir, fileNameForModel(name));
     // A hard link costs no space and survives the deletion of the source, as an Ollama copy does.
     await fs.rm(target, { force: true });
-    await fs.link(entry.filePath, target).catch(() => fs.copyFile(entry.filePath, target));
+    await fs.link(filePath, target).catch(() => fs.copyFile(filePath, target));
+    this.changed();
   }
 
   async ping(): Promise<boolean> {
