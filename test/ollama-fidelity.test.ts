@@ -211,8 +211,9 @@ describe('/api/create and blobs', () => {
     const upload = await fetch(`${server.url}/api/blobs/${digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: fs.readFileSync(MODEL_FILE) });
     expect(upload.status).toBe(201);
     expect((await fetch(`${server.url}/api/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
-    const done = await ollama.create({ model: 'from-blob', files: { 'model.gguf': digest } });
-    expect(done.status).toBe('success');
+    // ollama-js has no `files`; the Ollama CLI sends them as here.
+    const done = await postJson(`${server.url}/api/create`, { model: 'from-blob', files: { 'model.gguf': digest }, stream: false });
+    expect(await done.json()).toEqual({ status: 'success' });
     const listed = (await ollama.list()).models.find((m) => m.name === 'from-blob:latest');
     expect(listed?.digest).toBe(SHA256);
     const answer = await ollama.generate({ model: 'from-blob', prompt: 'Once', options: { num_predict: 2 } });

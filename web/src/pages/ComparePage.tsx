@@ -6,6 +6,7 @@ import { InstanceEditor, settingsProblems } from '../components/InstanceEditor.j
 import { Link } from '../components/Link.js';
 import { PromptBox } from '../components/PromptBox.js';
 import { StreamColumn } from '../components/StreamColumn.js';
+import { SaveAsModel } from '../components/SaveAsModel.js';
 import { historyOf, useColumns } from '../components/useColumns.js';
 import { useModels } from '../components/useModels.js';
 import { loadInstances, saveInstances } from '../components/savedInstances.js';
@@ -151,6 +152,7 @@ export function ComparePage() {
             title={`#${index + 1} ${s.settings.model}`}
             subtitle={settingsSummary(s.settings)}
             column={columns.columns[s.uid]}
+            actions={<SaveAsModel settings={s.settings} />}
           />
         ))}
       </div>
