@@ -184,3 +184,19 @@ describe('logprobs on /v1', () => {
     expect(body.logprobs.map((entry) => entry.token)).toEqual(ANSWER);
   });
 });
+
+describe('client libraries as their READMEs use them', () => {
+  it('serves LangChain (ChatOllama, ChatOpenAI) and the AI SDK OpenAI-compatible provider', async () => {
+    const { ChatOllama } = await import('@langchain/ollama');
+    const { ChatOpenAI } = await import('@langchain/openai');
+    const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
+    const { generateText } = await import('ai');
+    const viaOllama = await new ChatOllama({ model: 'stories260K', baseUrl: server.url, numPredict: 4 }).invoke('Once upon a time');
+    expect(String(viaOllama.content).length).toBeGreaterThan(0);
+    const viaOpenAi = await new ChatOpenAI({ model: 'stories260K', apiKey: 'unused', maxTokens: 4, configuration: { baseURL: `${server.url}/v1` } }).invoke('Once upon a time');
+    expect(String(viaOpenAi.content).length).toBeGreaterThan(0);
+    const provider = createOpenAICompatible({ name: 'arena', baseURL: `${server.url}/v1` });
+    const result = await generateText({ model: provider.chatModel('stories260K'), prompt: 'Once upon a time', maxOutputTokens: 4 });
+    expect(result.text.length).toBeGreaterThan(0);
+  });
+});
