@@ -32,6 +32,8 @@ import { webRoutes } from './surfaces/web.js';
 import { pullEventRoutes } from './surfaces/pull-events.js';
 import { ollamaRoutes } from './surfaces/ollama.js';
 import { openAiRoutes } from './surfaces/openai.js';
+import { ollamaCreateRoutes } from './surfaces/ollama-create.js';
+import { openAiResponsesRoutes } from './surfaces/openai-responses.js';
 import { sessionRoutes } from './surfaces/sessions.js';
 import { adminRoutes } from './surfaces/admin.js';
 
@@ -257,7 +259,9 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(webRoutes());
   await app.register(pullEventRoutes(services));
   await app.register(ollamaRoutes(services));
+  await app.register(ollamaCreateRoutes(services));
   await app.register(openAiRoutes(services));
+  await app.register(openAiResponsesRoutes(services));
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
   await app.register((await import('./surfaces/evals.js')).evalRoutes(services));

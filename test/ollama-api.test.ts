@@ -204,9 +204,15 @@ describe('chat', () => {
     expect(answer.prompt_eval_count).toBeLessThan(512);
     expect(answer.prompt_eval_count).toBeGreaterThan(100); // the newest exchanges are still there
 
-    const tooLong = await errorOf(ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: long.repeat(3) }], options: { num_predict: 3 } }));
-    expect(tooLong.status_code).toBe(400);
-    expect(tooLong.error).toMatch(/more than the \d+-token context/);
+    // One message longer than the context loses its oldest tokens and is answered, as Ollama does;
+    // `truncate: false` asks for the refusal instead.
+    const cut = await ollama.chat({ model: 'stories260K', messages: [{ role: 'user', content: long.repeat(3) }], options: { num_predict: 3 } });
+    expect(cut.done).toBe(true);
+    expect(cut.prompt_eval_count).toBeLessThan(512);
+    expect(cut.prompt_eval_count).toBeGreaterThan(256);
+    const refused = await postJson(`${server.url}/api/chat`, { model: 'stories260K', messages: [{ role: 'user', content: long.repeat(3) }], truncate: false, stream: false, options: { num_predict: 3 } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/more than the \d+-token context/);
   });
 
   it("reads a body as JSON whatever its Content-Type, like Ollama (its docs' curl -d examples send form-urlencoded)", async () => {

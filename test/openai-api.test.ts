@@ -180,7 +180,7 @@ describe('chat completions', () => {
     expect(missing).toBeInstanceOf(NotFoundError);
     expect((missing as NotFoundError).code).toBe('model_not_found');
     const bad: Record<string, unknown>[] = [
-      { n: 2 },
+      { n: 9 },
       { temperature: 5 },
       { top_p: -1 },
       { max_tokens: 0 },
@@ -197,9 +197,9 @@ describe('chat completions', () => {
       expect(error, JSON.stringify(extra)).toBeInstanceOf(BadRequestError);
       expect((error as BadRequestError).type).toBe('invalid_request_error');
     }
-    const raw = await postJson(`${server.url}/v1/chat/completions`, { model: 'stories260K', messages: [{ role: 'user', content: 'x' }], n: 3 });
+    const raw = await postJson(`${server.url}/v1/chat/completions`, { model: 'stories260K', messages: [{ role: 'user', content: 'x' }], n: 30 });
     const body = await raw.json();
-    expect(body.error).toMatchObject({ type: 'invalid_request_error', message: expect.stringMatching(/^n must be 1/) });
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', message: expect.stringMatching(/^n must be between 1 and 8/) });
     expect(body.error).toHaveProperty('code');
   });
 

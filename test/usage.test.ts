@@ -146,6 +146,22 @@ describe.each(STORES)('usage on $store', ({ setup }) => {
     expect(totals.prompt_tokens).toBeGreaterThan(0);
   });
 
+  it('counts refused requests with their status: 401, 403 and 429', async () => {
+    const count = (u: Usage & { by_status?: { status: number; requests: number }[] }, status: number) => u.by_status?.find((row) => row.status === status)?.requests ?? 0;
+    const before = (await usage()) as Usage & { by_status?: { status: number; requests: number }[] };
+    expect((await fetch(`${server.url}/api/tags`, { headers: bearer('sk-not-a-key') })).status).toBe(401);
+    const limited = await postJson(`${server.url}/api/admin/keys`, { name: 'limited', tier: 'premium', rpm: 1, models: ['other-model'] }, admin);
+    const { id, key } = (await limited.json()) as { id: string; key: string };
+    expect((await postJson(`${server.url}/api/chat`, { model: 'stories260K', history }, bearer(key))).status).toBe(403);
+    expect((await fetch(`${server.url}/api/tags`, { headers: bearer(key) })).status).toBe(429);
+    await expect.poll(async () => count((await usage()) as never, 401) - count(before, 401), { timeout: 5000 }).toBe(1);
+    const after = (await usage()) as Usage & { by_status?: { status: number; requests: number }[] };
+    expect(count(after, 403) - count(before, 403)).toBe(1);
+    expect(count(after, 429) - count(before, 429)).toBe(1);
+    // The key's own records: both of its refusals, under its id.
+    expect((await usage(`?key_id=${id}`)).totals.requests).toBe(2);
+  });
+
   it('loses no record under load', async () => {
     const { id, key } = await createKey('load');
     const responses = await Promise.all(Array.from({ length: 250 }, () => fetch(`${server.url}/api/models`, { headers: bearer(key) })));

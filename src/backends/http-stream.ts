@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { BackendError, type DoneReason, type GenerationEvent, type GenerationStats, type ToolCall } from './types.js';
+import { BackendError, type DoneReason, type GenerationEvent, type GenerationStats, type TokenLogprob, type ToolCall } from './types.js';
 
 /**
  * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
@@ -287,6 +287,8 @@ export async function* sseBatches(response: http.IncomingMessage): AsyncGenerato
 /** What a backend reads from one streamed chunk of its wire format. */
 export interface StreamPiece {
   text?: string;
+  /** The text's tokens with their log-probabilities, when the request asked for them. */
+  logprobs?: TokenLogprob[];
   /** A reasoning model's thoughts, apart from the answer's text. */
   thinking?: string;
   toolCalls?: ToolCall[];
@@ -354,7 +356,7 @@ export async function* generationStream(
         if (piece.text) {
           firstAt ??= process.hrtime.bigint();
           tokens++;
-          yield { type: 'token', text: piece.text };
+          yield { type: 'token', text: piece.text, ...(piece.logprobs ? { logprobs: piece.logprobs } : {}) };
         }
       }
     }

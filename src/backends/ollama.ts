@@ -12,6 +12,7 @@ import {
   type GenerationOptions,
   type ModelInfo,
   type PullProgress,
+  type TokenLogprob,
   type ToolCall,
 } from './types.js';
 import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, ndjsonBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
@@ -50,6 +51,8 @@ interface OllamaChunk {
   prompt_eval_duration?: number;
   eval_count?: number;
   eval_duration?: number;
+  context?: number[];
+  logprobs?: TokenLogprob[];
 }
 
 export interface OllamaBackendOptions {
@@ -82,6 +85,11 @@ export function ollamaOptions(options: GenerationOptions): Record<string, unknow
   return out;
 }
 
+/** Ollama's and OpenAI chat's request fields for log-probabilities: none unless asked. */
+export function logprobsFields(top: number | undefined): Record<string, unknown> {
+  return top === undefined ? {} : { logprobs: true, top_logprobs: top };
+}
+
 function doneReason(reason: string | undefined): DoneReason {
   return reason === 'length' || reason === 'load' || reason === 'unload' ? reason : 'stop';
 }
@@ -97,6 +105,7 @@ function toolCallsOf(chunk: OllamaChunk): ToolCall[] | undefined {
 function pieceOf(chunk: OllamaChunk): StreamPiece {
   if (chunk.error !== undefined) return { error: chunk.error };
   const piece: StreamPiece = { text: chunk.message?.content ?? chunk.response, thinking: chunk.message?.thinking ?? chunk.thinking, toolCalls: toolCallsOf(chunk) };
+  if (Array.isArray(chunk.logprobs) && chunk.logprobs.length > 0) piece.logprobs = chunk.logprobs;
   if (chunk.done) {
     piece.final = {
       promptTokens: chunk.prompt_eval_count,
@@ -106,6 +115,7 @@ function pieceOf(chunk: OllamaChunk): StreamPiece {
       evalDurationNs: chunk.eval_duration,
       totalDurationNs: chunk.total_duration,
       doneReason: doneReason(chunk.done_reason),
+      context: Array.isArray(chunk.context) ? chunk.context : undefined,
     };
   }
   return piece;
@@ -236,6 +246,8 @@ export class OllamaBackend implements Backend {
       format: request.format,
       tools: request.tools?.length ? request.tools : undefined,
       think: request.think,
+      truncate: request.truncate,
+      ...logprobsFields(request.logprobs),
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/chat', body, request.signal, 'application/x-ndjson', ollamaPieces);
@@ -252,6 +264,9 @@ export class OllamaBackend implements Backend {
       options: ollamaOptions(request.options),
       format: request.format,
       think: request.think,
+      context: request.context,
+      truncate: request.truncate,
+      ...logprobsFields(request.logprobs),
       keep_alive: keepAliveValue(request.keepAliveMs),
     };
     return generationStream(this.upstream, '/api/generate', body, request.signal, 'application/x-ndjson', ollamaPieces);

@@ -12,9 +12,12 @@ import {
   type GenerationOptions,
   type ModelInfo,
   type OutputFormat,
+  type TokenLogprob,
   type ToolCall,
 } from './types.js';
 import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
+import { nameDigest } from '../core/digests.js';
+import { logprobsFields } from './ollama.js';
 import { normaliseModelName } from '../core/router.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
@@ -30,6 +33,8 @@ interface OpenAiChunk {
       reasoning?: string | null;
       tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
     };
+    /** Chat's `{content: [...]}`, or the legacy completions' parallel arrays. */
+    logprobs?: { content?: TokenLogprob[] | null; tokens?: string[]; token_logprobs?: number[]; top_logprobs?: Record<string, number>[] | null } | null;
     finish_reason?: string | null;
   }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
@@ -129,7 +134,8 @@ async function* openAiPieces(response: http.IncomingMessage): AsyncGenerator<Str
       const thinking = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
       if (thinking) pieces.push({ thinking });
       const text = choice.delta?.content ?? choice.text;
-      if (text) pieces.push({ text });
+      const logprobs = logprobsOf(choice.logprobs);
+      if (text || logprobs) pieces.push({ text: text ?? '', ...(logprobs ? { logprobs } : {}) });
     }
     if (pieces.length > 0) yield pieces;
   }
@@ -148,6 +154,21 @@ async function* openAiPieces(response: http.IncomingMessage): AsyncGenerator<Str
       },
     },
   ];
+}
+
+const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
+
+/** A chunk's log-probabilities in the chat shape, whichever of OpenAI's two shapes the server sent. */
+function logprobsOf(value: NonNullable<OpenAiChunk['choices']>[number]['logprobs']): TokenLogprob[] | undefined {
+  if (!value) return undefined;
+  if (Array.isArray(value.content)) return value.content.length > 0 ? value.content : undefined;
+  if (!Array.isArray(value.tokens) || value.tokens.length === 0) return undefined;
+  return value.tokens.map((token, i) => ({
+    token,
+    logprob: value.token_logprobs?.[i] ?? 0,
+    bytes: bytesOf(token),
+    top_logprobs: Object.entries(value.top_logprobs?.[i] ?? {}).map(([alt, logprob]) => ({ token: alt, logprob, bytes: bytesOf(alt) })),
+  }));
 }
 
 function parseArguments(text: string): Record<string, unknown> {
@@ -211,6 +232,7 @@ export class OpenAICompatibleBackend implements Backend {
       return {
         name,
         modifiedAt: entry.created ? new Date(entry.created * 1000).toISOString() : undefined,
+        digest: nameDigest(this.id, entry.id),
       };
     });
   }
@@ -226,6 +248,7 @@ export class OpenAICompatibleBackend implements Backend {
       tool_choice: request.tools?.length ? request.toolChoice : undefined,
       // Only an effort level has an OpenAI spelling; on/off is the server's own choice there.
       reasoning_effort: typeof request.think === 'string' ? request.think : undefined,
+      ...logprobsFields(request.logprobs),
     };
     return generationStream(this.upstream, '/chat/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }
@@ -240,6 +263,8 @@ export class OpenAICompatibleBackend implements Backend {
       stream: true,
       stream_options: { include_usage: true },
       ...openAiSampling(request.options, request.format),
+      // The legacy API's spelling: the number of alternatives (0 for the chosen tokens' own only).
+      logprobs: request.logprobs,
     };
     return generationStream(this.upstream, '/completions', body, request.signal, 'text/event-stream', openAiPieces);
   }

@@ -59,14 +59,27 @@ export interface GenerationStats {
   totalDurationNs: number;
   doneReason: DoneReason;
   toolCalls?: ToolCall[];
+  /**
+   * Ollama's `context` of /api/generate: the prompt's and the answer's token ids, which a client may
+   * send back as `context` to continue. Only completions report it.
+   */
+  context?: number[];
 }
 
 /**
  * One piece of a generation: text as it is produced (the answer's `token`s, and the `thinking` of a
  * reasoning model asked to think, which is not part of the answer), then exactly one `done` with the stats.
  */
+/** One generated token's log-probability and the most likely alternatives (Ollama's and OpenAI's shape). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
 export type GenerationEvent =
-  | { type: 'token'; text: string }
+  | { type: 'token'; text: string; logprobs?: TokenLogprob[] }
   | { type: 'thinking'; text: string }
   | { type: 'done'; stats: GenerationStats };
 
@@ -85,6 +98,10 @@ export interface ChatRequest {
   think?: ThinkOption;
   /** Milliseconds to keep the model loaded after this request; undefined = backend default, <0 forever. */
   keepAliveMs?: number;
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
+  truncate?: boolean;
+  /** Report each token's log-probability with this many alternatives (0: the token's own only); absent: none. */
+  logprobs?: number;
   /**
    * Told the prompt's size as soon as the backend knows it (the embedded engine: before generating),
    * so that a generation stopped before its final event is still charged for its prompt.
@@ -104,6 +121,11 @@ export interface CompletionRequest {
   format?: OutputFormat;
   think?: ThinkOption;
   keepAliveMs?: number;
+  /** Ollama's `context`: token ids of an earlier generate, put before this prompt. */
+  context?: number[];
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of dropping its oldest tokens. */
+  truncate?: boolean;
+  logprobs?: ChatRequest['logprobs'];
   onPromptTokens?: ChatRequest['onPromptTokens'];
   signal: AbortSignal;
 }

@@ -56,6 +56,8 @@ export async function closeApiManagement(management: ApiManagement): Promise<voi
 }
 
 const CLIENT_CLOSED_REQUEST = 499;
+/** The statuses of a request refused before it ran: no credential, no permission, over the rate limit. */
+const REFUSALS = new Set([401, 403, 429]);
 
 const ARENA_ROUTES = ['/api/stream_chat', '/api/models', '/api/health', '/api/pull_model', '/api/delete_model', '/api/pulls', '/api/battles', '/api/runs', '/api/leaderboard'];
 
@@ -175,8 +177,10 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // Usage: one record per request and model on every model route, written in batches. It is taken
   // when the connection's response closes, not in onResponse: Fastify skips onResponse for a stream
   // the client drops (the web Stop button, a killed script), and those tokens count too.
+  const tracked = new WeakSet<FastifyRequest>();
   app.addHook('onRequest', async (request, reply) => {
     if (!request.principal || !usesModels(request)) return;
+    tracked.add(request);
     reply.raw.once('close', () => {
       const stream = streamedBody(request);
       // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the
@@ -186,9 +190,19 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     });
   });
 
+  // Refused requests count too, with their status: a bad or missing credential (401, answered before
+  // anyone is known), a key not allowed the route (403) and a rate limit (429) all stop the request
+  // before the hook above, on every route that is not public.
+  app.addHook('onResponse', async (request, reply) => {
+    if (tracked.has(request) || !REFUSALS.has(reply.statusCode)) return;
+    // A path no route matches is no API request, whatever it was refused with.
+    if (request.routeOptions.url === undefined || accessOf(request) === 'public') return;
+    recordUsage(request, reply);
+  });
+
   const recordUsage = (request: FastifyRequest, reply: FastifyReply): void => {
-    const principal = request.principal!;
-    const keyId = principal.kind === 'key' ? principal.keyId : null;
+    const principal = request.principal;
+    const keyId = principal?.kind === 'key' ? principal.keyId : null;
     const base = {
       request_id: crypto.randomUUID(),
       key_id: keyId,

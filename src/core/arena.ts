@@ -243,7 +243,7 @@ export async function* runArena(
         generateFitting(
           instanceMessages(instance, request.history),
           (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), signal: controller.signal }, usage),
-          (exchanges) => (trimmed = exchanges),
+          { onTrimmed: (exchanges) => (trimmed = exchanges) },
         ),
         (text) => {
           const now = performance.now();

@@ -1,4 +1,4 @@
-import { BackendError, type ChatRequest, type CompletionRequest, type GenerationOptions } from '../backends/types.js';
+import { BackendError, type ChatMessage, type ChatRequest, type CompletionRequest, type GenerationOptions } from '../backends/types.js';
 import { CatalogStore, type CatalogRow } from '../store/catalog.js';
 import type { Db } from '../store/database.js';
 import { normaliseModelName } from './router.js';
@@ -13,11 +13,24 @@ export type ModelParameters = Pick<
   max_tokens?: number;
 };
 
+/**
+ * What `/api/create` bakes into a model beside its parameters, as an Ollama Modelfile does: a system
+ * prompt and messages put before every conversation that does not bring its own, and the template the
+ * model was given (shown by /api/show; the embedded engine keeps the GGUF file's own chat template).
+ */
+export interface ModelfileSettings {
+  system?: string;
+  template?: string;
+  messages?: ChatMessage[];
+}
+
 export interface CatalogEntry {
   name: string;
   description: string;
   is_active: boolean;
   parameters: ModelParameters;
+  /** Settings a created model carries (kept in the parameters column, under `modelfile`). */
+  modelfile?: ModelfileSettings;
   updated_at: string;
 }
 
@@ -61,11 +74,13 @@ export class Catalog {
   }
 
   private static entry(row: CatalogRow): CatalogEntry {
+    const { modelfile, ...parameters } = JSON.parse(row.parameters) as ModelParameters & { modelfile?: ModelfileSettings };
     return {
       name: row.name,
       description: row.description,
       is_active: row.is_active === 1,
-      parameters: JSON.parse(row.parameters) as ModelParameters,
+      parameters,
+      ...(modelfile ? { modelfile } : {}),
       updated_at: row.updated_at,
     };
   }
@@ -84,16 +99,19 @@ export class Catalog {
   }
 
   /** Sets some fields of a model's entry (the others keep their value) on every replica. */
-  async set(name: string, change: { description?: string; is_active?: boolean; parameters?: ModelParameters }): Promise<CatalogEntry> {
+  async set(name: string, change: { description?: string; is_active?: boolean; parameters?: ModelParameters; modelfile?: ModelfileSettings }): Promise<CatalogEntry> {
     const current = this.get(name);
+    const modelfile = change.modelfile ?? current?.modelfile;
     const entry: CatalogEntry = {
       name: current?.name ?? normaliseModelName(name),
       description: change.description ?? current?.description ?? '',
       is_active: change.is_active ?? current?.is_active ?? true,
       parameters: change.parameters ?? current?.parameters ?? {},
+      ...(modelfile ? { modelfile } : {}),
       updated_at: new Date().toISOString(),
     };
-    await this.store.upsert({ ...entry, is_active: entry.is_active ? 1 : 0, parameters: JSON.stringify(entry.parameters) });
+    const { modelfile: _settings, ...row } = entry;
+    await this.store.upsert({ ...row, is_active: entry.is_active ? 1 : 0, parameters: JSON.stringify({ ...entry.parameters, ...(modelfile ? { modelfile } : {}) }) });
     this.entries.set(key(entry.name), entry);
     await this.shared.publish('catalog', null);
     return entry;
@@ -121,12 +139,31 @@ export class Catalog {
     for (const [name, value] of Object.entries(defaults) as [keyof GenerationOptions, never][]) {
       if (options[name] === undefined) options[name] = value;
     }
-    return { ...request, options };
+    return withModelfile({ ...request, options }, entry.modelfile);
   }
 
   close(): void {
     clearInterval(this.timer);
   }
+}
+
+/**
+ * A created model's system prompt and messages, as Ollama applies a Modelfile's: the system prompt
+ * when the request brings none, the messages before the conversation.
+ */
+function withModelfile<T extends ChatRequest | CompletionRequest>(request: T, modelfile: ModelfileSettings | undefined): T {
+  if (!modelfile) return request;
+  if ('messages' in request) {
+    const own = request.messages;
+    const hasSystem = own.some((m) => m.role === 'system');
+    const system: ChatMessage[] = !hasSystem && modelfile.system ? [{ role: 'system', content: modelfile.system }] : [];
+    // The messages go after the request's leading system messages, before its conversation.
+    let first = own.findIndex((m) => m.role !== 'system');
+    if (first === -1) first = own.length;
+    return { ...request, messages: [...system, ...own.slice(0, first), ...(modelfile.messages ?? []), ...own.slice(first)] };
+  }
+  if (!request.raw && request.system === undefined && modelfile.system) return { ...request, system: modelfile.system };
+  return request;
 }
 
 export function inactiveMessage(model: string): string {

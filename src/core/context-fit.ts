@@ -1,4 +1,5 @@
 import { BackendError, type ChatMessage, type GenerationEvent } from '../backends/types.js';
+import { withoutOldestExchange } from './truncate-prompt.js';
 
 /**
  * Ollama's answer to a conversation longer than the model's context: it leaves the oldest exchanges
@@ -11,24 +12,20 @@ function isContextOverflow(error: unknown): boolean {
   return error instanceof BackendError && error.status === 400 && /more than the \d+-token context/.test(error.message);
 }
 
-/** Messages without their oldest exchange (a user turn and what answered it); system messages stay. */
-function withoutOldestExchange(messages: ChatMessage[]): ChatMessage[] {
-  const first = messages.findIndex((m) => m.role !== 'system');
-  if (first === -1) return messages;
-  let end = first + 1;
-  while (end < messages.length && messages[end]!.role !== 'user') end++;
-  return [...messages.slice(0, first), ...messages.slice(end)];
-}
-
 /**
  * Runs a chat, dropping the oldest exchanges while the prompt does not fit. The newest message is
- * never dropped: a single message too long for the context is still the client's 400.
+ * never dropped (backends that truncate shorten it themselves). With `truncate: false` the overflow is
+ * the client's 400, as Ollama answers it.
  */
 export async function* generateFitting(
   messages: ChatMessage[],
   run: (messages: ChatMessage[]) => AsyncGenerator<GenerationEvent>,
-  /** Told how many exchanges were left out, once the prompt fits (the Arena says so in the column). */
-  onTrimmed?: (exchanges: number) => void,
+  options: {
+    /** `false`: the overflow is the client's 400, as Ollama answers it, rather than shortened. */
+    truncate?: boolean;
+    /** Told how many exchanges were left out, once the prompt fits (the Arena says so in the column). */
+    onTrimmed?: (exchanges: number) => void;
+  } = {},
 ): AsyncGenerator<GenerationEvent> {
   const newest = messages.slice(-1);
   let earlier = messages.slice(0, -1);
@@ -40,14 +37,14 @@ export async function* generateFitting(
       first = await events.next();
     } catch (error) {
       const shorter = withoutOldestExchange(earlier);
-      if (isContextOverflow(error) && shorter.length < earlier.length) {
+      if (options.truncate !== false && isContextOverflow(error) && shorter.length < earlier.length) {
         earlier = shorter;
         dropped++;
         continue;
       }
       throw error;
     }
-    if (dropped > 0) onTrimmed?.(dropped);
+    if (dropped > 0) options.onTrimmed?.(dropped);
     if (first.done) return;
     yield first.value;
     yield* events;

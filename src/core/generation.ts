@@ -3,6 +3,7 @@ import type {
   CompletionRequest,
   GenerationEvent,
   GenerationStats,
+  TokenLogprob,
 } from '../backends/types.js';
 import type { Metrics } from './metrics.js';
 import type { ModelRouter } from './router.js';
@@ -25,6 +26,8 @@ export interface GenerationResult {
   text: string;
   /** A reasoning model's thoughts, when it was asked to think; never part of `text`. */
   thinking?: string;
+  /** Per token, when the request asked for log-probabilities. */
+  logprobs?: TokenLogprob[];
   stats: GenerationStats;
   /** Milliseconds from the start of the request to the first token; undefined if none came. */
   ttftMs?: number;
@@ -203,11 +206,13 @@ export class GenerationService {
     const started = performance.now();
     let text = '';
     let thinking: string | undefined;
+    let logprobs: TokenLogprob[] | undefined;
     let ttftMs: number | undefined;
     for await (const event of events) {
       if (event.type === 'done') {
-        return { text, ...(thinking === undefined ? {} : { thinking }), stats: event.stats, ttftMs, durationMs: performance.now() - started };
+        return { text, ...(thinking === undefined ? {} : { thinking }), ...(logprobs ? { logprobs } : {}), stats: event.stats, ttftMs, durationMs: performance.now() - started };
       }
+      if (event.type === 'token' && event.logprobs) (logprobs ??= []).push(...event.logprobs);
       ttftMs ??= performance.now() - started;
       if (event.type === 'thinking') {
         thinking = (thinking ?? '') + event.text;

@@ -141,19 +141,8 @@ export function parseOllamaOptions(options: unknown, topLevel: { temperature?: u
   return result;
 }
 
-/**
- * Seed 002's documented defaults (temperature 0.7, max_tokens 1024) for `/api/chat` and `/api/generate`,
- * applied to what the request left unset.
- */
-export const SEED_002_DEFAULTS: Readonly<GenerationOptions> = { temperature: 0.7, num_predict: 1024 };
-
-export function withDefaults(options: GenerationOptions, defaults: Readonly<GenerationOptions>): GenerationOptions {
-  const merged: GenerationOptions = { ...options };
-  for (const [key, value] of Object.entries(defaults)) {
-    if ((merged as Record<string, unknown>)[key] === undefined) (merged as Record<string, unknown>)[key] = value;
-  }
-  return merged;
-}
+/** The most choices (`n`) one chat or text completion may ask for: each is a generation of its own. */
+export const MAX_CHOICES = 8;
 
 const OPENAI_RULES: Record<string, Rule> = {
   temperature: { kind: 'number', min: 0, max: 2 },
@@ -164,7 +153,7 @@ const OPENAI_RULES: Record<string, Rule> = {
   stop: { kind: 'stop' },
   presence_penalty: { kind: 'number', min: -2, max: 2 },
   frequency_penalty: { kind: 'number', min: -2, max: 2 },
-  n: { kind: 'integer', min: 1, max: 1 },
+  n: { kind: 'integer', min: 1, max: MAX_CHOICES },
   // Not OpenAI's, but vLLM and llama.cpp server accept them on the same endpoints; so do we.
   top_k: { kind: 'integer', min: 0 },
   min_p: { kind: 'number', min: 0, max: 1 },
@@ -177,7 +166,6 @@ export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOpt
   for (const [key, rule] of Object.entries(OPENAI_RULES)) {
     const value = body[key];
     if (value === undefined || value === null) continue;
-    if (key === 'n' && value !== 1) throw new OptionsError(`n must be 1: this server returns one choice per request (got ${JSON.stringify(value)})`);
     values[key] = check(key, value, rule);
   }
   const stop = values.stop as string[] | undefined;
@@ -189,6 +177,11 @@ export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOpt
     if (values[key] !== undefined) assign(result, key, values[key]);
   }
   return result;
+}
+
+/** OpenAI's `n`: how many choices to generate (checked by parseOpenAiOptions). */
+export function choiceCount(body: Record<string, unknown>): number {
+  return typeof body.n === 'number' ? body.n : 1;
 }
 
 /** Ollama's `format`: "json", a JSON schema object, or nothing ("" counts as nothing, as in Ollama). */

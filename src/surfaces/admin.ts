@@ -207,6 +207,7 @@ export function adminRoutes(services: Services) {
         })),
         by_model: summary.byModel,
         by_surface: summary.bySurface,
+        // Refused requests (401, 403, 429) count too: this is where they show.
         by_status: summary.byStatus,
         by_day: summary.byDay,
         series_by_model: summary.seriesByModel,

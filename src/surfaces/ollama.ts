@@ -6,13 +6,13 @@ import { normaliseModelName } from '../core/router.js';
 import { GenerationService } from '../core/generation.js';
 import { keepAliveFor, parseKeepAlive } from '../core/keep-alive.js';
 import { MANAGE_REFUSED, mayManageModels } from '../core/auth.js';
-import { isRecord, SEED_002_DEFAULTS, parseOllamaFormat, parseOllamaOptions, withDefaults } from '../core/options.js';
+import { isRecord, parseOllamaFormat, parseOllamaOptions } from '../core/options.js';
 import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { SHUTDOWN_DONE_REASON, ShutdownError } from '../core/shutdown.js';
 import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
-import { finishReason, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
+import { finishReason, parseLogprobs, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**
  * The native Ollama API (seed 003) with Ollama's wire format, plus SPEC rule 2's superset fields on
@@ -63,7 +63,7 @@ function parseImages(value: unknown, where: string): string[] | undefined {
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
-function parseMessages(value: unknown): ChatMessage[] {
+export function parseMessages(value: unknown): ChatMessage[] {
   if (!Array.isArray(value)) throw badRequest('messages must be an array');
   return value.map((raw, index) => {
     const where = `messages[${index}]`;
@@ -94,6 +94,10 @@ interface Common {
   format: ReturnType<typeof parseOllamaFormat>;
   /** Checked against the model by `thinkOption` once it is resolved. */
   think: ThinkOption | undefined;
+  /** Ollama's `truncate`: false refuses a prompt longer than the context instead of shortening it. */
+  truncate: boolean | undefined;
+  /** `logprobs: true` with `top_logprobs` alternatives (0 when not given); undefined when not asked. */
+  logprobs: number | undefined;
 }
 
 function parseCommon(body: Body): Common {
@@ -105,19 +109,18 @@ function parseCommon(body: Body): Common {
     options: parseOllamaOptions(body.options, { temperature: body.temperature, max_tokens: body.max_tokens }),
     format: parseOllamaFormat(body.format),
     think: parseThink(body.think),
+    truncate: optionalBoolean(body, 'truncate'),
+    logprobs: parseLogprobs(optionalBoolean(body, 'logprobs'), body.top_logprobs),
   };
 }
 
-/**
- * What a request did not set: the catalog's defaults (applied by the generation policy) come first,
- * then seed 002's documented defaults for the keys the catalog leaves open.
- */
-function effectiveOptions(services: Services, model: string, options: GenerationOptions): GenerationOptions {
-  const catalog = services.catalog.get(model)?.parameters ?? {};
-  const fallback: GenerationOptions = {};
-  if (catalog.temperature === undefined) fallback.temperature = SEED_002_DEFAULTS.temperature;
-  if (catalog.num_predict === undefined && catalog.max_tokens === undefined) fallback.num_predict = SEED_002_DEFAULTS.num_predict;
-  return withDefaults(options, fallback);
+/** Ollama's `context` from an earlier generate: token ids, sent back to continue from them. */
+function parseContext(value: unknown): number[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((id) => typeof id !== 'number' || !Number.isInteger(id) || id < 0)) {
+    throw badRequest('context must be an array of token ids (non-negative integers)');
+  }
+  return value.length > 0 ? (value as number[]) : undefined;
 }
 
 /** Ollama's timing and token fields, in nanoseconds, as they appear on the final line. */
@@ -171,6 +174,8 @@ interface Shape {
   finished?(text: string, stats: GenerationStats): Promise<void>;
   /** Fields of the final line and the SSE final event (session_id). */
   extra?: Record<string, unknown>;
+  /** Fields of the final line that depend on the generation (generate's `context`). */
+  final?(stats: GenerationStats): Record<string, unknown>;
 }
 
 const chatMessage = (text: string, toolCalls?: ToolCall[], thinking?: string) => ({
@@ -204,7 +209,9 @@ async function respond(
       ...shape.piece(result.text, result.stats.toolCalls, result.thinking),
       done: true,
       done_reason: doneReason(result.stats),
+      ...(result.logprobs ? { logprobs: result.logprobs } : {}),
       ...metricsOf(result.stats),
+      ...shape.final?.(result.stats),
       ...shape.extra,
       ...shape.superset(result.text, result.stats, result.stats.toolCalls),
     };
@@ -217,7 +224,8 @@ async function respond(
       for await (const event of events) {
         if (event.type === 'token') {
           text += event.text;
-          yield eventStream ? sse({ token: event.text, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece(event.text), done: false });
+          const logprobs = event.logprobs ? { logprobs: event.logprobs } : {};
+          yield eventStream ? sse({ token: event.text, ...logprobs, done: false }) : ndjson({ model, created_at: createdAt(), ...shape.piece(event.text), ...logprobs, done: false });
           continue;
         }
         if (event.type === 'thinking') {
@@ -238,7 +246,7 @@ async function respond(
           // Ollama sends tool calls on a line of their own before the final one.
           yield ndjson({ model, created_at: createdAt(), ...shape.piece('', stats.toolCalls), done: false });
         }
-        yield ndjson({ model, created_at: createdAt(), ...shape.piece(''), done: true, done_reason: doneReason(stats), ...metricsOf(stats), ...shape.extra });
+        yield ndjson({ model, created_at: createdAt(), ...shape.piece(''), done: true, done_reason: doneReason(stats), ...shape.final?.(stats), ...metricsOf(stats), ...shape.extra });
       }
     } catch (error) {
       if (error instanceof ShutdownError) {
@@ -273,7 +281,7 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
     return loadOrUnload(services, reply, model, common, { message: { role: 'assistant', content: '' } }, request.headers.accept);
   }
   const session: OpenSession = await services.sessions.open(body.session_id, request.principal);
-  const options = effectiveOptions(services, model.name, common.options);
+  const options = common.options;
   const shape: Shape = {
     piece: (text, toolCalls, thinking) => ({ message: chatMessage(text, toolCalls, thinking) }),
     extra: { session_id: session.id },
@@ -293,9 +301,10 @@ export async function ollamaChat(services: Services, request: FastifyRequest, re
   return respond(request, reply, model.name, common.stream, (signal) =>
     generateFitting([...session.history, ...messages], (fitting) =>
       services.generation.chat(
-        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), signal },
+        { model: model.name, messages: fitting, options, format: common.format, tools, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), truncate: common.truncate, logprobs: common.logprobs, signal },
         request.usage,
       ),
+      { truncate: common.truncate },
     ),
     shape,
   );
@@ -309,6 +318,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   const suffix = optionalString(body, 'suffix');
   const raw = optionalBoolean(body, 'raw');
   const images = parseImages(body.images, 'images');
+  const context = parseContext(body.context);
   const model = await services.router.resolve(common.model);
   rejectImages(model, images !== undefined);
   const think = thinkOption(model, common.think);
@@ -316,9 +326,12 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   if (prompt === '' && !system && !images) {
     return loadOrUnload(services, reply, model, common, { response: '' }, request.headers.accept);
   }
-  const options = effectiveOptions(services, model.name, common.options);
+  const options = common.options;
   const shape: Shape = {
     piece: (text, _toolCalls, thinking) => ({ response: text, ...(thinking === undefined ? {} : { thinking }) }),
+    // Ollama's clients (ollama-js, the AI SDK's provider) read `context` on the final object; a
+    // backend that does not report it gives an empty one rather than none.
+    final: (stats) => ({ context: stats.context ?? [] }),
     superset: (text, stats) => ({
       text,
       usage: usageOf(stats),
@@ -330,7 +343,7 @@ async function ollamaGenerate(services: Services, request: FastifyRequest, reply
   };
   return respond(request, reply, model.name, common.stream, (signal) =>
     services.generation.complete(
-      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), signal },
+      { model: model.name, prompt, raw, system, suffix, options, format: common.format, think, keepAliveMs: keepAliveFor(request.principal, common.keepAliveMs), context, truncate: common.truncate, logprobs: common.logprobs, signal },
       request.usage,
     ),
     shape,
@@ -366,7 +379,8 @@ function withoutModifiedAt({ modified_at: _modified, ...entry }: ReturnType<type
   return entry;
 }
 
-function modelfile(model: RoutedModel): string {
+function modelfile(services: Services, model: RoutedModel): string {
+  const settings = services.catalog.get(model.name)?.modelfile;
   const lines = [
     '# Modelfile generated by "ollama show"',
     '# To build a new Modelfile based on this, replace FROM with:',
@@ -374,7 +388,11 @@ function modelfile(model: RoutedModel): string {
     '',
     `FROM ${model.name}`,
   ];
-  if (model.info.template) lines.push(`TEMPLATE """${model.info.template}"""`);
+  const template = settings?.template ?? model.info.template;
+  if (template) lines.push(`TEMPLATE """${template}"""`);
+  if (settings?.system) lines.push(`SYSTEM """${settings.system}"""`);
+  for (const line of parameterLines(services, model.name).split('\n')) if (line) lines.push(`PARAMETER ${line.replace(/\s+/, ' ')}`);
+  for (const message of settings?.messages ?? []) lines.push(`MESSAGE ${message.role} """${message.content}"""`);
   return lines.join('\n') + '\n';
 }
 
@@ -412,7 +430,7 @@ async function* pullLines(services: Services, jobId: string, signal: AbortSignal
     else {
       line = { status: job.status };
       if (job.status.startsWith('pulling ') && job.status !== 'pulling manifest') {
-        line.digest = job.digest ?? job.status.slice('pulling '.length);
+        if (job.digest) line.digest = job.digest;
         if (job.total !== undefined) line.total = job.total;
         if (job.completed !== undefined) line.completed = job.completed;
       }
@@ -440,7 +458,7 @@ export function ollamaRoutes(services: Services) {
       schema: doc('Generate a completion (Ollama); empty prompt loads the model, keep_alive 0 unloads it', {
         model: { type: 'string' }, prompt: { type: 'string' }, suffix: { type: 'string' }, system: { type: 'string' },
         raw: { type: 'boolean' }, stream: { type: 'boolean' }, format: {}, options: { type: 'object' }, keep_alive: {},
-        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' },
+        images: { type: 'array' }, temperature: { type: 'number' }, max_tokens: { type: 'integer' }, context: { type: 'array' }, truncate: { type: 'boolean' }, logprobs: { type: 'boolean' }, top_logprobs: { type: 'integer' },
       }),
     }, (request, reply) => ollamaGenerate(services, request, reply));
 
@@ -522,11 +540,14 @@ export function ollamaRoutes(services: Services) {
     }, async (request) => {
       const model = await services.router.resolve(modelName(bodyOf(request)));
       const { info } = model;
+      const settings = services.catalog.get(model.name)?.modelfile;
       return {
         license: '',
-        modelfile: modelfile(model),
+        modelfile: modelfile(services, model),
         parameters: parameterLines(services, model.name),
-        template: info.template ?? '',
+        template: settings?.template ?? info.template ?? '',
+        ...(settings?.system ? { system: settings.system } : {}),
+        ...(settings?.messages?.length ? { messages: settings.messages } : {}),
         details: details(info),
         model_info: info.modelInfo ?? {
           'general.architecture': info.family ?? '',

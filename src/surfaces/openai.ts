@@ -4,11 +4,13 @@ import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '..
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { GenerationService } from '../core/generation.js';
-import { isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import { ShutdownError } from '../core/shutdown.js';
+import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
+import type { GenerationOptions, TokenLogprob } from '../backends/types.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { finishReason, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
+import { PushStream } from '../core/push-stream.js';
+import { finishReason, parseLogprobs, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**
  * The OpenAI API under /v1 (seed 003's OpenAI-compatible endpoints): chat completions, completions,
@@ -43,8 +45,33 @@ function streamOptions(body: Body): { stream: boolean; includeUsage: boolean } {
 
 /** Features this server cannot honour are refused by name rather than silently ignored. */
 function refuseUnsupported(body: Body): void {
-  if (body.logprobs === true || (typeof body.logprobs === 'number' && body.logprobs > 0)) throw badRequest('logprobs are not supported by this server');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) throw badRequest('best_of must be 1');
+}
+
+/** The legacy completions' `logprobs`: how many alternatives per token (0-5), or undefined for none. */
+function completionLogprobs(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === false) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 5) throw badRequest('logprobs must be an integer between 0 and 5');
+  return value;
+}
+
+/** Chat completions' `logprobs` object: the tokens as they are. */
+const chatLogprobs = (logprobs: TokenLogprob[]) => ({ content: logprobs, refusal: null });
+
+/** Legacy completions' `logprobs` object: parallel arrays, alternatives as token → logprob maps. */
+function completionLogprobsObject(logprobs: TokenLogprob[], offset = 0) {
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const entry of logprobs) {
+    textOffset.push(at);
+    at += entry.token.length;
+  }
+  return {
+    tokens: logprobs.map((entry) => entry.token),
+    token_logprobs: logprobs.map((entry) => entry.logprob),
+    top_logprobs: logprobs.map((entry) => Object.fromEntries(entry.top_logprobs.map((alt) => [alt.token, alt.logprob]))),
+    text_offset: textOffset,
+  };
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -119,6 +146,8 @@ interface Shape {
   opening?: Record<string, unknown>;
   /** Text put before the answer (completions' `echo`). */
   prefix?: string;
+  /** A choice's `logprobs` in this endpoint's shape. */
+  logprobs(logprobs: TokenLogprob[]): Record<string, unknown>;
 }
 
 /** OpenAI's backend-configuration marker on every answer and chunk (Ollama's own /v1 sends `fp_ollama`). */
@@ -143,7 +172,9 @@ async function respond(
   const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
   if (!stream) {
     const result = await GenerationService.collect(start(signal));
-    return { ...head, choices: [shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking)], usage: usageOf(result.stats) };
+    const choice = shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking);
+    if (result.logprobs) choice.logprobs = shape.logprobs(result.logprobs);
+    return { ...head, choices: [choice], usage: usageOf(result.stats) };
   }
   const events = await primed(start(signal), signal);
   const chunk = (choices: Record<string, unknown>[], usage?: ReturnType<typeof usageOf>) =>
@@ -154,7 +185,7 @@ async function respond(
       if (shape.prefix) yield chunk([shape.chunkChoice(shape.prefix)]);
       for await (const event of events) {
         if (event.type === 'token') {
-          yield chunk([shape.chunkChoice(event.text)]);
+          yield chunk([{ ...shape.chunkChoice(event.text), ...(event.logprobs ? { logprobs: shape.logprobs(event.logprobs) } : {}) }]);
           continue;
         }
         if (event.type === 'thinking') {
@@ -185,6 +216,84 @@ async function respond(
   return sendStream(reply, 'text/event-stream', frames());
 }
 
+/**
+ * `n` choices: as many generations at once (parallel sequences on the embedded engine), each with its
+ * own seed when the request fixed one, so that the choices differ as OpenAI's do. The usage reports
+ * the prompt once and the completions summed, as OpenAI does.
+ */
+async function respondMany(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  model: string,
+  n: number,
+  { stream, includeUsage }: { stream: boolean; includeUsage: boolean },
+  start: (signal: AbortSignal, index: number) => AsyncGenerator<GenerationEvent>,
+  shape: Shape,
+): Promise<unknown> {
+  const signal = clientGone(request, reply);
+  const created = Math.floor(Date.now() / 1000);
+  const indexes = Array.from({ length: n }, (_, i) => i);
+  const usage = (all: GenerationStats[]) => {
+    const prompt = all[0]?.promptTokens ?? 0;
+    const completion = all.reduce((sum, stats) => sum + stats.completionTokens, 0);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  };
+  const head = { id: shape.id, object: shape.object, created, model, system_fingerprint: SYSTEM_FINGERPRINT };
+  if (!stream) {
+    const results = await Promise.all(indexes.map((i) => GenerationService.collect(start(signal, i))));
+    return {
+      ...head,
+      choices: results.map((result, i) => ({
+        ...shape.choice((shape.prefix ?? '') + result.text, result.stats, result.thinking),
+        ...(result.logprobs ? { logprobs: shape.logprobs(result.logprobs) } : {}),
+        index: i,
+      })),
+      usage: usage(results.map((result) => result.stats)),
+    };
+  }
+  const streams = await Promise.all(indexes.map((i) => primed(start(signal, i), signal)));
+  const chunk = (choices: Record<string, unknown>[], total?: ReturnType<typeof usage>) =>
+    sse({ id: shape.id, object: shape.chunkObject, created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices, ...(includeUsage ? { usage: total ?? null } : {}) });
+  const queue = new PushStream<string>();
+  const finals: GenerationStats[] = [];
+  const pump = async (events: AsyncGenerator<GenerationEvent>, index: number) => {
+    const at = (choice: Record<string, unknown>) => ({ ...choice, index });
+    if (shape.opening) queue.push(chunk([at(shape.opening)]));
+    if (shape.prefix) queue.push(chunk([at(shape.chunkChoice(shape.prefix))]));
+    for await (const event of events) {
+      if (event.type === 'token') queue.push(chunk([at({ ...shape.chunkChoice(event.text), ...(event.logprobs ? { logprobs: shape.logprobs(event.logprobs) } : {}) })]));
+      else if (event.type === 'thinking') {
+        if (shape.reasoningChoice) queue.push(chunk([at(shape.reasoningChoice(event.text))]));
+      } else {
+        if (event.stats.toolCalls?.length) queue.push(chunk([at(shape.chunkChoice(undefined, undefined, event.stats.toolCalls))]));
+        queue.push(chunk([at(shape.chunkChoice(undefined, finishReason(event.stats)))]));
+        finals.push(event.stats);
+      }
+    }
+  };
+  void Promise.all(streams.map(pump)).then(
+    () => {
+      if (finals.length === n && finals.every((stats) => stats.doneReason !== 'abort')) {
+        if (includeUsage) queue.push(chunk([], usage(finals)));
+        queue.push('data: [DONE]\n\n');
+      }
+      queue.end();
+    },
+    (error: unknown) => {
+      request.log.warn({ err: error }, 'generation failed mid-stream');
+      queue.push(errorFrame(error));
+      queue.end();
+    },
+  );
+  // A client that leaves aborts `signal`, which closes every choice's generation (see primed).
+  return sendStream(reply, 'text/event-stream', queue);
+}
+
+/** The request's options for choice `index`: a fixed seed moves by the index so the choices differ. */
+function choiceOptions(options: GenerationOptions, index: number): GenerationOptions {
+  return index === 0 || options.seed === undefined ? options : { ...options, seed: options.seed + index };
+}
+
 async function chatCompletions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const name = modelOf(body);
@@ -194,6 +303,7 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
   const streaming = streamOptions(body);
   refuseUnsupported(body);
   const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
+  const logprobs = parseLogprobs(body.logprobs, body.top_logprobs);
   const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
   const think = thinkOption(model, parseReasoningEffort(body.reasoning_effort));
@@ -222,11 +332,12 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     }),
     reasoningChoice: (text) => ({ index: 0, delta: { reasoning: text }, logprobs: null, finish_reason: null }),
     choice: (text, stats, reasoning) => ({ index: 0, message: message(text, stats.toolCalls, reasoning), logprobs: null, finish_reason: finishReason(stats) }),
+    logprobs: chatLogprobs,
   };
-  return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.chat({ model: model.name, messages, options, format, tools, toolChoice, think, signal }, request.usage),
-    shape,
-  );
+  const run = (signal: AbortSignal, index = 0) =>
+    services.generation.chat({ model: model.name, messages, options: choiceOptions(options, index), format, tools, toolChoice, think, logprobs, signal }, request.usage);
+  const n = choiceCount(body);
+  return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }
 
 async function completions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -240,6 +351,7 @@ async function completions(services: Services, request: FastifyRequest, reply: F
   if (body.suffix !== undefined && body.suffix !== null && typeof body.suffix !== 'string') throw badRequest('suffix must be a string');
   if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw badRequest('echo must be a boolean');
   const suffix = (body.suffix as string | null | undefined) ?? undefined;
+  const logprobs = completionLogprobs(body.logprobs);
   const model = await services.router.resolve(name);
   rejectSuffix(model, suffix);
   const shape: Shape = {
@@ -249,11 +361,12 @@ async function completions(services: Services, request: FastifyRequest, reply: F
     prefix: body.echo === true ? prompt : undefined,
     chunkChoice: (text, finish) => ({ index: 0, text: text ?? '', logprobs: null, finish_reason: finish ?? null }),
     choice: (text, stats) => ({ index: 0, text, logprobs: null, finish_reason: finishReason(stats) }),
+    logprobs: (entries) => completionLogprobsObject(entries, body.echo === true ? prompt.length : 0),
   };
-  return respond(request, reply, model.name, streaming, (signal) =>
-    services.generation.complete({ model: model.name, prompt, suffix, options, format, signal }, request.usage),
-    shape,
-  );
+  const run = (signal: AbortSignal, index = 0) =>
+    services.generation.complete({ model: model.name, prompt, suffix, options: choiceOptions(options, index), format, logprobs, signal }, request.usage);
+  const n = choiceCount(body);
+  return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
 }
 
 function embeddingInput(value: unknown): string[] {

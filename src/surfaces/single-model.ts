@@ -128,3 +128,16 @@ export async function visibleModels(services: Services, principal: Principal | u
   const models = await services.router.models();
   return principal?.kind === 'key' ? models.filter((model) => ApiKeys.allows(principal, model.name)) : models;
 }
+
+/** The most alternatives per token a request may ask for (OpenAI's limit, which Ollama follows). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** `logprobs` (on or off) and `top_logprobs` as the number of alternatives, or undefined when off. */
+export function parseLogprobs(logprobs: unknown, top: unknown): number | undefined {
+  if (logprobs !== undefined && logprobs !== null && typeof logprobs !== 'boolean') throw badRequest('logprobs must be a boolean');
+  if (top !== undefined && top !== null && (typeof top !== 'number' || !Number.isInteger(top) || top < 0 || top > MAX_TOP_LOGPROBS)) {
+    throw badRequest(`top_logprobs must be an integer between 0 and ${MAX_TOP_LOGPROBS}`);
+  }
+  if (logprobs !== true) return undefined;
+  return typeof top === 'number' ? top : 0;
+}

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { listenOnLoopback } from './listen.js';
@@ -19,6 +20,8 @@ export interface FileServerOptions {
   host?: string;
   /** Path → Location: answered with a 302 there, as a host moving a file to a CDN does. */
   redirects?: Record<string, string>;
+  /** Announce the file's sha256 in `X-Linked-Etag`, as Hugging Face does for large files. */
+  linkedEtag?: boolean;
 }
 
 /**
@@ -27,8 +30,9 @@ export interface FileServerOptions {
  * and redirects where told to.
  */
 export async function serveFile(filePath: string, options: FileServerOptions = {}): Promise<FileServer> {
-  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter, redirects = {} } = options;
+  const { chunkSize = 64 * 1024, delayMs = 0, dropAfter, redirects = {}, linkedEtag = false } = options;
   const requests: string[] = [];
+  const sha256 = crypto.createHash('sha256').update(fs.readFileSync(filePath)).digest('hex');
   const server = http.createServer(async (request, response) => {
     requests.push(request.url ?? '/');
     const pathname = new URL(request.url ?? '/', 'http://x').pathname;
@@ -42,7 +46,8 @@ export async function serveFile(filePath: string, options: FileServerOptions = {
       return;
     }
     const data = fs.readFileSync(filePath);
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, ...(linkedEtag ? { 'x-linked-etag': `"${sha256}"` } : {}) });
+    if (request.method === 'HEAD') return void response.end();
     for (let offset = 0; offset < data.length; offset += chunkSize) {
       if (dropAfter !== undefined && offset >= dropAfter) {
         request.socket.destroy();

@@ -7,6 +7,7 @@ import { PARTIAL_SUFFIX } from './gguf-catalog.js';
 import { connectionErrorText, guardedGet, type GuardedResponse } from './guarded-get.js';
 import { holdPartial } from './partial-files.js';
 import type { PullPolicy } from './pull-policy.js';
+import { rememberDigest } from '../../core/digests.js';
 
 /** Progress is reported at most this often, so a fast local download does not flood the client. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -16,6 +17,12 @@ export interface ExpectedBlob {
   /** `sha256:<64 hex>`. */
   digest: string;
   size: number;
+}
+
+/** A sha256 in a header value (`"<64 hex>"`, `W/"…"`), else undefined. */
+function sha256Of(value: string | undefined): string | undefined {
+  const hex = value?.replace(/^W\//, '').replaceAll('"', '').toLowerCase();
+  return hex && /^[0-9a-f]{64}$/.test(hex) ? `sha256:${hex}` : undefined;
 }
 
 /**
@@ -46,10 +53,12 @@ export async function* downloadModelFile(
     throw new BackendError(`download failed: the host answered ${response.status}`, response.status === 404 ? 404 : 502);
   }
   const total = expected?.size ?? (Number(response.headers['content-length']) || undefined);
-  // Ollama names a layer by the first 12 hex digits of its digest. A plain URL has no digest until it
-  // has been read, so its file name stands in until then.
-  const digest = expected?.digest ?? `sha256:${path.basename(destination)}`;
-  const status = expected ? `pulling ${expected.digest.slice('sha256:'.length, 'sha256:'.length + 12)}` : `pulling ${digest}`;
+  // A plain URL's file is checked against the digest its host announces (Hugging Face's X-Linked-Etag,
+  // or an ETag that is a sha256), as a registry blob is against its manifest. Ollama names a layer by
+  // the first 12 hex digits of its digest; a URL whose host announced none has no digest until it has
+  // been read: its lines carry the file name and no digest until then.
+  const digest = expected?.digest ?? sha256Of(response.linkedEtag) ?? sha256Of(response.headers.etag);
+  const status = digest ? `pulling ${digest.slice('sha256:'.length, 'sha256:'.length + 12)}` : `pulling ${path.basename(destination)}`;
   const hash = crypto.createHash('sha256');
   let file: fsp.FileHandle | undefined;
   let placed = false;
@@ -82,11 +91,11 @@ export async function* downloadModelFile(
       throw new BackendError(`download incomplete: ${completed} of ${total} bytes`, 502);
     }
     const actual = `sha256:${hash.digest('hex')}`;
-    yield expected ? { status, digest, total, completed } : { status: `pulling ${actual}`, digest: actual, total: completed, completed };
+    yield digest ? { status, digest, total, completed } : { status: `pulling ${actual.slice('sha256:'.length, 'sha256:'.length + 12)}`, digest: actual, total: completed, completed };
     yield { status: 'verifying sha256 digest' };
-    if (expected && actual !== expected.digest) {
+    if (digest && actual !== digest) {
       // Ollama's message for the same failure.
-      throw new BackendError(`digest mismatch, file must be downloaded again: want ${expected.digest}, got ${actual}`, 502);
+      throw new BackendError(`digest mismatch, file must be downloaded again: want ${digest}, got ${actual}`, 502);
     }
     try {
       await readGgufFileInfo(partial, { readTensorInfo: true });
@@ -96,6 +105,8 @@ export async function* downloadModelFile(
     yield { status: 'writing manifest' };
     await fsp.rename(partial, destination);
     placed = true;
+    // The listing's digest is this hash: the file need not be read again for it.
+    rememberDigest(destination, await fsp.stat(destination), actual);
     yield { status: 'success' };
   } catch (error) {
     if (error instanceof BackendError || signal.aborted) throw error;

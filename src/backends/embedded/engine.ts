@@ -15,6 +15,7 @@ import {
   type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
+  type Token,
 } from 'node-llama-cpp';
 import {
   BackendError,
@@ -26,15 +27,20 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type GenerationEvent,
+  type GenerationOptions,
   type ModelInfo,
+  type TokenLogprob,
   type OutputFormat,
   type PullProgress,
   type ToolCall,
 } from '../types.js';
 import { PushStream } from '../../core/push-stream.js';
+import { withModelDefaults } from '../../core/model-defaults.js';
+import { contextOverflow, fitMessages, promptLimit, truncateTokens } from '../../core/truncate-prompt.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
-import { couldFit, fewestTokens, prefixHolding } from './input-bound.js';
+import { boundMessages, couldFit, fewestTokens, prefixHolding, suffixHolding } from './input-bound.js';
+import { generateWithLogprobs } from './logprobs.js';
 import { DEFAULT_REGISTRY, fetchModelLayer, parseRegistryName } from './ollama-registry.js';
 import { PullPolicy } from './pull-policy.js';
 import { sweepPartials } from './partial-files.js';
@@ -285,7 +291,7 @@ export class EmbeddedEngine implements Backend {
     const live = await this.acquireModel(model, undefined);
     if (live.active === 0) this.scheduleUnload(live);
     if (!couldFit(live.model, length, live.contextSizePerSequence)) {
-      throw contextOverflow(model, live.contextSizePerSequence, fewestTokens(live.model, length), true);
+      throw contextOverflow(fewestTokens(live.model, length), live.contextSizePerSequence, model, true);
     }
   }
 
@@ -330,12 +336,35 @@ export class EmbeddedEngine implements Backend {
   }
 
   chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
+    if (request.logprobs !== undefined && (request.tools?.length || request.format !== undefined)) return refuseLogprobs();
     const length = request.messages.reduce((sum, message) => sum + message.content.length, 0);
-    return this.generate(request, length, async (live, sequence, common) => {
-      const history = toChatHistory(request.messages);
-      const promptTokens = live.chatWrapper
-        .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
-        .contextText.tokenize(live.model.tokenizer).length;
+    return this.generate(request, length, async (live, sequence, common, options, _generated, emit) => {
+      const count = (messages: ChatMessage[]) =>
+        live.chatWrapper
+          .generateContextState({ chatHistory: [...toChatHistory(messages), { type: 'model', response: [] }] })
+          .contextText.tokenize(live.model.tokenizer).length;
+      const limit = promptLimit(live.contextSizePerSequence, options.num_predict);
+      // What truncation would drop anyway is left out by length first, so that no more is tokenised
+      // than the context can hold (an 8 MB message costs microseconds, not seconds of a blocked loop).
+      let messages = request.truncate === false ? request.messages : boundMessages(live.model, request.messages, limit);
+      let promptTokens = count(messages);
+      if (promptTokens > limit && request.truncate !== false) {
+        ({ messages, count: promptTokens } = fitMessages(messages, limit, {
+          count,
+          tokenize: (text) => live.model.tokenize(text, false),
+          detokenize: (tokens) => live.model.detokenize(tokens),
+        }));
+      }
+      const history = toChatHistory(messages);
+      if (request.logprobs !== undefined) {
+        const tokens = live.chatWrapper
+          .generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] })
+          .contextText.tokenize(live.model.tokenizer);
+        const generationOptions = common(tokens.length);
+        if (generationOptions.maxTokens === 0) return { promptTokens: tokens.length, stopReason: 'maxTokens' };
+        const result = await generateWithLogprobs(live.model, sequence, tokens, generationOptions, request.logprobs, emit);
+        return { promptTokens: tokens.length, stopReason: result.stopReason };
+      }
       const functions = request.tools?.length
         ? (Object.fromEntries(
             request.tools.map((tool) => [
@@ -344,14 +373,14 @@ export class EmbeddedEngine implements Backend {
             ]),
           ) as ChatModelFunctions)
         : undefined;
-      const options = common(promptTokens);
-      if (options.maxTokens === 0) return { promptTokens, stopReason: 'maxTokens' };
+      const generationOptions = common(promptTokens);
+      if (generationOptions.maxTokens === 0) return { promptTokens, stopReason: 'maxTokens' };
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: live.chatWrapper, autoDisposeSequence: false });
       try {
         // llama.cpp takes one grammar at a time: tool calling brings its own, so `format` yields to it.
         const result = await chat.generateResponse(
           [...history, { type: 'model', response: [] }],
-          functions ? { ...options, grammar: undefined, functions } : { ...options, functions: undefined },
+          functions ? { ...generationOptions, grammar: undefined, functions } : { ...generationOptions, functions: undefined },
         );
         const toolCalls: ToolCall[] | undefined = result.functionCalls?.map((call) => ({
           function: { name: call.functionName, arguments: (call.params ?? {}) as Record<string, unknown> },
@@ -368,17 +397,30 @@ export class EmbeddedEngine implements Backend {
   }
 
   complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
-    let prompt = request.prompt;
-    if (!request.raw && request.system) prompt = `${request.system}\n\n${prompt}`;
-    return this.generate(request, prompt.length, async (live, sequence, common) => {
-      const tokens = live.model.tokenize(prompt, false);
-      const input = live.model.tokens.bos !== null ? [live.model.tokens.bos, ...tokens] : tokens;
-      const options = common(input.length);
-      if (options.maxTokens === 0) return { promptTokens: input.length, stopReason: 'maxTokens' };
+    if (request.logprobs !== undefined && request.format !== undefined) return refuseLogprobs();
+    const promptLength = request.prompt.length + (request.raw ? 0 : (request.system?.length ?? 0));
+    return this.generate(request, promptLength, async (live, sequence, common, options, generatedTokens, emit) => {
+      const bos = live.model.tokens.bos !== null ? [live.model.tokens.bos] : [];
+      // The system prompt is kept whole when the prompt is cut, as the beginning-of-text token is.
+      const system = !request.raw && request.system ? live.model.tokenize(`${request.system}\n\n`, false) : [];
+      const keep = Math.max(bos.length + system.length, numKeep(options));
+      const limit = promptLimit(live.contextSizePerSequence, options.num_predict);
+      // Only the end of an over-long prompt can survive truncation: the rest is not even tokenised.
+      const text = request.truncate === false ? request.prompt : suffixHolding(live.model, request.prompt, limit);
+      const all = [...bos, ...system, ...validTokens(live.model, request.context), ...live.model.tokenize(text, false)];
+      const input = all.length > limit && request.truncate !== false ? truncateTokens(all, limit, keep) : all;
+      const generationOptions = common(input.length);
+      // Ollama's `context`: the prompt and the answer as token ids, without the beginning-of-text token.
+      const contextOf = () => [...input.slice(bos.length), ...generatedTokens].map(Number);
+      if (generationOptions.maxTokens === 0) return { promptTokens: input.length, stopReason: 'maxTokens', context: contextOf() };
+      if (request.logprobs !== undefined) {
+        const result = await generateWithLogprobs(live.model, sequence, input, generationOptions, request.logprobs, emit);
+        return { promptTokens: input.length, stopReason: result.stopReason, context: contextOf() };
+      }
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
-        const result = await completion.generateCompletionWithMeta(input, options);
-        return { promptTokens: input.length, stopReason: result.metadata.stopReason };
+        const result = await completion.generateCompletionWithMeta(input, generationOptions);
+        return { promptTokens: input.length, stopReason: result.metadata.stopReason, context: contextOf() };
       } finally {
         completion.dispose({ disposeSequence: false });
       }
@@ -391,14 +433,20 @@ export class EmbeddedEngine implements Backend {
    * stops reading or aborts.
    */
   private async *generate(
-    request: Pick<ChatRequest, 'model' | 'options' | 'format' | 'keepAliveMs' | 'onPromptTokens' | 'signal'>,
+    request: Pick<ChatRequest, 'model' | 'options' | 'format' | 'keepAliveMs' | 'onPromptTokens' | 'signal' | 'truncate'>,
     /** The prompt's text length in UTF-16 code units, for the check that needs no tokenising. */
     promptLength: number,
     run: (
       live: LoadedModel,
       sequence: LlamaContextSequence,
       common: (promptTokens: number) => CommonGenerationOptions,
-    ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[] }>,
+      /** The request's options with the model's and Ollama's defaults filled in. */
+      options: GenerationOptions,
+      /** The answer's token ids so far (complete once `run` resolves). */
+      generatedTokens: Token[],
+      /** Sends text with its tokens' log-probabilities (generations that asked for them). */
+      emit: (text: string, logprobs: TokenLogprob[]) => void,
+    ) => Promise<{ promptTokens: number; stopReason: string; toolCalls?: ToolCall[]; context?: number[] }>,
   ): AsyncGenerator<GenerationEvent> {
     const started = nowNs();
     const abort = new AbortController();
@@ -410,9 +458,9 @@ export class EmbeddedEngine implements Backend {
     const live = await this.acquireModel(request.model, request.keepAliveMs);
     live.active++;
     const loadDurationNs = wasLoaded ? 0 : Number(nowNs() - started);
-    const overflow = (tokens: number, atLeast: boolean) => contextOverflow(request.model, live.contextSizePerSequence, tokens, atLeast);
+    const overflow = (tokens: number, atLeast: boolean) => contextOverflow(tokens, live.contextSizePerSequence, request.model, atLeast);
     let sequence: LlamaContextSequence | undefined;
-    const stream = new PushStream<string>();
+    const stream = new PushStream<{ text: string; logprobs?: TokenLogprob[] }>();
     let firstTokenAt: bigint | undefined;
     let generated = 0;
     let running: Promise<unknown> | undefined;
@@ -420,10 +468,14 @@ export class EmbeddedEngine implements Backend {
     this.stats.running++;
     this.inFlight.add(abort);
     try {
-      // Before queueing for a sequence and before tokenising: a prompt too long by its length alone.
-      if (!couldFit(live.model, promptLength, live.contextSizePerSequence)) throw overflow(fewestTokens(live.model, promptLength), true);
+      // Before queueing for a sequence and before tokenising: a prompt too long by its length alone is
+      // refused at once when the client asked for no truncation (else the run cuts it by length first).
+      if (request.truncate === false && !couldFit(live.model, promptLength, live.contextSizePerSequence)) {
+        throw overflow(fewestTokens(live.model, promptLength), true);
+      }
       sequence = await this.acquireSequence(live, abort.signal);
-      const options = request.options;
+      const options = withModelDefaults(request.options, live.entry.info.modelInfo);
+      const generatedTokens: Token[] = [];
       const common = (promptTokens: number): CommonGenerationOptions => {
         request.onPromptTokens?.(promptTokens);
         const room = Math.max(1, live.contextSizePerSequence - promptTokens);
@@ -454,15 +506,21 @@ export class EmbeddedEngine implements Backend {
           onTextChunk: (text: string) => {
             if (text === '') return;
             firstTokenAt ??= nowNs();
-            stream.push(text);
+            stream.push({ text });
           },
-          onToken: (tokens: unknown[]) => {
+          onToken: (tokens: Token[]) => {
+            generatedTokens.push(...tokens);
             generated += tokens.length;
             this.stats.generated += tokens.length;
           },
         };
       };
-      const generation = run(live, sequence, common).then(
+      const emit = (text: string, logprobs: TokenLogprob[]) => {
+        if (text === '' && logprobs.length === 0) return;
+        firstTokenAt ??= nowNs();
+        stream.push({ text, logprobs });
+      };
+      const generation = run(live, sequence, common, options, generatedTokens, emit).then(
         (result) => {
           stream.end();
           return result;
@@ -473,7 +531,7 @@ export class EmbeddedEngine implements Backend {
         },
       );
       running = generation.catch(() => undefined); // errors surface through the stream
-      for await (const text of stream) yield { type: 'token', text };
+      for await (const piece of stream) yield { type: 'token', text: piece.text, ...(piece.logprobs ? { logprobs: piece.logprobs } : {}) };
       const result = await generation;
       finished = true;
       const end = nowNs();
@@ -490,6 +548,7 @@ export class EmbeddedEngine implements Backend {
           totalDurationNs: Number(end - started),
           doneReason: mapStopReason(result.stopReason, abort.signal.aborted),
           toolCalls: result.toolCalls,
+          ...(result.context ? { context: result.context } : {}),
         },
       };
     } finally {
@@ -567,12 +626,20 @@ export class EmbeddedEngine implements Backend {
   async copy(source: string, destination: string): Promise<void> {
     const entry = await this.findEntry(source);
     if (!isSafeModelName(destination)) throw new BackendError(`invalid model name '${destination}'`, 400);
-    const target = path.join(this.options.modelsDir, fileNameForModel(destination));
     // A copy onto itself has nothing to do; removing the target first would delete the model.
-    if (path.resolve(target) === path.resolve(entry.filePath)) return;
+    if (path.resolve(path.join(this.options.modelsDir, fileNameForModel(destination))) === path.resolve(entry.filePath)) return;
+    await this.adopt(entry.filePath, destination);
+  }
+
+  /** Makes a GGUF file (an uploaded blob, another model's file) the model `name`. */
+  async adopt(filePath: string, name: string): Promise<void> {
+    if (!isSafeModelName(name)) throw new BackendError(`invalid model name '${name}'`, 400);
+    await fs.mkdir(this.options.modelsDir, { recursive: true });
+    const target = path.join(this.options.modelsDir, fileNameForModel(name));
     // A hard link costs no space and survives the deletion of the source, as an Ollama copy does.
     await fs.rm(target, { force: true });
-    await fs.link(entry.filePath, target).catch(() => fs.copyFile(entry.filePath, target));
+    await fs.link(filePath, target).catch(() => fs.copyFile(filePath, target));
+    this.changed();
   }
 
   async ping(): Promise<boolean> {
@@ -623,12 +690,29 @@ type CommonGenerationOptions = {
   customStopTriggers?: string[];
   grammar?: LlamaGrammar;
   onTextChunk: (text: string) => void;
-  onToken: (tokens: unknown[]) => void;
+  onToken: (tokens: Token[]) => void;
 };
 
-/** A prompt longer than the context: a 400 whose wording context-fit.ts recognises. */
-function contextOverflow(model: string, context: number, tokens: number, atLeast: boolean): BackendError {
-  return new BackendError(`prompt is ${atLeast ? 'at least ' : ''}${tokens} tokens, more than the ${context}-token context of '${model}'`, 400);
+/**
+ * Log-probabilities come from node-llama-cpp's sequence evaluation, which knows neither tool calling
+ * nor grammars: asking for both is refused rather than answered without one of them.
+ */
+// eslint-disable-next-line require-yield
+async function* refuseLogprobs(): AsyncGenerator<GenerationEvent> {
+  throw new BackendError('logprobs cannot be combined with tools or a format on the embedded engine', 400);
+}
+
+/** Ollama's `num_keep` when the request sets it: leading prompt tokens that truncation never drops. */
+function numKeep(options: GenerationOptions): number {
+  const value = options.extra?.num_keep;
+  return typeof value === 'number' && value > 0 ? value : 0;
+}
+
+/** A client's `context` ids that name tokens of this model; others would crash llama.cpp, so they are dropped. */
+function validTokens(model: LlamaModel, context: number[] | undefined): Token[] {
+  if (!context?.length) return [];
+  const vocabulary = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens?.length ?? 0;
+  return context.filter((id) => Number.isInteger(id) && id >= 0 && id < vocabulary) as Token[];
 }
 
 function mapStopReason(reason: string, aborted: boolean): DoneReason {

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { readGgufFileInfo, GgufFileType, type GgufFileInfo } from 'node-llama-cpp';
 import type { ModelInfo } from '../types.js';
+import { fileDigest } from '../../core/digests.js';
 
 /**
  * The models directory as a catalog: which GGUF files are there, under which Ollama-style names,
@@ -67,7 +67,7 @@ function quantizationName(fileType: unknown): string | undefined {
   return name?.replace(/^(MOSTLY|ALL)_/, '');
 }
 
-function describe(name: string, filePath: string, stat: { size: number; mtime: Date }, gguf: GgufFileInfo): GgufEntry {
+function describe(name: string, filePath: string, stat: { size: number; mtime: Date }, gguf: GgufFileInfo, digest: string): GgufEntry {
   const metadata = gguf.metadata as unknown as Record<string, Record<string, unknown>>;
   const general = metadata.general ?? {};
   const architecture = String(general.architecture ?? 'unknown');
@@ -109,7 +109,7 @@ function describe(name: string, filePath: string, stat: { size: number; mtime: D
       sizeBytes: stat.size,
       contextSize,
       template,
-      digest: crypto.createHash('sha256').update(`${filePath}:${stat.size}:${stat.mtime.getTime()}`).digest('hex'),
+      digest,
       modifiedAt: stat.mtime.toISOString(),
       modelInfo,
       // Ollama's vocabulary: an embedding model is `embedding` only; a generative one completes and
@@ -146,8 +146,8 @@ export class GgufCatalog {
           entries.push(cached.entry);
           continue;
         }
-        const gguf = await readGgufFileInfo(filePath, { readTensorInfo: true });
-        const entry = describe(modelNameForFile(fileName), filePath, stat, gguf);
+        const [gguf, digest] = await Promise.all([readGgufFileInfo(filePath, { readTensorInfo: true }), fileDigest(filePath, stat)]);
+        const entry = describe(modelNameForFile(fileName), filePath, stat, gguf, digest);
         this.cache.set(filePath, { key, entry });
         entries.push(entry);
       } catch {

@@ -14,6 +14,11 @@ export interface GuardedResponse {
   headers: http.IncomingHttpHeaders;
   /** The body; read it to the end or destroy it. */
   body: http.IncomingMessage;
+  /**
+   * `X-Linked-Etag` of the first hop that sent one: Hugging Face announces a large file's sha256 there,
+   * on the answer that redirects to its CDN rather than on the CDN's answer.
+   */
+  linkedEtag?: string;
 }
 
 /** Node's connection errors say what failed in their code and message; no URL is in them. */
@@ -46,6 +51,7 @@ export async function guardedGet(
   headers: Record<string, string> = {},
 ): Promise<GuardedResponse> {
   let url = new URL(start);
+  let linkedEtag: string | undefined;
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new BackendError(`download failed: redirected to a ${url.protocol} URL; only http(s) can be downloaded`, 502);
@@ -54,7 +60,9 @@ export async function guardedGet(
     const response = await request(url, policy, headers, signal);
     const status = response.statusCode ?? 0;
     const location = response.headers.location;
-    if (!REDIRECTS.has(status) || location === undefined) return { status, headers: response.headers, body: response };
+    const linked = response.headers['x-linked-etag'];
+    linkedEtag ??= Array.isArray(linked) ? linked[0] : linked;
+    if (!REDIRECTS.has(status) || location === undefined) return { status, headers: response.headers, body: response, linkedEtag };
     response.destroy();
     if (hop >= MAX_REDIRECTS) throw new BackendError(`download failed: more than ${MAX_REDIRECTS} redirects`, 502);
     try {

@@ -1,4 +1,6 @@
 import type { LlamaModel } from 'node-llama-cpp';
+import type { ChatMessage } from '../types.js';
+import { withoutOldestExchange } from '../../core/truncate-prompt.js';
 
 /**
  * "Can this text possibly fit?", answered from its length alone, before any tokenising. Tokenising
@@ -64,4 +66,34 @@ export function prefixHolding(model: LlamaModel, text: string, tokens: number): 
   if (longest === 0) return text;
   const end = (tokens + 16) * longest;
   return end >= text.length ? text : text.slice(0, end);
+}
+
+/**
+ * A suffix of `text` that holds at least its last `tokens` tokens, with the same margin as
+ * prefixHolding: what truncating to the newest `tokens` tokens keeps, without tokenising the rest.
+ */
+export function suffixHolding(model: LlamaModel, text: string, tokens: number): string {
+  const longest = longestTokenBytes(model);
+  if (longest === 0) return text;
+  const start = text.length - (tokens + 16) * longest;
+  return start <= 0 ? text : text.slice(start);
+}
+
+/**
+ * A conversation without what truncating it to `limit` tokens would drop anyway, found by length
+ * alone: its oldest exchanges while it cannot fit, then the start of its newest message beyond what
+ * `limit` tokens can hold. System messages stay, as truncation keeps them.
+ */
+export function boundMessages(model: LlamaModel, messages: ChatMessage[], limit: number): ChatMessage[] {
+  if (longestTokenBytes(model) === 0 || messages.length === 0) return messages;
+  const length = (list: ChatMessage[]) => list.reduce((sum, message) => sum + message.content.length, 0);
+  const newest = messages.at(-1)!;
+  let earlier = messages.slice(0, -1);
+  while (!couldFit(model, length(earlier) + newest.content.length, limit + 1)) {
+    const shorter = withoutOldestExchange(earlier);
+    if (shorter.length === earlier.length) break;
+    earlier = shorter;
+  }
+  const content = suffixHolding(model, newest.content, limit);
+  return [...earlier, content === newest.content ? newest : { ...newest, content }];
 }

@@ -6,6 +6,7 @@ import { InstanceEditor, settingsProblems } from '../components/InstanceEditor.j
 import { Link } from '../components/Link.js';
 import { PromptBox } from '../components/PromptBox.js';
 import { StreamColumn } from '../components/StreamColumn.js';
+import { SaveAsModel } from '../components/SaveAsModel.js';
 import { historyOf, useColumns } from '../components/useColumns.js';
 import { useModels } from '../components/useModels.js';
 import { loadInstances, saveInstances } from '../components/savedInstances.js';
@@ -203,7 +204,8 @@ export function ComparePage() {
               limit={s.settings.num_predict}
               diff={otherAnswer ? { label: labelOf(other!), text: otherAnswer.answer } : null}
               actions={
-                done && (
+                <>
+                  {done && (
                   <>
                     <CopyButton text={() => latest.answer} label="Copy" />
                     <button type="button" disabled={columns.streaming || problems.length > 0} onClick={() => void send(latest.prompt, [s], true)}>
@@ -226,7 +228,9 @@ export function ComparePage() {
                       </select>
                     )}
                   </>
-                )
+                  )}
+                  <SaveAsModel settings={s.settings} />
+                </>
               }
             />
           );
