@@ -70,8 +70,24 @@ describe('stop reasons', () => {
   });
 
   it('still refuses a single message longer than the context, with the reason error', async () => {
-    const lines = await stream([{ role: 'user', content: 'word '.repeat(2000) }], 8);
+    // About 900 tokens in 1,500 characters: only tokenising tells that it cannot fit.
+    const lines = await stream([{ role: 'user', content: 'word '.repeat(300) }], 8);
     expect(lines.at(-1)).toMatchObject({ done: true, done_reason: 'error' });
     expect(lines.at(-1)!.error).toMatch(/context/);
+  });
+
+  it('refuses a newest message too long by its length alone before starting, but not long earlier exchanges', async () => {
+    const huge = 'word '.repeat(20_000);
+    const refused = await postJson(`${server.url}/api/stream_chat`, { history: [{ role: 'user', content: huge }], model_instances: [{ model: TEST_MODEL, num_predict: 4 }] });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/more than the 512-token context/);
+    const history = [
+      { role: 'user', content: huge },
+      { role: 'assistant', content: 'It was long.' },
+      { role: 'user', content: 'Once upon a time' },
+    ];
+    const lines = await stream(history, 4);
+    expect(lines.at(-1)).toMatchObject({ done: true, trimmed_turns: 1 });
+    expect(lines.at(-1)!.error).toBeUndefined();
   });
 });

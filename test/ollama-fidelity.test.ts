@@ -26,7 +26,8 @@ beforeAll(async () => {
   fs.copyFileSync(MODEL_FILE, path.join(modelsDir, 'stories260K.gguf'));
   // A byte-identical second file (a copy, not a link): content digests make it the same model.
   fs.copyFileSync(MODEL_FILE, path.join(modelsDir, 'twin.gguf'));
-  server = await startServer({ MODELS_DIR: modelsDir });
+  // The registry stand-in listens on loopback, which pulls may fetch only when allowed by name.
+  server = await startServer({ MODELS_DIR: modelsDir, PULL_ALLOW_HOSTS: '127.0.0.1' });
   ollama = new Ollama({ host: server.url });
   announcing = await serveFile(MODEL_FILE, { linkedEtag: true, chunkSize: 128 * 1024, delayMs: 5 });
   silent = await serveFile(MODEL_FILE, { chunkSize: 128 * 1024, delayMs: 5 });

@@ -118,6 +118,24 @@ for (const { store, setup } of STORES) {
       expect(stored.messages).toHaveLength(10); // every turn is kept, only the prompt was shortened
     });
 
+    it('keeps the newest million characters of a conversation, cut as truncation cuts a prompt', async () => {
+      const system = { role: 'system', content: 'You tell stories.' };
+      const long = `${'a'.repeat(600_000)}THE END`;
+      const body = { ...turn(''), messages: [system, { role: 'user', content: long }] };
+      const first = await (await postJson(`${server.url}/api/chat`, body)).json();
+      expect(first.done).toBe(true);
+      const second = await (await postJson(`${server.url}/api/chat`, turn(long, { session_id: first.session_id }))).json();
+      const stored = (await (await getSession(server.url, second.session_id)).json()) as SessionView;
+      const sizes = stored.messages.map((m) => m.content.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1_000_000);
+      expect(stored.messages[0]).toEqual(system);
+      expect(stored.messages.at(-2)).toEqual({ role: 'user', content: long });
+      // The first user message straddled the bound: its end is what stays.
+      const cut = stored.messages.find((m, i) => i > 0 && m.role === 'user' && m.content !== long);
+      expect(cut?.content.endsWith('THE END')).toBe(true);
+      expect(cut!.content.length).toBeLessThan(long.length);
+    });
+
     it('answers 404 for an unknown session and forgets a deleted one', async () => {
       const unknown = await postJson(`${server.url}/api/chat`, turn('hi', { session_id: 'no-such-session' }));
       expect(unknown.status).toBe(404);

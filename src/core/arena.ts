@@ -242,7 +242,9 @@ export async function* runArena(
       const result = await GenerationService.collect(
         generateFitting(
           instanceMessages(instance, request.history),
-          (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), signal: controller.signal }, usage),
+          // The backend refuses an overflow rather than shortening it unseen, so that the exchanges
+          // left out are counted here and the column can say so.
+          (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), truncate: false, signal: controller.signal }, usage),
           { onTrimmed: (exchanges) => (trimmed = exchanges) },
         ),
         (text) => {

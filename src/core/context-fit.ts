@@ -7,9 +7,12 @@ import { withoutOldestExchange } from './truncate-prompt.js';
  * WebUI, LangChain) and server-side sessions both rely on it.
  */
 
-/** The engine's refusal of a prompt longer than the model's context (src/backends/embedded/engine.ts). */
+/**
+ * A backend's refusal of a prompt longer than the model's context: the embedded engine's ("more than
+ * the 512-token context") or an Ollama server's with `truncate: false` ("exceeds the context length").
+ */
 function isContextOverflow(error: unknown): boolean {
-  return error instanceof BackendError && error.status === 400 && /more than the \d+-token context/.test(error.message);
+  return error instanceof BackendError && error.status === 400 && /more than the \d+-token context|exceeds? (the )?(maximum )?context length/i.test(error.message);
 }
 
 /**

@@ -21,6 +21,36 @@ export interface SessionTurn {
   expiresAt: string;
 }
 
+/**
+ * The most characters of conversation a session keeps: far more than any model's context holds (about
+ * 250,000 tokens), so that no follow-up loses what truncation would have kept, while a client cannot
+ * make each turn write, and the next one read back, megabytes that no model will ever see.
+ */
+export const SESSION_MAX_CHARS = 1_000_000;
+
+/**
+ * The newest part of a conversation within `maxChars` characters, cut as truncation cuts a prompt:
+ * the oldest messages go first, and a message that straddles the bound keeps its end. System
+ * messages stay while they fit, since truncation keeps them too.
+ */
+export function newestWithin(messages: ChatMessage[], maxChars = SESSION_MAX_CHARS): ChatMessage[] {
+  let room = maxChars;
+  const kept: ChatMessage[] = [];
+  for (const message of messages) if (message.role === 'system') room -= message.content.length;
+  if (room < 0) room = 0;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === 'system') {
+      kept.push(message);
+      continue;
+    }
+    if (room <= 0) continue;
+    kept.push(message.content.length <= room ? message : { ...message, content: message.content.slice(message.content.length - room) });
+    room -= message.content.length;
+  }
+  return kept.reverse();
+}
+
 interface PendingCreate {
   turn: SessionTurn;
   resolve: () => void;
@@ -44,7 +74,7 @@ export class SessionStore {
         'INSERT INTO sessions (id, owner, model, messages, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       );
       const one = (turn: SessionTurn) => {
-        insert.run(turn.id, turn.owner, turn.model, JSON.stringify(turn.messages), turn.now, turn.now, turn.expiresAt);
+        insert.run(turn.id, turn.owner, turn.model, JSON.stringify(newestWithin(turn.messages)), turn.now, turn.now, turn.expiresAt);
       };
       const many = sqlite.transaction((turns: SessionTurn[]) => {
         for (const turn of turns) one(turn);
@@ -83,7 +113,7 @@ export class SessionStore {
         id: turn.id,
         owner: turn.owner,
         model: turn.model,
-        messages: JSON.stringify(turn.messages),
+        messages: JSON.stringify(newestWithin(turn.messages)),
         created_at: turn.now,
         updated_at: turn.now,
         expires_at: turn.expiresAt,
@@ -137,7 +167,7 @@ export class SessionStore {
       if (this.store.dialect === 'postgres') query = query.forUpdate();
       const row = await query.executeTakeFirst();
       if (!row) return false;
-      const messages = [...(JSON.parse(row.messages) as ChatMessage[]), ...turn.messages];
+      const messages = newestWithin([...(JSON.parse(row.messages) as ChatMessage[]), ...turn.messages]);
       await trx
         .updateTable('sessions')
         .set({ model: turn.model, messages: JSON.stringify(messages), updated_at: turn.now, expires_at: turn.expiresAt })

@@ -3,6 +3,7 @@ import type { Services } from '../server.js';
 import {
   ArenaValidationError,
   checkModelsExist,
+  instanceMessages,
   parseArenaRequest,
   type ArenaEvent,
   type InstanceDefaults,
@@ -73,16 +74,20 @@ export async function parseAndCheck(services: Services, body: unknown): Promise<
 }
 
 /**
- * A conversation too long, by its length alone, for the context of a model only the embedded engine
+ * A newest message too long, by its length alone, for the context of a model only the embedded engine
  * serves is the client's 400 before anything is saved or started: a run row of megabytes would
- * otherwise be written first.
+ * otherwise be written first. Earlier exchanges are not counted: they are left out while the
+ * conversation does not fit, and the newest message (with the system prompt) never is.
  */
 async function checkPromptLengths(services: Services, request: ArenaRequest): Promise<void> {
-  const historyLength = request.history.reduce((sum, message) => sum + message.content.length, 0);
+  const newestLength = request.history.at(-1)?.content.length ?? 0;
   for (const instance of request.instances) {
     const model = await services.router.resolve(instance.model);
     if (!model.replicas.every((backend) => backend === services.engine)) continue;
-    await services.engine.checkPromptLength(model.name, historyLength + (instance.system?.length ?? 0));
+    const systemLength = instanceMessages(instance, request.history)
+      .filter((message) => message.role === 'system')
+      .reduce((sum, message) => sum + message.content.length, 0);
+    await services.engine.checkPromptLength(model.name, newestLength + systemLength);
   }
 }
 
