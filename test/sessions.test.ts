@@ -216,8 +216,7 @@ describe('session lifetime', () => {
     try {
       const made = await (await postJson(`${server.url}/api/chat`, turn('Quick'))).json();
       expect((await getSession(server.url, made.session_id)).status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 1_200));
-      expect((await getSession(server.url, made.session_id)).status).toBe(404);
+      await expect.poll(async () => (await getSession(server.url, made.session_id)).status, { timeout: 10_000, interval: 100 }).toBe(404);
       expect((await postJson(`${server.url}/api/chat`, turn('late', { session_id: made.session_id }))).status).toBe(404);
     } finally {
       await server.close();
