@@ -3,8 +3,11 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/server.js';
 
-/** Where the README's screenshots come from: every e2e test saves the page it checked. */
-export const SCREENSHOTS = path.join(REPO_ROOT, 'docs/screenshots');
+/**
+ * Every e2e test saves the page it checked. With UPDATE_SCREENSHOTS=1 they become the README's
+ * (docs/screenshots); otherwise they go to test-results/, so that a test run never edits tracked files.
+ */
+export const SCREENSHOTS = path.join(REPO_ROOT, process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'test-results/screenshots');
 export const DESKTOP = { width: 1280, height: 860 };
 export const PHONE = { width: 390, height: 844 };
 /** The laptop size the web UI is judged at. */
