@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { BackendError, type Backend } from './backends/types.js';
 import { EmbeddedEngine } from './backends/embedded/engine.js';
 import { Authenticator, type Principal } from './core/auth.js';
-import { accessOf, declareRouteAccess, withAccess, type RouteEntry } from './core/route-access.js';
+import { accessOf, declareRouteAccess, withAccess } from './core/route-access.js';
 import type { LlamaLoader } from './backends/embedded/llama-start.js';
 import { GenerationService, RequestUsage } from './core/generation.js';
 import { Metrics } from './core/metrics.js';
@@ -17,10 +17,12 @@ import { PullJobs } from './core/pull-jobs.js';
 import { PullPolicy } from './backends/embedded/pull-policy.js';
 import { SessionService } from './core/sessions.js';
 import { Drain, drainRequests } from './core/shutdown.js';
-import { openStore, type Store } from './store/database.js';
-import { closeApiManagement, installApiManagement, openApiManagement, type ApiManagement } from './core/api-management.js';
-import { HttpError, statusOf } from './surfaces/http.js';
+import { openStore } from './store/database.js';
+import { closeApiManagement, openApiManagement } from './core/api-management.js';
+import { installApiManagement } from './surfaces/access-hooks.js';
+import { HttpError, statusOf } from './core/errors.js';
 import { jsonBodyParser } from './core/json-body.js';
+import type { Services } from './surfaces/services.js';
 import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
 import { modelRoutes } from './surfaces/models.js';
@@ -38,22 +40,6 @@ import { sessionRoutes } from './surfaces/sessions.js';
 import { adminRoutes } from './surfaces/admin.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
-export interface Services extends ApiManagement {
-  config: Config;
-  engine: EmbeddedEngine;
-  router: ModelRouter;
-  generation: GenerationService;
-  metrics: Metrics;
-  auth: Authenticator;
-  pulls: PullJobs;
-  store: Store;
-  /** Seed 004's server-side chat sessions. */
-  sessions: SessionService;
-  startedAt: Date;
-  /** Every registered route with its access level, as the router knows it. */
-  routes: readonly RouteEntry[];
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;

@@ -7,7 +7,7 @@ import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
 import { createBackends } from '../src/backends/index.js';
 import { BackendError, type PullProgress } from '../src/backends/types.js';
 import { loadConfig } from '../src/config.js';
-import { startMockUpstream, THOUGHTS, type MockUpstream } from '../bench/mock-upstream.js';
+import { startMockUpstream, THOUGHTS, type MockUpstream } from './helpers/mock-upstream.js';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { serveFile, type FileServer } from './helpers/file-server.js';

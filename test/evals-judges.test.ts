@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
-import { startMockUpstream, type MockUpstream } from '../bench/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
 import { postJson, startServer, type RunningServer } from './helpers/server.js';
 import { STORES } from './helpers/stores.js';
 import { runEval, STORY, type Json } from './helpers/evals.js';

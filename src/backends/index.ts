@@ -1,4 +1,3 @@
-import type { Config } from '../config.js';
 import type { Backend } from './types.js';
 import { OllamaBackend } from './ollama.js';
 import { OpenAICompatibleBackend } from './openai-compatible.js';
@@ -11,7 +10,14 @@ export type { BackendLogger };
  * unset, Ollama's default address is tried as an optional host: used when it answers, silent and
  * free when it does not (SPEC: Settings). OLLAMA_HOSTS set to an empty string turns Ollama off.
  */
-export function createBackends(config: Config, logger?: BackendLogger): Backend[] {
+export interface BackendSettings {
+  ollamaHosts: string[];
+  /** Whether OLLAMA_HOSTS was set: an unset one makes Ollama's default address an optional host. */
+  ollamaHostsExplicit: boolean;
+  openaiBackends: { baseUrl: string; apiKey?: string }[];
+}
+
+export function createBackends(config: BackendSettings, logger?: BackendLogger): Backend[] {
   const ollama = config.ollamaHosts.map((host) => new OllamaBackend(host, { optional: !config.ollamaHostsExplicit, logger }));
   const openai = config.openaiBackends.map(({ baseUrl, apiKey }) => new OpenAICompatibleBackend(baseUrl, { apiKey, logger }));
   const backends: Backend[] = [...ollama, ...openai];

@@ -18,7 +18,7 @@ import {
 import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, ndjsonBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
 
 export type { BackendLogger };
-import { normaliseModelName } from '../core/router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 
 /** The part of Ollama's response shapes this backend reads (https://github.com/ollama/ollama/blob/main/docs/api.md). */
 interface OllamaModel {

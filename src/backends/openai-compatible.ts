@@ -16,9 +16,9 @@ import {
   type ToolCall,
 } from './types.js';
 import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type StreamPiece } from './http-stream.js';
-import { nameDigest } from '../core/digests.js';
+import { nameDigest } from './digests.js';
 import { logprobsFields } from './ollama.js';
-import { normaliseModelName } from '../core/router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 
 /** The part of OpenAI's streamed chunk shapes this backend reads (chat and legacy completions). */
 interface OpenAiChunk {

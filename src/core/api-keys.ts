@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { SCOPES, type KeyVerifier, type Principal, type Scope } from './auth.js';
-import { normaliseModelName } from './router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 import type { SharedEvents } from './shared-events.js';
 import { ApiKeyStore, type ApiKeyRow, type UsageTotals } from '../store/api-keys.js';
 import type { Db } from '../store/database.js';

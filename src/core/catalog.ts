@@ -1,7 +1,7 @@
 import { BackendError, type ChatMessage, type ChatRequest, type CompletionRequest, type GenerationOptions } from '../backends/types.js';
 import { CatalogStore, type CatalogRow } from '../store/catalog.js';
 import type { Db } from '../store/database.js';
-import { normaliseModelName } from './router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 import type { SharedEvents } from './shared-events.js';
 
 /** Default generation parameters an admin may set per model (seed 002's `parameters`). */

@@ -1,5 +1,5 @@
 import { BackendError, type ChatMessage, type GenerationEvent } from '../backends/types.js';
-import { withoutOldestExchange } from './truncate-prompt.js';
+import { withoutOldestExchange } from '../backends/truncate-prompt.js';
 
 /**
  * Ollama's answer to a conversation longer than the model's context: it leaves the oldest exchanges

@@ -1,3 +1,4 @@
+import { normaliseModelName } from '../shared/model-names.js';
 import {
   BackendError,
   type Backend,
@@ -23,13 +24,6 @@ const LIST_TTL_MS = 2_000;
 const STALE_SERVE_MS = 30_000;
 /** How often a replica marked down is probed. */
 const HEALTH_INTERVAL_MS = 5_000;
-
-/** Adds `:latest` to a name without a tag, as Ollama does. */
-export function normaliseModelName(name: string): string {
-  const trimmed = name.trim();
-  const slash = trimmed.lastIndexOf('/');
-  return trimmed.slice(slash + 1).includes(':') ? trimmed : `${trimmed}:latest`;
-}
 
 /**
  * Maps model names to the backends serving them and routes each request to the least busy healthy

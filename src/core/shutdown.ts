@@ -1,7 +1,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { GenerationStats } from '../backends/types.js';
-import { HttpError } from '../surfaces/http.js';
+import { HttpError } from './errors.js';
 
 /**
  * Graceful shutdown: the listener closes at once (new connections are refused, and a request that

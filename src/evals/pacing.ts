@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Principal } from '../core/auth.js';
 import type { UsageSink } from '../core/generation.js';
 import type { RateLimiter } from '../core/rate-limit.js';
-import { normaliseModelName } from '../core/router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 import type { UsageLedger } from '../core/usage-ledger.js';
 
 /**

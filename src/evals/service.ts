@@ -7,7 +7,7 @@ import type { ModelRouter } from '../core/router.js';
 import { maySee, notAllowedMessage, ownerOf } from '../core/runs.js';
 import { FINISHED, type CellKey, type EvalRecord, type EvalStore } from '../store/evals.js';
 import { timeOrderedId } from '../store/runs.js';
-import { HttpError, badRequest } from '../surfaces/http.js';
+import { HttpError, badRequest } from '../core/errors.js';
 import type { EvalView } from './export.js';
 import { EvalJobs, judgementsOf, planOf } from './runner.js';
 import { parseSuite, suiteModels, SuiteError, type Suite } from './suite.js';

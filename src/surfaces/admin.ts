@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import type { ModelParameters } from '../core/catalog.js';
 import type { NewKey } from '../core/api-keys.js';
 import { SCOPES, type Scope } from '../core/auth.js';
-import { normaliseModelName } from '../core/router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 import { modelDetails } from './models.js';
-import { badRequest, HttpError } from './http.js';
+import { badRequest, HttpError } from '../core/errors.js';
 
 /**
  * The admin API (docs/admin-api.md): API keys, usage totals and the model catalog. Every route needs

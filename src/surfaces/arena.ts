@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import {
   ArenaValidationError,
   checkModelsExist,
@@ -14,7 +14,8 @@ import type { ArenaMetrics } from '../core/generation.js';
 import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/runs.js';
 import { pullJobFor } from '../core/pull-jobs.js';
 import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
-import { badRequest, clientGone, ndjson, sendStream } from './http.js';
+import { badRequest } from '../core/errors.js';
+import { clientGone, ndjson, sendStream } from './http.js';
 import { healthBody } from './info.js';
 
 /**

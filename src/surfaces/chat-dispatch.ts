@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import { arenaBodySchema, arenaChat } from './arena.js';
 import { ollamaChat } from './ollama.js';
-import { badRequest } from './http.js';
+import { badRequest } from '../core/errors.js';
 
 /**
  * SPEC rule 1: `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request;

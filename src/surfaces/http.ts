@@ -1,31 +1,5 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BackendError } from '../backends/types.js';
-
-/** An error a surface raises for the client; the error handler renders it in the surface's format. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-    /** OpenAI-style `type` and `code`, used on /v1. */
-    readonly type?: string,
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-export function badRequest(message: string): HttpError {
-  return new HttpError(400, message, 'invalid_request_error');
-}
-
-/** Status for any error that reaches a surface: client faults keep theirs, the rest are 500. */
-export function statusOf(error: unknown): number {
-  if (error instanceof HttpError || error instanceof BackendError) return error instanceof HttpError ? error.statusCode : error.status;
-  const status = (error as { statusCode?: number }).statusCode;
-  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
-}
 
 /**
  * An AbortSignal that fires when the client goes away before the answer is complete: every generation

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import { sendWebApp, wantsHtml } from './web.js';
 
 export const VERSION = '0.1.0';

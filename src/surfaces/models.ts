@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import type { RoutedModel } from '../core/router.js';
-import { HttpError } from './http.js';
+import { HttpError } from '../core/errors.js';
 import { ApiKeys } from '../core/api-keys.js';
 
 /**

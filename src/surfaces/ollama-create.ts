@@ -5,12 +5,13 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import type { GenerationOptions } from '../backends/types.js';
 import type { ModelfileSettings, ModelParameters } from '../core/catalog.js';
 import { isRecord, parseOllamaOptions } from '../core/options.js';
-import { normaliseModelName } from '../core/router.js';
-import { badRequest, HttpError, ndjson, sendStream } from './http.js';
+import { normaliseModelName } from '../shared/model-names.js';
+import { badRequest, HttpError } from '../core/errors.js';
+import { ndjson, sendStream } from './http.js';
 import { parseMessages } from './ollama.js';
 
 /**

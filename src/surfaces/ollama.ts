@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ThinkOption, type ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
-import { normaliseModelName } from '../core/router.js';
+import { normaliseModelName } from '../shared/model-names.js';
 import { GenerationService } from '../core/generation.js';
 import { keepAliveFor, parseKeepAlive } from '../core/keep-alive.js';
 import { MANAGE_REFUSED, mayManageModels } from '../core/auth.js';
@@ -11,7 +11,8 @@ import { ollamaToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { SHUTDOWN_DONE_REASON, ShutdownError } from '../core/shutdown.js';
-import { badRequest, clientGone, HttpError, ndjson, sendStream, sse } from './http.js';
+import { badRequest, HttpError } from '../core/errors.js';
+import { clientGone, ndjson, sendStream, sse } from './http.js';
 import { finishReason, parseLogprobs, primed, rejectImages, rejectSuffix, parseThink, thinkOption, responseId, truncateDimensions, usageOf, visibleModels, wantsEventStream } from './single-model.js';
 
 /**

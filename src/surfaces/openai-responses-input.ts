@@ -2,7 +2,7 @@ import type { ChatMessage, OutputFormat, ThinkOption, ToolCall, ToolDefinition }
 import { isRecord, parseOpenAiOptions } from '../core/options.js';
 import { applyToolChoice } from '../core/tools.js';
 import type { GenerationOptions } from '../backends/types.js';
-import { badRequest } from './http.js';
+import { badRequest } from '../core/errors.js';
 import { parseReasoningEffort } from './single-model.js';
 
 /**

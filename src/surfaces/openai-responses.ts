@@ -1,12 +1,13 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import type { ChatMessage, GenerationStats, ToolCall } from '../backends/types.js';
 import { GenerationService } from '../core/generation.js';
 import { isRecord } from '../core/options.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
-import { badRequest, clientGone, sendStream } from './http.js';
+import { badRequest } from '../core/errors.js';
+import { clientGone, sendStream } from './http.js';
 import { primed, rejectImages, thinkOption } from './single-model.js';
 import { parseResponsesRequest, type ResponsesRequest } from './openai-responses-input.js';
 

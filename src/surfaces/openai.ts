@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
@@ -8,8 +8,9 @@ import { ShutdownError } from '../core/shutdown.js';
 import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
 import type { GenerationOptions, TokenLogprob } from '../backends/types.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
-import { badRequest, clientGone, HttpError, sendStream, sse } from './http.js';
-import { PushStream } from '../core/push-stream.js';
+import { badRequest, HttpError } from '../core/errors.js';
+import { clientGone, sendStream, sse } from './http.js';
+import { PushStream } from '../shared/push-stream.js';
 import { finishReason, parseLogprobs, primed, responseId, rejectImages, rejectSuffix, parseReasoningEffort, thinkOption, truncateDimensions, usageOf, visibleModels } from './single-model.js';
 
 /**

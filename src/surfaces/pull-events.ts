@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Services } from '../server.js';
+import type { Services } from './services.js';
 import { pullJobFor, type PullJob } from '../core/pull-jobs.js';
-import { PushStream } from '../core/push-stream.js';
+import { PushStream } from '../shared/push-stream.js';
 import { ndjson, sendStream } from './http.js';
 
 /** A line now and then keeps proxies from closing a quiet stream and lets a client notice a dead one. */

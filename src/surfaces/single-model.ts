@@ -3,8 +3,8 @@ import type { GenerationEvent, GenerationStats, ThinkOption } from '../backends/
 import type { RoutedModel } from '../core/router.js';
 import type { Principal } from '../core/auth.js';
 import { ApiKeys } from '../core/api-keys.js';
-import type { Services } from '../server.js';
-import { badRequest } from './http.js';
+import type { Services } from './services.js';
+import { badRequest } from '../core/errors.js';
 
 /**
  * What the single-model surfaces (Ollama, OpenAI) share: turning a generation into an HTTP answer,

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { buildServer, type BuildOptions, type Services } from '../../src/server.js';
+import { buildServer, type BuildOptions } from '../../src/server.js';
+import type { Services } from '../../src/surfaces/services.js';
 import type { Backend } from '../../src/backends/types.js';
 import { readNdjson } from '../../src/shared/ndjson.js';
 

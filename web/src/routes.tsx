@@ -1,4 +1,4 @@
-import type { ReactElement } from 'react';
+import type { Route } from './route.js';
 import { adminRoutes } from './pages/admin/adminRoutes.js';
 import { BattlePage } from './pages/BattlePage.js';
 import { ComparePage } from './pages/ComparePage.js';
@@ -13,11 +13,6 @@ import { RunsPage } from './pages/RunsPage.js';
  * Every page of the app: its path pattern (`:param` segments), its label in the navigation (none =
  * not in the navigation), and what it renders. Pages register here; App.tsx only reads this table.
  */
-export interface Route {
-  pattern: string;
-  label?: string;
-  render: (params: Record<string, string>) => ReactElement;
-}
 
 export const routes: Route[] = [
   { pattern: '/', label: 'Compare', render: () => <ComparePage /> },

@@ -7,7 +7,7 @@ import { PARTIAL_SUFFIX } from './gguf-catalog.js';
 import { connectionErrorText, guardedGet, type GuardedResponse } from './guarded-get.js';
 import { holdPartial } from './partial-files.js';
 import type { PullPolicy } from './pull-policy.js';
-import { rememberDigest } from '../../core/digests.js';
+import { rememberDigest } from '../digests.js';
 
 /** Progress is reported at most this often, so a fast local download does not flood the client. */
 const PROGRESS_INTERVAL_MS = 100;

@@ -34,9 +34,9 @@ import {
   type PullProgress,
   type ToolCall,
 } from '../types.js';
-import { PushStream } from '../../core/push-stream.js';
-import { withModelDefaults } from '../../core/model-defaults.js';
-import { contextOverflow, fitMessages, promptLimit, truncateTokens } from '../../core/truncate-prompt.js';
+import { PushStream } from '../../shared/push-stream.js';
+import { withModelDefaults } from '../model-defaults.js';
+import { contextOverflow, fitMessages, promptLimit, truncateTokens } from '../truncate-prompt.js';
 import { GgufCatalog, fileNameForModel, isSafeModelName, type GgufEntry } from './gguf-catalog.js';
 import { downloadModelFile } from './download.js';
 import { boundMessages, couldFit, fewestTokens, prefixHolding, suffixHolding } from './input-bound.js';

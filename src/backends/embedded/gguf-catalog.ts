@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readGgufFileInfo, GgufFileType, type GgufFileInfo } from 'node-llama-cpp';
 import type { ModelInfo } from '../types.js';
-import { fileDigest } from '../../core/digests.js';
+import { fileDigest } from '../digests.js';
 
 /**
  * The models directory as a catalog: which GGUF files are there, under which Ollama-style names,

@@ -1,6 +1,6 @@
 import type { LlamaModel } from 'node-llama-cpp';
 import type { ChatMessage } from '../types.js';
-import { withoutOldestExchange } from '../../core/truncate-prompt.js';
+import { withoutOldestExchange } from '../truncate-prompt.js';
 
 /**
  * "Can this text possibly fit?", answered from its length alone, before any tokenising. Tokenising

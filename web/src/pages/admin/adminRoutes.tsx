@@ -1,4 +1,4 @@
-import type { Route } from '../../routes.js';
+import type { Route } from '../../route.js';
 import { ApiKeysPage } from './ApiKeysPage.js';
 import { PlaygroundPage } from './PlaygroundPage.js';
 import { UsagePage } from './UsagePage.js';

@@ -1,4 +1,4 @@
-import { BackendError, type ChatMessage } from '../backends/types.js';
+import { BackendError, type ChatMessage } from './types.js';
 
 /**
  * Ollama's answer to a prompt longer than the model's context: it drops the oldest tokens and answers,

@@ -1,4 +1,4 @@
-import type { GenerationOptions } from '../backends/types.js';
+import type { GenerationOptions } from './types.js';
 
 /**
  * The sampling settings a generation on the embedded engine uses for what neither the client nor the
