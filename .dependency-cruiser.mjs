@@ -5,7 +5,7 @@
  * An inner floor never imports an outer one, and no module takes part in a cycle, type-only
  * imports included: a cycle is a knot a reader has to untie to understand either end.
  */
-module.exports = {
+export default {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     {
