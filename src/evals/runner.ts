@@ -110,8 +110,8 @@ export interface JobDeps {
 interface Job {
   controller: AbortController;
   done: Promise<void>;
-  /** When the lease was last renewed: a replica that cannot renew it must stop before another claims it. */
-  renewedAt: number;
+  /** When this replica's lease ends (ms): a replica that cannot renew it must stop before another claims it. */
+  leaseUntil: number;
 }
 
 const cellKey = (p: number, instanceId: string, repeat: number) => `${p}\u0000${instanceId}\u0000${repeat}`;
@@ -167,14 +167,16 @@ export class EvalJobs {
   private async renewAndClaim(): Promise<void> {
     for (const [id, job] of this.jobs) {
       if (job.controller.signal.aborted) continue;
+      const lease = this.lease();
       try {
-        if (await this.deps.store.renewLease(id, this.lease())) job.renewedAt = Date.now();
+        if (await this.deps.store.renewLease(id, lease)) job.leaseUntil = Date.parse(lease.expiresAt);
         // Cancelled (a cancel whose message did not reach this replica) or claimed by another replica.
         else job.controller.abort(new HandedOff('the evaluation ended or another replica runs it'));
       } catch (error) {
         this.deps.onError(error);
-        // Past its expiry another replica may have resumed it: running on would run its cells twice.
-        if (Date.now() - job.renewedAt >= this.deps.lease.expiryMs) job.controller.abort(new HandedOff('the lease could not be renewed'));
+        // Past its expiry another replica may resume it: stop before then (the next round may come too
+        // late), rather than run its cells twice.
+        if (Date.now() + this.deps.lease.renewMs >= job.leaseUntil) job.controller.abort(new HandedOff('the lease could not be renewed'));
       }
     }
     if (this.closing) return;
@@ -222,7 +224,7 @@ export class EvalJobs {
         if (handedOff()) return;
         void this.deps.store.get(evaluation.id).then((row) => this.emit(evaluation.id, { type: 'end', status: row?.status ?? 'failed' }), this.deps.onError);
       });
-    this.jobs.set(evaluation.id, { controller, done, renewedAt: Date.now() });
+    this.jobs.set(evaluation.id, { controller, done, leaseUntil: Date.now() + this.deps.lease.expiryMs });
   }
 
   /** Cancels wherever the job runs: here, or on the replica that runs it (told through shared events). */
