@@ -38,6 +38,10 @@ export interface Config {
   pullAllowHosts: string[];
   /** The largest request body accepted, in bytes; larger ones get a 413 before they are read. */
   bodyLimitBytes: number;
+  /** How often a replica renews the leases of the evaluations it runs, and looks for expired ones to resume. */
+  evalLeaseRenewMs: number;
+  /** How long an evaluation's lease holds unrenewed: a replica dead this long has its evaluations resumed elsewhere. */
+  evalLeaseExpiryMs: number;
 }
 
 function list(value: string | undefined): string[] {
@@ -78,6 +82,22 @@ function bodyLimit(value: string | undefined): number {
   return Math.floor(megabytes * 1024 * 1024);
 }
 
+/** Seconds, fractions allowed (tests use short leases), as milliseconds. */
+function seconds(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback * 1000;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of seconds: ${value}`);
+  return Math.round(n * 1000);
+}
+
+/** A lease must outlive a few renewals, or a single slow write would hand a live evaluation to another replica. */
+function evalLease(env: NodeJS.ProcessEnv): { evalLeaseRenewMs: number; evalLeaseExpiryMs: number } {
+  const evalLeaseRenewMs = seconds('EVAL_LEASE_RENEW_SECONDS', env.EVAL_LEASE_RENEW_SECONDS, 5);
+  const evalLeaseExpiryMs = seconds('EVAL_LEASE_EXPIRY_SECONDS', env.EVAL_LEASE_EXPIRY_SECONDS, 30);
+  if (evalLeaseExpiryMs < 2 * evalLeaseRenewMs) throw new Error('EVAL_LEASE_EXPIRY_SECONDS must be at least twice EVAL_LEASE_RENEW_SECONDS');
+  return { evalLeaseRenewMs, evalLeaseExpiryMs };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR ?? 'data');
   return {
@@ -107,5 +127,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     shutdownGraceMs: int(env.SHUTDOWN_GRACE_SECONDS, 10) * 1000,
     bodyLimitBytes: bodyLimit(env.BODY_LIMIT_MB),
+    ...evalLease(env),
   };
 }

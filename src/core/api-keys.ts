@@ -186,17 +186,7 @@ export class ApiKeys implements KeyVerifier {
       const refused = secret.startsWith(KEY_PREFIX) ? INVALID_KEY : 'Invalid authorization token';
       return { verdict: { refused }, staleAt, epoch };
     }
-    const tier = isTier(row.tier) ? row.tier : 'standard';
-    const principal: KeyPrincipal = {
-      kind: 'key',
-      keyId: row.id,
-      name: row.name,
-      tier,
-      rpm: row.rpm ?? TIER_RPM[tier],
-      ...(row.tpm !== null ? { tpm: row.tpm } : {}),
-      ...(row.models !== null ? { models: JSON.parse(row.models) as string[] } : {}),
-      scopes: scopesOf(row),
-    };
+    const principal = ApiKeys.principalOf(row);
     this.epochs.set(principal, epoch);
     return { verdict: principal, expiresAt: row.expires_at === null ? undefined : Date.parse(row.expires_at), staleAt, epoch };
   }
@@ -213,6 +203,30 @@ export class ApiKeys implements KeyVerifier {
       this.clearCache();
     }
     return (this.epochs.get(principal) ?? -1) < sharedEpoch;
+  }
+
+  private static principalOf(row: ApiKeyRow): KeyPrincipal {
+    const tier = isTier(row.tier) ? row.tier : 'standard';
+    return {
+      kind: 'key',
+      keyId: row.id,
+      name: row.name,
+      tier,
+      rpm: row.rpm ?? TIER_RPM[tier],
+      ...(row.tpm !== null ? { tpm: row.tpm } : {}),
+      ...(row.models !== null ? { models: JSON.parse(row.models) as string[] } : {}),
+      scopes: scopesOf(row),
+    };
+  }
+
+  /**
+   * The key as a caller holding it would be seen now, by id (a job resumed without the request that
+   * started it); undefined if it is unknown, revoked or expired.
+   */
+  async principal(id: string): Promise<KeyPrincipal | undefined> {
+    const row = await this.store.byId(id);
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && Date.parse(row.expires_at) <= Date.now())) return undefined;
+    return ApiKeys.principalOf(row);
   }
 
   /** Whether the model is on the key's allow-list (a key without one may use every model). */

@@ -8,7 +8,7 @@ import type { ModelRouter } from '../core/router.js';
 import type { SharedEvents } from '../core/shared-events.js';
 import type { UsageLedger } from '../core/usage-ledger.js';
 import { timeOrderedId } from '../store/runs.js';
-import type { Cell, CellKey, EvalRecord, EvalStatus, EvalStore } from '../store/evals.js';
+import type { Cell, CellKey, EvalRecord, EvalStatus, EvalStore, JudgeVote, Lease } from '../store/evals.js';
 import { configurationKey } from '../shared/instances.js';
 import { checkAnswer, cosine, type CheckContext } from './assertions.js';
 import { combineOrders, pairwisePrompt, parsePairVerdict, parseScore, scorePrompt } from './judge.js';
@@ -22,6 +22,12 @@ import type { Suite } from './suite.js';
  * for the suite and MAX_RUNNING generations for all evaluations of this replica together. Each
  * finished cell is stored at once, so a page reloaded, or opened on another replica, reads the same
  * state, and events go to every replica (shared events) for live views.
+ *
+ * The replica running an evaluation holds a lease on its row, renewed every `renewMs`. Every replica
+ * also looks, as often, for unfinished evaluations whose lease has passed (their replica died, or shut
+ * down and released them) and claims one: it resumes it with only the cells not stored yet, then the
+ * judgements not stored yet. A graceful shutdown hands its evaluations off that way rather than
+ * cancelling them: a deploy or a restart must not end a user's evaluation.
  */
 
 /** Evaluation generations one replica runs at once, all evaluations together. */
@@ -71,8 +77,28 @@ export function judgementsOf(suite: Suite, plan: CellKey[]): number {
   return pairs;
 }
 
+export interface LeaseTimes {
+  /** How often leases are renewed and expired ones looked for. */
+  renewMs: number;
+  /** How long a lease holds unrenewed. */
+  expiryMs: number;
+}
+
+/** Why a job stopped on this replica while its evaluation goes on elsewhere (no status change, no `end`). */
+class HandedOff extends Error {}
+
 export interface JobDeps {
   store: EvalStore;
+  /** This replica, as lease holder. */
+  runnerId: string;
+  lease: LeaseTimes;
+  /**
+   * Who the evaluation runs as when it is resumed without its request: null without an owning key,
+   * undefined when that key can no longer be used (revoked, expired).
+   */
+  principalOf: (ownerKeyId: string | null) => Promise<Principal | null | undefined>;
+  /** Told when this replica resumes an evaluation another run left. */
+  onResume: (id: string) => void;
   generation: GenerationService;
   router: ModelRouter;
   shared: SharedEvents;
@@ -84,7 +110,12 @@ export interface JobDeps {
 interface Job {
   controller: AbortController;
   done: Promise<void>;
+  /** When this replica's lease ends (ms): a replica that cannot renew it must stop before another claims it. */
+  leaseUntil: number;
 }
+
+const cellKey = (p: number, instanceId: string, repeat: number) => `${p}\u0000${instanceId}\u0000${repeat}`;
+const pairKey = (p: number, repeat: number, a: string, b: string) => `${p}\u0000${repeat}\u0000${a}\u0000${b}`;
 
 export class EvalJobs {
   /** Local listeners per evaluation id, fed by the shared `eval-event` channel. */
@@ -92,6 +123,10 @@ export class EvalJobs {
   private readonly jobs = new Map<string, Job>();
   private readonly slots = new Slots(MAX_RUNNING);
   private readonly matcher = new SafeMatcher();
+  private timer: NodeJS.Timeout | undefined;
+  /** One renewal-and-claim round at a time: a slow database must not pile them up. */
+  private ticking: Promise<void> | undefined;
+  private closing = false;
 
   constructor(private readonly deps: JobDeps) {
     this.events.setMaxListeners(0);
@@ -106,20 +141,79 @@ export class EvalJobs {
     await this.deps.shared.on('eval-cancel', (id) => {
       if (typeof id === 'string') this.jobs.get(id)?.controller.abort(new Error('cancelled'));
     });
+    // A restarted process finds what it (or a dead replica) left at once, not one interval later.
+    this.timer = setInterval(() => void this.tick(), this.deps.lease.renewMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** The lease a claim or renewal made now gives this replica. */
+  private lease(): Lease {
+    return { runnerId: this.deps.runnerId, expiresAt: new Date(Date.now() + this.deps.lease.expiryMs).toISOString() };
+  }
+
+  /** A new evaluation's lease: the replica that stores it runs it. */
+  newLease(): Lease {
+    return this.lease();
+  }
+
+  private tick(): Promise<void> {
+    this.ticking ??= this.renewAndClaim()
+      .catch(this.deps.onError)
+      .finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  private async renewAndClaim(): Promise<void> {
+    for (const [id, job] of this.jobs) {
+      if (job.controller.signal.aborted) continue;
+      const lease = this.lease();
+      try {
+        if (await this.deps.store.renewLease(id, lease)) job.leaseUntil = Date.parse(lease.expiresAt);
+        // Cancelled (a cancel whose message did not reach this replica) or claimed by another replica.
+        else job.controller.abort(new HandedOff('the evaluation ended or another replica runs it'));
+      } catch (error) {
+        this.deps.onError(error);
+        // Past its expiry another replica may resume it: stop before then (the next round may come too
+        // late), rather than run its cells twice.
+        if (Date.now() + this.deps.lease.renewMs >= job.leaseUntil) job.controller.abort(new HandedOff('the lease could not be renewed'));
+      }
+    }
+    if (this.closing) return;
+    const claimed = await this.deps.store.claimExpired(this.lease());
+    if (claimed && !this.closing) await this.resume(claimed);
+  }
+
+  private async resume(evaluation: EvalRecord): Promise<void> {
+    const principal = await this.deps.principalOf(evaluation.ownerKeyId);
+    if (principal === undefined) {
+      const message = 'the API key that started the evaluation can no longer be used, so it was not resumed';
+      if (await this.deps.store.setStatus(evaluation.id, 'failed', message)) this.emit(evaluation.id, { type: 'status', status: 'failed', error: message });
+      this.emit(evaluation.id, { type: 'end', status: 'failed' });
+      return;
+    }
+    this.deps.onResume(evaluation.id);
+    this.launch(evaluation, principal, true);
   }
 
   private emit(id: string, event: EvalEvent): void {
     void this.deps.shared.publish('eval-event', { id, event });
   }
 
-  isRunningHere(id: string): boolean {
-    return this.jobs.has(id);
+  /** Runs a new evaluation, stored with this replica's lease (newLease). */
+  start(evaluation: EvalRecord, principal: Principal | null): void {
+    // Accepted while shutting down (a request already in flight): another replica, or the restart, runs it.
+    if (this.closing) return void this.deps.store.releaseLease(evaluation.id, this.deps.runnerId).catch(this.deps.onError);
+    this.launch(evaluation, principal, false);
   }
 
-  start(evaluation: EvalRecord, principal: Principal | null): void {
+  private launch(evaluation: EvalRecord, principal: Principal | null, resumed: boolean): void {
     const controller = new AbortController();
-    const done = this.run(evaluation, principal, controller.signal)
+    const handedOff = () => controller.signal.aborted && controller.signal.reason instanceof HandedOff;
+    const done = this.run(evaluation, principal, controller.signal, resumed)
       .catch(async (error: unknown) => {
+        // Stopped on purpose: a cancel has set the status already, and a hand-off must leave it running.
+        if (controller.signal.aborted) return;
         this.deps.onError(error);
         if (await this.deps.store.setStatus(evaluation.id, 'failed', (error as Error).message).catch(() => false)) {
           this.emit(evaluation.id, { type: 'status', status: 'failed', error: (error as Error).message });
@@ -127,9 +221,10 @@ export class EvalJobs {
       })
       .finally(() => {
         this.jobs.delete(evaluation.id);
+        if (handedOff()) return;
         void this.deps.store.get(evaluation.id).then((row) => this.emit(evaluation.id, { type: 'end', status: row?.status ?? 'failed' }), this.deps.onError);
       });
-    this.jobs.set(evaluation.id, { controller, done });
+    this.jobs.set(evaluation.id, { controller, done, leaseUntil: Date.now() + this.deps.lease.expiryMs });
   }
 
   /** Cancels wherever the job runs: here, or on the replica that runs it (told through shared events). */
@@ -142,11 +237,19 @@ export class EvalJobs {
     return changed;
   }
 
-  /** Stops every job of this replica (shutdown); each ends as cancelled. */
+  /**
+   * Stops every job of this replica (shutdown) and releases their leases: each evaluation stays
+   * running, and another replica, or this server once restarted, resumes it from its stored cells.
+   */
   async close(): Promise<void> {
-    const running = [...this.jobs.keys()];
-    await Promise.all(running.map((id) => this.cancel(id).catch(() => false)));
-    await Promise.all([...this.jobs.values()].map((job) => job.done.catch(() => undefined)));
+    this.closing = true;
+    clearInterval(this.timer);
+    // A claim in progress would start a job after the ones stopped below.
+    await this.ticking;
+    const running = [...this.jobs.entries()];
+    for (const [, job] of running) job.controller.abort(new HandedOff('the server is shutting down'));
+    await Promise.all(running.map(([, job]) => job.done.catch(() => undefined)));
+    await Promise.all(running.map(([id]) => this.deps.store.releaseLease(id, this.deps.runnerId).catch(this.deps.onError)));
     await this.matcher.close();
   }
 
@@ -173,17 +276,22 @@ export class EvalJobs {
     });
   }
 
-  private async run(evaluation: EvalRecord, principal: Principal | null, signal: AbortSignal): Promise<void> {
+  private async run(evaluation: EvalRecord, principal: Principal | null, signal: AbortSignal, resumed: boolean): Promise<void> {
     const { store } = this.deps;
     const { suite, id } = evaluation;
     if (!(await store.setStatus(id, 'running'))) return;
     this.emit(id, { type: 'status', status: 'running' });
     const pacing = new KeyPacing(principal, this.deps.limiter, this.deps.ledger);
     const context = this.context(signal, pacing);
-    const plan = planOf(suite, evaluation.plan);
+    // A resumed evaluation keeps what was stored: its cells are not run again, its judgements not redone.
+    const [stored, votes] = resumed
+      ? await Promise.all([store.cells(id), suite.judge?.mode === 'pairwise' ? store.votes(id) : Promise.resolve([])])
+      : [[], []];
+    const have = new Set(stored.map((c) => cellKey(c.prompt_index, c.instance_id, c.repeat)));
+    const plan = planOf(suite, evaluation.plan).filter(([p, i, r]) => !have.has(cellKey(p, i, r)));
     const byId = new Map(suite.instances.map((i) => [i.id, i]));
-    const progress: Progress = { done: 0, total: evaluation.total };
-    const cells: Cell[] = [];
+    const progress: Progress = { done: stored.length + stored.filter((c) => c.judge !== null).length + votes.length, total: evaluation.total };
+    const cells: Cell[] = [...stored];
     const suiteSlots = new Slots(suite.concurrency);
 
     const runCell = async ([p, instanceId, repeat]: CellKey) => {
@@ -205,19 +313,21 @@ export class EvalJobs {
       const began = performance.now();
       const assertions = metrics ? await checkAnswer([...suite.assert, ...prompt.assert], answer, metrics, prompt.reference, context) : [];
       const cell: Cell = { prompt_index: p, instance_id: instanceId, repeat, answer, metrics, assertions, pass: error === null && assertions.every((a) => a.pass), error, judge: null };
-      await store.addCell(id, cell);
+      // Not stored means another run stored it first (this one's lease had passed): that one reports it.
+      if (!(await store.addCell(id, cell))) return;
       cells.push(cell);
       progress.done++;
       this.emit(id, { type: 'cell', cell, progress: { ...progress } });
       noteBookkeeping(performance.now() - began);
     };
     await Promise.all(plan.map((key) => suiteSlots.run(() => runCell(key))));
-    if (suite.judge && !signal.aborted) await this.judge(evaluation, cells, signal, pacing, progress, suiteSlots);
+    if (suite.judge && !signal.aborted) await this.judge(evaluation, cells, votes, signal, pacing, progress, suiteSlots);
     if (signal.aborted) return;
     if (await store.setStatus(id, 'done')) this.emit(id, { type: 'status', status: 'done' });
   }
 
-  private async judge(evaluation: EvalRecord, cells: Cell[], signal: AbortSignal, pacing: KeyPacing, progress: Progress, suiteSlots: Slots): Promise<void> {
+  /** Judges the cells; those with a stored verdict (score) or vote (pairwise), from before a resume, are skipped. */
+  private async judge(evaluation: EvalRecord, cells: Cell[], votes: JudgeVote[], signal: AbortSignal, pacing: KeyPacing, progress: Progress, suiteSlots: Slots): Promise<void> {
     const { suite, id } = evaluation;
     const judge = suite.judge!;
     const byId = new Map(suite.instances.map((i) => [i.id, i]));
@@ -236,6 +346,7 @@ export class EvalJobs {
     const tasks: (() => Promise<void>)[] = [];
     if (judge.mode === 'score') {
       for (const cell of cells) {
+        if (cell.judge !== null) continue;
         tasks.push(async () => {
           if (cell.error !== null) return void tick();
           const reply = await ask(scorePrompt(judge.rubric, suite.prompts[cell.prompt_index]!.messages, cell.answer));
@@ -246,6 +357,7 @@ export class EvalJobs {
         });
       }
     } else {
+      const voted = new Set(votes.map((v) => pairKey(v.promptIndex, v.repeat, v.a.instance.id, v.b.instance.id)));
       const groups = new Map<string, Cell[]>();
       for (const cell of cells) groups.set(`${cell.prompt_index}:${cell.repeat}`, [...(groups.get(`${cell.prompt_index}:${cell.repeat}`) ?? []), cell]);
       for (const group of groups.values()) {
@@ -253,6 +365,7 @@ export class EvalJobs {
         for (let i = 0; i < group.length; i++) {
           for (let j = i + 1; j < group.length; j++) {
             const [x, y] = [group[i]!, group[j]!];
+            if (voted.has(pairKey(x.prompt_index, x.repeat, x.instance_id, y.instance_id))) continue;
             tasks.push(async () => {
               if (x.error !== null || y.error !== null) return void tick();
               const messages = suite.prompts[x.prompt_index]!.messages;

@@ -77,7 +77,7 @@ export class EvalService {
       createdAt: new Date().toISOString(),
       finishedAt: null,
     };
-    await this.deps.store.create(evaluation);
+    await this.deps.store.create(evaluation, this.deps.jobs.newLease());
     this.deps.jobs.start(evaluation, principal);
     return evaluation;
   }

@@ -79,6 +79,15 @@ function record(row: Row): EvalRecord {
   };
 }
 
+/** A replica's claim on an evaluation: it runs it until `expiresAt` unless it renews the claim. */
+export interface Lease {
+  runnerId: string;
+  expiresAt: string;
+}
+
+/** Evaluations that may still run: a lease only matters for these. */
+const UNFINISHED = ['queued', 'running'] as const;
+
 const CELL_COLUMNS = ['eval_id', 'prompt_index', 'instance_id', 'repeat', 'answer', 'metrics', 'assertions', 'pass', 'error', 'judge', 'created_at'] as const;
 
 export class EvalStore {
@@ -88,10 +97,15 @@ export class EvalStore {
 
   constructor(store: Pick<Store, 'db' | 'sqlite'>) {
     this.db = store.db;
-    this.insertCell = store.sqlite?.prepare(`INSERT INTO eval_cells (${CELL_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${CELL_COLUMNS.map(() => '?').join(', ')})`);
+    // A cell already stored is kept, not an error: a replica whose lease passed unnoticed may finish a
+    // cell that the replica resuming its evaluation also ran.
+    this.insertCell = store.sqlite?.prepare(
+      `INSERT INTO eval_cells (${CELL_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${CELL_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+    );
   }
 
-  async create(evaluation: Omit<EvalRecord, 'finishedAt' | 'error'>): Promise<void> {
+  /** Stores a new evaluation, its lease held from the start by the replica that will run it. */
+  async create(evaluation: Omit<EvalRecord, 'finishedAt' | 'error'>, lease: Lease | null = null): Promise<void> {
     await this.db
       .insertInto('evaluations')
       .values({
@@ -106,8 +120,65 @@ export class EvalStore {
         rerun_of: evaluation.rerunOf,
         created_at: evaluation.createdAt,
         finished_at: null,
+        runner_id: lease?.runnerId ?? null,
+        heartbeat_at: lease ? new Date().toISOString() : null,
+        lease_expires_at: lease?.expiresAt ?? null,
       })
       .execute();
+  }
+
+  /**
+   * Extends this runner's lease; false when it no longer holds one (another replica claimed the
+   * evaluation after the lease passed) or the evaluation has ended (a cancel from any replica).
+   */
+  async renewLease(id: string, lease: Lease): Promise<boolean> {
+    const result = await this.db
+      .updateTable('evaluations')
+      .set({ heartbeat_at: new Date().toISOString(), lease_expires_at: lease.expiresAt })
+      .where('id', '=', id)
+      .where('runner_id', '=', lease.runnerId)
+      .where('status', 'in', UNFINISHED)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Claims one unfinished evaluation whose lease has passed (or that has none) for `lease.runnerId`.
+   * The claim is one conditional UPDATE that re-checks the expiry: PostgreSQL re-reads a row another
+   * transaction just changed before applying the condition, SQLite runs one writer at a time, so of
+   * replicas racing for one evaluation exactly one sees its row updated.
+   */
+  async claimExpired(lease: Lease, now = new Date().toISOString()): Promise<EvalRecord | undefined> {
+    const candidates = await this.db
+      .selectFrom('evaluations')
+      .select('id')
+      .where('status', 'in', UNFINISHED)
+      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+      .orderBy('created_at')
+      .limit(10)
+      .execute();
+    for (const { id } of candidates) {
+      const result = await this.db
+        .updateTable('evaluations')
+        .set({ runner_id: lease.runnerId, heartbeat_at: now, lease_expires_at: lease.expiresAt })
+        .where('id', '=', id)
+        .where('status', 'in', UNFINISHED)
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 1) return this.get(id);
+    }
+    return undefined;
+  }
+
+  /** Gives up this runner's lease (a graceful shutdown), so that another replica resumes at once. */
+  async releaseLease(id: string, runnerId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('evaluations')
+      .set({ runner_id: null, lease_expires_at: null })
+      .where('id', '=', id)
+      .where('runner_id', '=', runnerId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async get(id: string): Promise<EvalRecord | undefined> {
@@ -142,7 +213,8 @@ export class EvalStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async addCell(evalId: string, cell: Cell): Promise<void> {
+  /** Stores a finished cell; false if that cell was already stored (it is then left as it was). */
+  async addCell(evalId: string, cell: Cell): Promise<boolean> {
     const row = {
       eval_id: evalId,
       prompt_index: cell.prompt_index,
@@ -156,8 +228,13 @@ export class EvalStore {
       judge: cell.judge === null ? null : JSON.stringify(cell.judge),
       created_at: new Date().toISOString(),
     };
-    if (this.insertCell) this.insertCell.run(...CELL_COLUMNS.map((column) => row[column]));
-    else await this.db.insertInto('eval_cells').values(row).execute();
+    if (this.insertCell) return this.insertCell.run(...CELL_COLUMNS.map((column) => row[column])).changes === 1;
+    const result = await this.db
+      .insertInto('eval_cells')
+      .values(row)
+      .onConflict((oc) => oc.columns(['eval_id', 'prompt_index', 'instance_id', 'repeat']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows) === 1;
   }
 
   async setCellJudge(evalId: string, key: CellKey, judge: JudgeScore): Promise<void> {

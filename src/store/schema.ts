@@ -137,6 +137,12 @@ export interface EvaluationsTable {
   rerun_of: string | null;
   created_at: string;
   finished_at: string | null;
+  /** The replica holding the lease (its SharedEvents replica id); null when nobody does. */
+  runner_id: string | null;
+  /** When the holder last renewed its lease. */
+  heartbeat_at: string | null;
+  /** Until when the lease holds; once past (or null), any replica may claim and resume the evaluation. */
+  lease_expires_at: string | null;
 }
 
 export interface EvalCellsTable {

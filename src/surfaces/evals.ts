@@ -66,6 +66,10 @@ export function evalRoutes(services: Services) {
       limiter: services.limiter,
       ledger: services.usageLedger,
       onError: (error) => app.log.error({ err: error }, 'evaluation failed'),
+      runnerId: services.shared.replicaId,
+      lease: { renewMs: services.config.evalLeaseRenewMs, expiryMs: services.config.evalLeaseExpiryMs },
+      principalOf: async (ownerKeyId) => (ownerKeyId === null ? null : services.keys.principal(ownerKeyId)),
+      onResume: (id) => app.log.info({ evaluation: id }, 'resuming an evaluation whose lease had passed'),
     });
     const evals = new EvalService({ store, jobs, router: services.router, catalog: services.catalog, defaults: catalogDefaults(services) });
     await jobs.listen();
@@ -196,11 +200,9 @@ export function evalRoutes(services: Services) {
       if (!current || FINISHED.has(current.status)) {
         write({ type: 'end', status: current?.status ?? 'failed' });
         stop();
-      } else if (!jobs.isRunningHere(id) && !services.shared.redis) {
-        // Nobody runs it (a server that stopped mid-run): there will be no more events.
-        write({ type: 'end', status: current.status });
-        stop();
       }
+      // Unfinished and run nowhere (its replica stopped) is no end: once its lease passes this replica,
+      // or another, resumes it and its events follow.
       return sendStream(reply, asSse ? 'text/event-stream' : 'application/x-ndjson', stream);
     }
   };

@@ -109,7 +109,8 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Spa
     output: () => output,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        // A process ended by a signal has no exit code, only a signal code: it will not exit again.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.once('exit', (code) => resolve(code));
         child.kill(signal);
       }),
