@@ -1,5 +1,13 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ndjsonLines, postJson, startServer, type RunningServer } from './helpers/server.js';
+import { ndjsonLines, postJson, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { migrations } from '../src/store/migrations/index.js';
+import { openStore } from '../src/store/database.js';
+import { RunStore } from '../src/store/runs.js';
+import type { ChatMessage } from '../src/backends/types.js';
 import { STORES } from './helpers/stores.js';
 import { parseCsv } from './helpers/csv.js';
 
@@ -194,5 +202,61 @@ describe.each(STORES)('conversations as one run on $store', ({ setup }) => {
     const rerun = await getRun(newId, alice);
     expect(rerun).toMatchObject({ turn_count: 1, history: run.history, histories: run.histories });
     expect(rerun.turns).toHaveLength(1);
+  });
+});
+
+describe.each(STORES)('a run saved before conversations existed, on $store', ({ setup }) => {
+  it('reads as a run of one turn, and can be continued', async () => {
+    const { env, cleanup } = await setup();
+    const dataDir = tempDir();
+    try {
+      // The schema as it was before turns: every migration up to the one before them.
+      const db = new Kysely<Record<string, Record<string, unknown>>>({
+        dialect: env.DATABASE_URL
+          ? new PostgresDialect({ pool: new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 }) })
+          : new SqliteDialect({ database: new Database(path.join(dataDir, 'arena.db')) }),
+      });
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateTo('007_evaluations')).error).toBeUndefined();
+      const history: ChatMessage[] = [{ role: 'user', content: 'An old question' }];
+      const answers = { a: { response: 'An old answer', metrics: null, error: null } };
+      const instances = [{ id: 'a', model: 'stories260K:latest', temperature: 0.7, top_p: 0.9, top_k: 40, repeat_penalty: 1.1, num_predict: 4, seed: 1 }];
+      await db
+        .insertInto('runs')
+        .values({
+          id: 'old-run', kind: 'comparison', status: 'done', owner_key_id: null, rerun_of: null, legacy: 0, prompt: 'An old question',
+          history: JSON.stringify(history), instances: JSON.stringify(instances), answers: JSON.stringify(answers),
+          created_at: '2025-01-02T03:04:05.000Z', finished_at: '2025-01-02T03:04:06.000Z',
+        })
+        .execute();
+      await db.destroy();
+
+      const store = await openStore({ databaseUrl: env.DATABASE_URL, dataDir });
+      try {
+        const runs = new RunStore(store);
+        const run = (await runs.get('old-run'))!;
+        expect(run).toMatchObject({ turnCount: 1, updatedAt: '2025-01-02T03:04:05.000Z', status: 'done', history, histories: null, answers });
+        expect(run.turns).toEqual([{ turn: 1, status: 'done', history, histories: null, answers, createdAt: '2025-01-02T03:04:05.000Z', finishedAt: '2025-01-02T03:04:06.000Z' }]);
+        expect((await runs.list({ limit: 10, offset: 0 })).runs[0]).toMatchObject({ id: 'old-run', turnCount: 1 });
+
+        const next: ChatMessage[] = [...history, { role: 'assistant', content: 'An old answer' }, { role: 'user', content: 'A new question' }];
+        expect(await runs.append('old-run', { history: next, histories: null, createdAt: '2026-01-01T00:00:00.000Z' })).toBe(2);
+        const newAnswers = { a: { response: 'A new answer', metrics: null, error: null } };
+        await runs.finish('old-run', 'done', newAnswers, 2);
+        const continued = (await runs.get('old-run'))!;
+        expect(continued).toMatchObject({ turnCount: 2, updatedAt: '2026-01-01T00:00:00.000Z', status: 'done', history: next, answers: newAnswers });
+        expect(continued.turns.map((t) => [t.turn, t.answers.a!.response])).toEqual([[1, 'An old answer'], [2, 'A new answer']]);
+        expect(continued.turns[0]!.createdAt).toBe('2025-01-02T03:04:05.000Z');
+
+        // Two follow-ups at once (two tabs) take the next numbers in turn, neither lost.
+        const both = await Promise.all([1, 2].map((n) => runs.append('old-run', { history: next, histories: null, createdAt: `2026-01-0${n + 1}T00:00:00.000Z` })));
+        expect(both.sort()).toEqual([3, 4]);
+        expect((await runs.get('old-run'))!.turns.map((t) => t.turn)).toEqual([1, 2, 3, 4]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await cleanup();
+    }
   });
 });
