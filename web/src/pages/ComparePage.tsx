@@ -108,7 +108,7 @@ export function ComparePage() {
     const abort = new AbortController();
     controller.current = abort;
     columns.begin(targets.map((s) => s.uid), prompt, regenerate);
-    // The client-given id is SPEC rule 9's key, so runs and exports name instances as the server would.
+    // Each instance's id is the key the server would build from its settings, so runs and exports name instances alike.
     const byId = new Map(targets.map((s) => [instanceKey(s.settings), s.uid]));
     const model_instances = targets.map((s, i) => ({
       id: instanceKey(s.settings),
