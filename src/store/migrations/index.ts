@@ -4,7 +4,7 @@ import { runsBattles } from './004_runs_battles.js';
 import { sessions } from './005_sessions.js';
 import { apiKeyScopes } from './006_api_key_scopes.js';
 import { evaluations } from './007_evaluations.js';
-import { runTurns } from './008_run_turns.js';
+import { runTurns } from './009_run_turns.js';
 
 /**
  * Every migration, in order. Names sort by their numeric prefix; a migration once released is never
@@ -17,5 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005_sessions': sessions,
   '006_api_key_scopes': apiKeyScopes,
   '007_evaluations': evaluations,
-  '008_run_turns': runTurns,
+  '009_run_turns': runTurns,
 };
