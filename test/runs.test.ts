@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, startServer, TEST_MODEL, type RunningServer } from './helpers/server.js';
+import { parseCsv } from './helpers/csv.js';
 
 /**
  * Run history end to end: every comparison (streamed or not) is saved with its settings, answers and
@@ -235,12 +236,12 @@ describe('re-run and export', () => {
     expect(response.headers.get('content-disposition')).toBe(`attachment; filename="run-${original.runId}.csv"`);
     const rows = parseCsv(await response.text());
     const [header, ...data] = rows;
-    expect(header).toEqual(['run_id', 'created_at', 'kind', 'status', 'instance_id', 'model', 'temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed', 'system', 'prompt', 'response', 'tokens', 'duration_s', 'tokens_per_sec', 'ttft_s', 'error', 'winner']);
+    expect(header).toEqual(['run_id', 'created_at', 'kind', 'status', 'instance_id', 'model', 'temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed', 'system', 'prompt', 'response', 'tokens', 'duration_s', 'tokens_per_sec', 'ttft_s', 'error', 'winner', 'turn']);
     expect(data).toHaveLength(2);
     const run = await getRun(original.runId);
     const record = (row: string[]) => Object.fromEntries(header!.map((name, i) => [name, row[i]]));
     const calm = record(data[0]!);
-    expect(calm).toMatchObject({ run_id: original.runId, instance_id: 'calm', model: TEST_MODEL, temperature: '0.3', num_predict: '6', seed: '11', prompt: history[1]!.content, tokens: String(run.answers.calm!.metrics!.tokens), error: '', winner: '' });
+    expect(calm).toMatchObject({ run_id: original.runId, instance_id: 'calm', model: TEST_MODEL, temperature: '0.3', num_predict: '6', seed: '11', prompt: history[1]!.content, tokens: String(run.answers.calm!.metrics!.tokens), error: '', winner: '', turn: '1' });
     expect(calm.response).toBe(run.answers.calm!.response.replace(/^([=+\-@])/, "'$1"));
     const second = record(data[1]!);
     expect(second).toMatchObject({ instance_id: SECOND_ID, top_k: '20', system: `'${instances[1]!.system}` });
@@ -265,35 +266,6 @@ describe('re-run and export', () => {
     expect(await response.json()).toEqual({ error: 'format must be json, csv or md' });
   });
 });
-
-/** A small RFC 4180 reader, enough to check what the export writes. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  return rows;
-}
 
 describe('with API keys', () => {
   const ADMIN = 'admin-secret-token';

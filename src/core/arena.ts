@@ -28,6 +28,24 @@ export interface ArenaRequest {
   instances: ModelInstance[];
   /** Legacy `models` requests key results by model name and stream `model`; v3 by instance id. */
   legacy: boolean;
+  /**
+   * The instances sent a conversation of their own (`model_instances[i].history`) instead of
+   * `history`: in a multi-turn comparison each column's earlier answers are its own.
+   */
+  ownHistories?: Map<ModelInstance, ChatMessage[]>;
+}
+
+/** The conversation an instance answers: its own, or the request's. */
+export function historyFor(request: ArenaRequest, instance: ModelInstance): ChatMessage[] {
+  return request.ownHistories?.get(instance) ?? request.history;
+}
+
+/** The instances' own conversations by instance id (once ids are final), or null when none has one. */
+export function ownHistoriesById(request: ArenaRequest): Record<string, ChatMessage[]> | null {
+  if (!request.ownHistories || request.ownHistories.size === 0) return null;
+  const byId: Record<string, ChatMessage[]> = {};
+  for (const [instance, history] of request.ownHistories) byId[instance.id] = history;
+  return byId;
 }
 
 export class ArenaValidationError extends Error {}
@@ -63,7 +81,7 @@ type Setting = InstanceSetting;
  */
 const unsaid = new WeakMap<ModelInstance, { settings: Setting[]; writtenModel: string; generatedId: boolean }>();
 
-function parseInstance(raw: unknown, index: number): ModelInstance {
+function parseInstance(raw: unknown, index: number, own: Map<ModelInstance, ChatMessage[]>): ModelInstance {
   if (!isRecord(raw)) throw new ArenaValidationError(`model_instances[${index}] must be an object`);
   if (typeof raw.model !== 'string' || raw.model.trim() === '') {
     throw new ArenaValidationError(`model_instances[${index}].model is required`);
@@ -98,6 +116,14 @@ function parseInstance(raw: unknown, index: number): ModelInstance {
   const base = { model: raw.model, ...settings, system: raw.system as string | undefined } as Omit<ModelInstance, 'id'>;
   const instance = { id: (raw.id as string | undefined) ?? instanceId(base), ...base };
   unsaid.set(instance, { settings: omitted, writtenModel: raw.model, generatedId: raw.id === undefined });
+  if (raw.history !== undefined) {
+    try {
+      own.set(instance, parseHistory(raw.history));
+    } catch (error) {
+      if (error instanceof ArenaValidationError) throw new ArenaValidationError(`model_instances[${index}].${error.message.replace('No messages provided', 'history must be a non-empty array')}`);
+      throw error;
+    }
+  }
   return instance;
 }
 
@@ -118,11 +144,12 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
   const history = parseHistory(record.history);
   let instances: ModelInstance[];
   let legacy = false;
+  const ownHistories = new Map<ModelInstance, ChatMessage[]>();
   if (record.model_instances !== undefined) {
     if (!Array.isArray(record.model_instances) || record.model_instances.length === 0) {
       throw new ArenaValidationError('model_instances must be a non-empty array');
     }
-    instances = record.model_instances.map(parseInstance);
+    instances = record.model_instances.map((raw, index) => parseInstance(raw, index, ownHistories));
   } else if (record.models !== undefined) {
     if (!Array.isArray(record.models) || record.models.length === 0 || record.models.some((m) => typeof m !== 'string' || m === '')) {
       throw new ArenaValidationError('models must be a non-empty array of model names');
@@ -139,7 +166,7 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
   }
   assertUniqueIds(instances);
   if (instances.length > 32) throw new ArenaValidationError('at most 32 model instances per request');
-  return { history, instances, legacy };
+  return { history, instances, legacy, ...(ownHistories.size > 0 ? { ownHistories } : {}) };
 }
 
 /**
@@ -241,7 +268,7 @@ export async function* runArena(
     try {
       const result = await GenerationService.collect(
         generateFitting(
-          instanceMessages(instance, request.history),
+          instanceMessages(instance, historyFor(request, instance)),
           // The backend refuses an overflow rather than shortening it unseen, so that the exchanges
           // left out are counted here and the column can say so.
           (messages) => generation.chat({ model: instance.model, messages, options: instanceOptions(instance), truncate: false, signal: controller.signal }, usage),

@@ -3,7 +3,8 @@ import { runArena } from './arena.js';
 import type { GenerationService, UsageSink } from './generation.js';
 import { ApiKeys } from './api-keys.js';
 import type { Principal } from './auth.js';
-import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord } from '../store/runs.js';
+import type { ChatMessage } from '../backends/types.js';
+import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord, TurnRecord } from '../store/runs.js';
 
 /**
  * Runs: every comparison and battle is saved with its settings and answers. The row is written while
@@ -21,8 +22,11 @@ export interface RecordOptions {
   runs: RunStore;
   arena: ArenaRequest;
   runId: string;
-  /** Writes the run's row (and a battle's); awaited before the caller sends the run id. */
-  save: () => Promise<void>;
+  /**
+   * Writes the run's row (and a battle's), or appends a turn to a run continued; answers the turn's
+   * number (1 when it returns none). Awaited before the caller sends the run id.
+   */
+  save: () => Promise<number | void>;
   signal: AbortSignal;
   usage?: UsageSink;
   /** Failing to write the answers at the end cannot reach the client any more; it is logged. */
@@ -44,8 +48,9 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
   const first = source.next();
   // Awaited below; this only keeps a failure meanwhile from counting as an unhandled rejection.
   first.catch(() => undefined);
+  let turn = 1;
   try {
-    await options.save();
+    turn = (await options.save()) ?? 1;
   } catch (error) {
     controller.abort(new Error('the run could not be saved'));
     await first.catch(() => undefined);
@@ -68,7 +73,7 @@ export async function startRecordedArena(options: RecordOptions): Promise<Record
       signal.removeEventListener('abort', forward);
       for (const id of Object.keys(answers)) if (!ended.has(id)) answers[id]!.error = 'cancelled';
       const status: RunStatus = !completed || controller.signal.aborted ? 'partial' : failed ? 'error' : 'done';
-      await options.runs.finish(options.runId, status, answers).catch(options.onFinishError);
+      await options.runs.finish(options.runId, status, answers, turn).catch(options.onFinishError);
     })());
   async function* events(): AsyncGenerator<ArenaEvent> {
     let completed = false;
@@ -175,6 +180,21 @@ export function isBlind(run: RunSummaryRecord): boolean {
   return run.kind === 'battle' && (run.battle === null || run.battle.winner === null);
 }
 
+export interface TurnView {
+  turn: number;
+  status: string;
+  created_at: string;
+  finished_at: string | null;
+  history: ChatMessage[];
+  histories: Record<string, ChatMessage[]> | null;
+  answers: Record<string, Answer>;
+}
+
+/**
+ * A run as the API shows it. `status`, `finished_at`, `history`, `histories` and `answers` are those
+ * of the latest turn, so that a client reading the run named by a request's X-Run-Id finds that
+ * request's answers, as it did when every request was a run of its own; `turns` has them all.
+ */
 export interface RunView {
   id: string;
   kind: string;
@@ -182,11 +202,15 @@ export interface RunView {
   created_at: string;
   finished_at: string | null;
   rerun_of: string | null;
+  turn_count: number;
+  updated_at: string;
   legacy: boolean;
   history: RunRecord['history'];
+  histories: RunRecord['histories'];
   instances: (ModelInstance | HiddenInstance)[];
   answers: Record<string, Answer>;
   battle: RunRecord['battle'];
+  turns: TurnView[];
 }
 
 /** A backend's error message may name the model; an unvoted battle's must not. */
@@ -194,9 +218,9 @@ export function hideModel(text: string, instance: ModelInstance): string {
   return text.split(instance.model).join(`contestant ${instance.id}`);
 }
 
-export function anonymiseAnswers(run: RunRecord): Record<string, Answer> {
+export function anonymiseAnswers(run: RunRecord, of: Record<string, Answer> = run.answers): Record<string, Answer> {
   const answers: Record<string, Answer> = {};
-  for (const [id, answer] of Object.entries(run.answers)) {
+  for (const [id, answer] of Object.entries(of)) {
     let error = answer.error;
     for (const instance of run.instances) if (error !== null) error = hideModel(error, instance);
     answers[id] = { ...answer, error };
@@ -213,6 +237,8 @@ function runHeader(run: RunSummaryRecord) {
     created_at: run.createdAt,
     finished_at: run.finishedAt,
     rerun_of: run.rerunOf,
+    turn_count: run.turnCount,
+    updated_at: run.updatedAt,
   };
 }
 
@@ -222,9 +248,19 @@ export function runView(run: RunRecord): RunView {
     ...runHeader(run),
     legacy: run.legacy,
     history: run.history,
+    histories: run.histories,
     instances: blind ? run.instances.map((i) => ({ id: i.id, hidden: true as const })) : run.instances,
     answers: blind ? anonymiseAnswers(run) : run.answers,
     battle: run.battle,
+    turns: run.turns.map((turn: TurnRecord) => ({
+      turn: turn.turn,
+      status: turn.status,
+      created_at: turn.createdAt,
+      finished_at: turn.finishedAt,
+      history: turn.history,
+      histories: turn.histories,
+      answers: blind ? anonymiseAnswers(run, turn.answers) : turn.answers,
+    })),
   };
 }
 
@@ -261,24 +297,30 @@ function csvCell(value: unknown, text = false): string {
   return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
 }
 
+/** The question a turn asked an instance: the last user message of the conversation it was sent. */
+function turnPrompt(turn: TurnView, instanceId: string): string {
+  const history = turn.histories?.[instanceId] ?? turn.history;
+  return [...history].reverse().find((m) => m.role === 'user')?.content ?? '';
+}
+
+/** One row per instance and turn; `turn` is last so that the columns readers knew keep their places. */
 function toCsv(run: RunView): string {
-  const header = ['run_id', 'created_at', 'kind', 'status', 'instance_id', 'model', ...SETTINGS, 'system', 'prompt', 'response', 'tokens', 'duration_s', 'tokens_per_sec', 'ttft_s', 'error', 'winner'];
-  const prompt = [...run.history].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const header = ['run_id', 'created_at', 'kind', 'status', 'instance_id', 'model', ...SETTINGS, 'system', 'prompt', 'response', 'tokens', 'duration_s', 'tokens_per_sec', 'ttft_s', 'error', 'winner', 'turn'];
   const lines = [header.join(',')];
-  for (const instance of run.instances) {
-    const answer = run.answers[instance.id];
+  for (const turn of run.turns) for (const instance of run.instances) {
+    const answer = turn.answers[instance.id];
     const settings = visible(instance) ? instance : undefined;
     lines.push(
       [
         csvCell(run.id),
-        csvCell(run.created_at),
+        csvCell(turn.created_at),
         csvCell(run.kind),
-        csvCell(run.status),
+        csvCell(turn.status),
         csvCell(instance.id, true),
         csvCell(settings?.model, true),
         ...SETTINGS.map((key) => csvCell(settings?.[key])),
         csvCell(settings?.system, true),
-        csvCell(prompt, true),
+        csvCell(turnPrompt(turn, instance.id), true),
         csvCell(answer?.response, true),
         csvCell(answer?.metrics?.tokens),
         csvCell(answer?.metrics?.duration_s),
@@ -286,6 +328,7 @@ function toCsv(run: RunView): string {
         csvCell(answer?.metrics?.ttft_s),
         csvCell(answer?.error, true),
         csvCell(run.battle?.winner),
+        csvCell(turn.turn),
       ].join(','),
     );
   }
@@ -301,26 +344,44 @@ function fenced(text: string): string {
 
 const mdCell = (value: unknown) => String(value ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
+function markdownAnswers(out: string[], run: RunView, turn: TurnView, heading: string): void {
+  for (const instance of run.instances) {
+    const answer = turn.answers[instance.id];
+    const metrics = answer?.metrics;
+    out.push(`${heading} ${instance.id}`, '');
+    if (metrics) out.push(`${metrics.tokens} tokens in ${metrics.duration_s} s (${metrics.tokens_per_sec} tokens/s, first token after ${metrics.ttft_s ?? '-'} s)`, '');
+    if (answer?.error) out.push(`Error: ${mdCell(answer.error)}`, '');
+    out.push(fenced(answer?.response ?? ''), '');
+  }
+}
+
+/**
+ * The conversation the first turn was sent, the instances, then the answers: a run of several turns
+ * gives each later turn its question and its answers in order.
+ */
 function toMarkdown(run: RunView): string {
   const out: string[] = [`# ${run.kind === 'battle' ? 'Battle' : 'Comparison'} ${run.id}`, ''];
   out.push(`- Created: ${run.created_at}`, `- Status: ${run.status}`);
+  if (run.turns.length > 1) out.push(`- Turns: ${run.turns.length} (latest ${run.updated_at})`);
   if (run.rerun_of) out.push(`- Re-run of: ${run.rerun_of}`);
   if (run.battle) out.push(`- Vote: ${run.battle.winner ?? 'not yet voted'}`);
   out.push('', '## Conversation', '');
-  for (const message of run.history) out.push(`**${message.role}**:`, '', fenced(message.content), '');
+  const first = run.turns[0];
+  for (const message of first?.history ?? run.history) out.push(`**${message.role}**:`, '', fenced(message.content), '');
   out.push('## Instances', '', `| id | model | ${SETTINGS.join(' | ')} | system |`, `|${' --- |'.repeat(SETTINGS.length + 3)}`);
   for (const instance of run.instances) {
     const settings = visible(instance) ? instance : undefined;
     out.push(`| ${mdCell(instance.id)} | ${mdCell(settings?.model ?? '(hidden until voted)')} | ${SETTINGS.map((k) => mdCell(settings?.[k])).join(' | ')} | ${mdCell(settings?.system)} |`);
   }
-  out.push('', '## Answers', '');
-  for (const instance of run.instances) {
-    const answer = run.answers[instance.id];
-    const metrics = answer?.metrics;
-    out.push(`### ${instance.id}`, '');
-    if (metrics) out.push(`${metrics.tokens} tokens in ${metrics.duration_s} s (${metrics.tokens_per_sec} tokens/s, first token after ${metrics.ttft_s ?? '-'} s)`, '');
-    if (answer?.error) out.push(`Error: ${mdCell(answer.error)}`, '');
-    out.push(fenced(answer?.response ?? ''), '');
+  if (run.turns.length <= 1) {
+    out.push('', '## Answers', '');
+    markdownAnswers(out, run, first ?? { turn: 1, status: run.status, created_at: run.created_at, finished_at: run.finished_at, history: run.history, histories: run.histories, answers: run.answers }, '###');
+    return out.join('\n');
+  }
+  for (const turn of run.turns) {
+    out.push('', `## Turn ${turn.turn}`, '', `- Asked: ${turn.created_at}`, `- Status: ${turn.status}`, '');
+    if (turn.turn > 1) out.push('**user**:', '', fenced(turnPrompt(turn, '')), '');
+    markdownAnswers(out, run, turn, '###');
   }
   return out.join('\n');
 }

@@ -3,12 +3,15 @@
  * migration in ./migrations; timestamps are ISO-8601 strings so both dialects store them alike.
  */
 
+import type { Generated } from 'kysely';
+
 export interface Tables {
   settings: SettingsTable;
   api_keys: ApiKeysTable;
   usage_records: UsageRecordsTable;
   model_catalog: ModelCatalogTable;
   runs: RunsTable;
+  run_turns: RunTurnsTable;
   battles: BattlesTable;
   sessions: SessionsTable;
   evaluations: EvaluationsTable;
@@ -81,6 +84,24 @@ export interface RunsTable {
   /** JSON: the conversation, the instances with every setting, and the answers keyed by instance id. */
   history: string;
   instances: string;
+  answers: string;
+  created_at: string;
+  finished_at: string | null;
+  /** How many turns the conversation has; from 2 on, `run_turns` holds them and this row mirrors the latest. */
+  turn_count: Generated<number>;
+  /** When the latest turn began; null for a run of one turn. */
+  updated_at: string | null;
+  /** JSON: the conversations of instances sent their own (by instance id), or null. */
+  histories: string | null;
+}
+
+/** One turn of a continued run (src/store/runs.ts). */
+export interface RunTurnsTable {
+  run_id: string;
+  turn: number;
+  status: string;
+  history: string;
+  histories: string | null;
   answers: string;
   created_at: string;
   finished_at: string | null;

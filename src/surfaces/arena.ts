@@ -3,7 +3,9 @@ import type { Services } from './services.js';
 import {
   ArenaValidationError,
   checkModelsExist,
+  historyFor,
   instanceMessages,
+  ownHistoriesById,
   parseArenaRequest,
   type ArenaEvent,
   type InstanceDefaults,
@@ -11,10 +13,10 @@ import {
   type ModelInstance,
 } from '../core/arena.js';
 import type { ArenaMetrics } from '../core/generation.js';
-import { hideModel, mapIterator, ownerOf, startRecordedArena } from '../core/runs.js';
+import { hideModel, mapIterator, maySee, ownerOf, startRecordedArena } from '../core/runs.js';
 import { pullJobFor } from '../core/pull-jobs.js';
-import { RunStore, timeOrderedId, type NewRun, type RunKind } from '../store/runs.js';
-import { badRequest } from '../core/errors.js';
+import { RunGoneError, RunStore, timeOrderedId, type NewRun, type RunKind, type RunRecord } from '../store/runs.js';
+import { badRequest, HttpError } from '../core/errors.js';
 import { clientGone, ndjson, sendStream } from './http.js';
 import { healthBody } from './info.js';
 
@@ -40,6 +42,11 @@ const instanceSchema = {
     num_predict: { type: 'integer', description: '-1 to 4096, default -1 (unlimited)' },
     seed: { type: 'integer', description: '0 = random' },
     system: { type: 'string' },
+    history: {
+      type: 'array',
+      items: messageSchema,
+      description: "This instance's own conversation instead of `history` (e.g. each column's earlier answers in a multi-turn comparison)",
+    },
   },
 } as const;
 
@@ -51,6 +58,11 @@ export const arenaBodySchema = {
     models: { type: 'array', items: { type: 'string' }, description: 'deprecated: use model_instances' },
     model_instances: { type: 'array', items: instanceSchema },
     stream: { type: 'boolean' },
+    run_id: {
+      type: 'string',
+      description:
+        "Continue this saved run: the turn is appended to it (X-Run-Id names the same run) instead of saving a new one. Only the run's owner (its API key, or the admin) may continue it (404 otherwise); a battle, or a run whose instances (ids and settings) or format differ from this request's, is a 400. The prompt is the history sent, as for a new run.",
+    },
   },
 } as const;
 
@@ -60,6 +72,39 @@ export function catalogDefaults(services: Services): InstanceDefaults {
     const parameters = services.catalog.get(model)?.parameters;
     return parameters && { ...parameters, num_predict: parameters.num_predict ?? parameters.max_tokens };
   };
+}
+
+/** The run a follow-up continues, checked, or undefined for a request that names none. */
+export async function continuedRun(services: Services, request: FastifyRequest, arena: ArenaRequest): Promise<RunRecord | undefined> {
+  const runId = ((request.body ?? {}) as { run_id?: unknown }).run_id;
+  if (runId === undefined || runId === null) return undefined;
+  if (typeof runId !== 'string' || runId === '') throw badRequest('run_id must be a non-empty string');
+  const run = await new RunStore(services.store).get(runId);
+  // Someone else's run answers as reading it does: as if it did not exist.
+  if (!run || !maySee(request.principal, run.ownerKeyId)) throw new HttpError(404, 'Run not found');
+  if (run.kind !== 'comparison') throw badRequest('A battle cannot be continued: start a new one');
+  if (run.legacy !== arena.legacy) {
+    throw badRequest(`run_id names a run made with ${run.legacy ? 'models' : 'model_instances'}: continue it the same way`);
+  }
+  const mismatch = instancesMismatch(run.instances, arena.instances);
+  if (mismatch) throw badRequest(`The instances differ from those of run ${run.id} (${mismatch}): a conversation keeps its instances; start a new run without run_id`);
+  return run;
+}
+
+const SETTINGS = ['model', 'temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed', 'system'] as const;
+
+/** What tells a request's instances from a run's (by id, in any order), or null when they are the same. */
+function instancesMismatch(saved: ModelInstance[], sent: ModelInstance[]): string | null {
+  const byId = new Map(sent.map((i) => [i.id, i]));
+  for (const instance of saved) {
+    const other = byId.get(instance.id);
+    if (!other) return `${instance.id} is missing`;
+    const differs = SETTINGS.find((key) => (instance[key] ?? null) !== (other[key] ?? null));
+    if (differs) return `${differs} of ${instance.id} differs`;
+    byId.delete(instance.id);
+  }
+  const extra = byId.keys().next();
+  return extra.done ? null : `${extra.value} is not in the run`;
 }
 
 export async function parseAndCheck(services: Services, body: unknown): Promise<ArenaRequest> {
@@ -81,11 +126,12 @@ export async function parseAndCheck(services: Services, body: unknown): Promise<
  * conversation does not fit, and the newest message (with the system prompt) never is.
  */
 async function checkPromptLengths(services: Services, request: ArenaRequest): Promise<void> {
-  const newestLength = request.history.at(-1)?.content.length ?? 0;
   for (const instance of request.instances) {
     const model = await services.router.resolve(instance.model);
     if (!model.replicas.every((backend) => backend === services.engine)) continue;
-    const systemLength = instanceMessages(instance, request.history)
+    const history = historyFor(request, instance);
+    const newestLength = history.at(-1)?.content.length ?? 0;
+    const systemLength = instanceMessages(instance, history)
       .filter((message) => message.role === 'system')
       .reduce((sum, message) => sum + message.content.length, 0);
     await services.engine.checkPromptLength(model.name, newestLength + systemLength);
@@ -131,6 +177,8 @@ export interface RunOptions {
   save?: (run: NewRun) => Promise<void>;
   /** Battles: no model names in the stream. */
   anonymous?: boolean;
+  /** A follow-up: the turn is appended to this run (checked by `continuedRun`) instead of a new run. */
+  continues?: RunRecord;
 }
 
 /**
@@ -145,24 +193,36 @@ export async function recordedArena(
   signal: AbortSignal,
   options: RunOptions,
 ): Promise<AsyncIterableIterator<ArenaEvent>> {
-  const runs = new RunStore(services.store.db);
+  const runs = new RunStore(services.store);
+  const createdAt = new Date().toISOString();
+  const continued = options.continues;
   const run: NewRun = {
-    id: timeOrderedId(),
+    id: continued?.id ?? timeOrderedId(),
     kind: options.kind,
     ownerKeyId: ownerOf(request.principal),
     rerunOf: options.rerunOf ?? null,
     legacy: arena.legacy,
     history: arena.history,
+    histories: ownHistoriesById(arena),
     instances: arena.instances,
-    createdAt: new Date().toISOString(),
+    createdAt,
   };
-  const save = options.save ?? ((r: NewRun) => runs.create(r));
+  const save = continued
+    ? async () => {
+        try {
+          return await runs.append(continued.id, { history: arena.history, histories: run.histories ?? null, createdAt });
+        } catch (error) {
+          if (error instanceof RunGoneError) throw new HttpError(404, 'Run not found');
+          throw error;
+        }
+      }
+    : () => (options.save ?? ((r: NewRun) => runs.create(r)))(run);
   const { events } = await startRecordedArena({
     generation: services.generation,
     runs,
     arena,
     runId: run.id,
-    save: () => save(run),
+    save,
     signal,
     usage: request.usage,
     onFinishError: (err) => request.log.error({ err, run: run.id }, 'saving the answers of a run failed'),
@@ -198,6 +258,7 @@ const clientErrors = new WeakMap<InstanceResult, number>();
 /** Runs an Arena request to the end and shapes the seed's single or multiple answer. */
 export async function arenaChat(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const arena = await parseAndCheck(services, request.body);
+  const continues = await continuedRun(services, request, arena);
   const results = new Map<string, InstanceResult>();
   for (const instance of arena.instances) {
     results.set(instance.id, {
@@ -209,7 +270,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
     });
   }
   const cutByShutdown = new Set<string>();
-  const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), { kind: 'comparison' });
+  const events = await recordedArena(services, request, reply, arena, clientGone(request, reply), { kind: 'comparison', continues });
   for await (const event of events) {
     const result = results.get(event.instance.id)!;
     if (event.type === 'token') result.response += event.text;
@@ -252,18 +313,21 @@ export function arenaRoutes(services: Services) {
       schema: {
         tags: ['arena'],
         summary: 'Stream every instance of a comparison as interleaved NDJSON',
+        description:
+          'A follow-up question names the run it continues in `run_id`: the new turn (the history sent and every answer with its metrics) is appended to that run, and X-Run-Id answers the same id. Each instance may carry its own `history` (its own earlier answers).',
         body: arenaBodySchema,
         response: {
           200: {
-            description: 'NDJSON lines {instance_id (or model for legacy requests), token, done, eval_s? (token lines: seconds since the first token), done_reason? (stop, length, context, cancelled, error), trimmed_turns?, metrics?, error?}; the comparison is saved as a run',
-            headers: { 'x-run-id': { type: 'string', description: 'The saved run (GET /api/runs/{id})' } },
+            description: 'NDJSON lines {instance_id (or model for legacy requests), token, done, eval_s? (token lines: seconds since the first token), done_reason? (stop, length, context, cancelled, error), trimmed_turns?, metrics?, error?}; the comparison is saved as a run, or appended as a turn to the run named by run_id',
+            headers: { 'x-run-id': { type: 'string', description: 'The saved run (GET /api/runs/{id}); a follow-up names the run it continued' } },
             content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } },
           },
         },
       },
     }, async (request, reply) => {
       const arena = await parseAndCheck(services, request.body);
-      return streamArena(services, request, reply, arena, { kind: 'comparison' });
+      const continues = await continuedRun(services, request, arena);
+      return streamArena(services, request, reply, arena, { kind: 'comparison', continues });
     });
 
     app.post('/api/pull_model', {

@@ -66,7 +66,7 @@ function notFound(): HttpError {
 
 export function battleRoutes(services: Services) {
   const battles = new BattleStore(services.store.db);
-  const runs = new RunStore(services.store.db);
+  const runs = new RunStore(services.store);
 
   async function visibleBattle(request: FastifyRequest): Promise<BattleRecord> {
     const battle = await battles.get((request.params as { id: string }).id);

@@ -27,6 +27,16 @@ const commonProperties = {
   finished_at: { type: 'string', nullable: true },
   rerun_of: { type: 'string', nullable: true },
   battle: battleVoteSchema,
+  turn_count: { type: 'integer', description: 'How many turns (questions) the conversation has' },
+  updated_at: { type: 'string', description: 'When the latest turn began (created_at for a run of one turn)' },
+} as const;
+
+const messagesSchema = { type: 'array', items: { type: 'object', properties: { role: { type: 'string' }, content: { type: 'string' } } } } as const;
+const historiesSchema = {
+  type: 'object',
+  nullable: true,
+  description: 'The conversations of instances sent their own instead of history, by instance id',
+  additionalProperties: messagesSchema,
 } as const;
 
 const runSchema = {
@@ -34,13 +44,32 @@ const runSchema = {
   properties: {
     ...commonProperties,
     legacy: { type: 'boolean', description: 'A legacy `models` request: results keyed by model name' },
-    history: { type: 'array', items: { type: 'object', properties: { role: { type: 'string' }, content: { type: 'string' } } } },
+    status: { ...commonProperties.status, description: "The latest turn's" },
+    finished_at: { ...commonProperties.finished_at, description: "When the latest turn ended" },
+    history: { ...messagesSchema, description: 'The messages the latest turn was sent (its full prompt)' },
+    histories: historiesSchema,
     instances: {
       type: 'array',
       description: 'Every instance with all its settings; an unvoted battle shows only {id, hidden: true}',
       items: { type: 'object', additionalProperties: true },
     },
-    answers: { type: 'object', description: 'Answers keyed by instance id', additionalProperties: answerSchema },
+    answers: { type: 'object', description: "The latest turn's answers, keyed by instance id", additionalProperties: answerSchema },
+    turns: {
+      type: 'array',
+      description: 'Every turn of the conversation in order (one for a run never continued)',
+      items: {
+        type: 'object',
+        properties: {
+          turn: { type: 'integer', description: '1-based' },
+          status: commonProperties.status,
+          created_at: { type: 'string' },
+          finished_at: { type: 'string', nullable: true },
+          history: { ...messagesSchema, description: 'The messages this turn was sent' },
+          histories: historiesSchema,
+          answers: { type: 'object', description: 'Answers keyed by instance id', additionalProperties: answerSchema },
+        },
+      },
+    },
   },
 } as const;
 
@@ -48,7 +77,8 @@ const summarySchema = {
   type: 'object',
   properties: {
     ...commonProperties,
-    prompt: { type: 'string', description: 'The last user message, at most 200 characters' },
+    status: { ...commonProperties.status, description: "The latest turn's" },
+    prompt: { type: 'string', description: 'The last user message of the latest turn, at most 200 characters' },
     models: { type: 'array', items: { type: 'string' }, description: 'Empty for an unvoted battle' },
     instance_count: { type: 'integer' },
   },
@@ -64,7 +94,7 @@ export function integerQuery(value: unknown, name: string, fallback: number, min
 }
 
 export function runRoutes(services: Services) {
-  const runs = new RunStore(services.store.db);
+  const runs = new RunStore(services.store);
 
   async function visibleRun(request: FastifyRequest): Promise<RunRecord> {
     const run = await runs.get((request.params as { id: string }).id);
@@ -78,7 +108,7 @@ export function runRoutes(services: Services) {
       attachValidation: true, // query strings are strings; the handler checks the numbers
       schema: {
         tags: ['runs'],
-        summary: 'Saved comparisons and battles, newest first',
+        summary: 'Saved comparisons and battles, newest first: one entry per conversation, however many turns it has',
         querystring: {
           type: 'object',
           properties: {
@@ -119,7 +149,13 @@ export function runRoutes(services: Services) {
 
     app.get('/api/runs/:id', {
       config: { access: 'model' },
-      schema: { tags: ['runs'], summary: 'One saved run: conversation, instances, answers, metrics, vote', params: idParams, response: { 200: runSchema, 404: errorSchema } },
+      schema: {
+        tags: ['runs'],
+        summary: 'One saved run: conversation, instances, answers, metrics, vote',
+        description: 'turns lists every turn in order; status, finished_at, history, histories and answers are those of the latest turn.',
+        params: idParams,
+        response: { 200: runSchema, 404: errorSchema },
+      },
     }, async (request) => runView(await visibleRun(request)));
 
     app.post('/api/runs/:id/rerun', {
@@ -127,7 +163,8 @@ export function runRoutes(services: Services) {
       schema: {
         tags: ['runs'],
         summary: 'Run a saved run again with the same conversation and settings, streamed like /api/stream_chat',
-        description: 'The new run id is in the X-Run-Id header; its rerun_of is the original. A battle can be re-run only once voted.',
+        description:
+          "The new run id is in the X-Run-Id header; its rerun_of is the original. A battle can be re-run only once voted. A conversation of several turns re-runs its latest turn (the full prompt that turn was sent, earlier answers included) as a new run of one turn.",
         params: idParams,
         response: {
           200: { description: 'NDJSON lines as /api/stream_chat', headers: { 'x-run-id': { type: 'string' } }, content: { 'application/x-ndjson': { schema: { type: 'object', additionalProperties: true } } } },
@@ -142,6 +179,8 @@ export function runRoutes(services: Services) {
       // Re-running an unvoted battle would show who the contestants are before the vote.
       if (isBlind(run)) throw new HttpError(409, 'Vote on this battle before re-running it');
       const arena: ArenaRequest = { history: run.history, instances: run.instances.map((i) => ({ ...i })), legacy: run.legacy };
+      const own = run.histories;
+      if (own) arena.ownHistories = new Map(arena.instances.filter((i) => own[i.id]).map((i) => [i, own[i.id]!]));
       // The key's allow-list may have changed since the run was made.
       const refused = arena.instances.find((i) => !mayUseModel(request.principal, i.model));
       if (refused) throw new HttpError(403, notAllowedMessage(refused.model), 'permission_error', 'model_not_allowed');
@@ -159,7 +198,7 @@ export function runRoutes(services: Services) {
       attachValidation: true,
       schema: {
         tags: ['runs'],
-        summary: 'Download a run as JSON, CSV (one row per instance) or Markdown',
+        summary: 'Download a run as JSON, CSV (one row per instance and turn) or Markdown, every turn included',
         params: idParams,
         querystring: { type: 'object', properties: { format: { type: 'string', enum: ['json', 'csv', 'md'], default: 'json' } } },
         response: {

@@ -93,21 +93,24 @@ describe('compare page', () => {
     const runHref = (await runLink.getAttribute('href'))!;
     await screenshot(page, 'compare');
 
-    // Turn two: each column continues its own conversation.
+    // Turn two: each column continues its own conversation, in one request that names the run.
     await sendPrompt(page, 'What happened next?');
-    const distinct = new Set(Object.values(turnOne)).size;
-    await expect.poll(() => page.getByTestId('run-links').locator('a').count(), { timeout: 30_000 }).toBe(distinct);
-    const turnTwo = requests.slice(1).map((r) => JSON.parse(r.postData()!));
-    for (const body of turnTwo) {
-      for (const instance of body.model_instances) {
-        expect(body.history).toEqual([
-          { role: 'user', content: 'Once upon a time' },
-          { role: 'assistant', content: turnOne[instance.id] },
-          { role: 'user', content: 'What happened next?' },
-        ]);
-      }
+    await expect.poll(() => requests.length).toBe(2);
+    // The follow-up's turns appear as it starts, busy until answered.
+    await expect.poll(() => page.locator('[data-testid="column"] .turn').count()).toBe(4);
+    await expect.poll(() => page.locator('[data-testid="column"][aria-busy="true"]').count(), { timeout: 30_000 }).toBe(0);
+    const turnTwo = JSON.parse(requests[1]!.postData()!);
+    expect(turnTwo.run_id).toBe(runHref.split('/').pop());
+    for (const instance of turnTwo.model_instances) {
+      expect(instance.history ?? turnTwo.history).toEqual([
+        { role: 'user', content: 'Once upon a time' },
+        { role: 'assistant', content: turnOne[instance.id] },
+        { role: 'user', content: 'What happened next?' },
+      ]);
     }
-    expect(await page.locator('[data-testid="column"] .turn').count()).toBe(4);
+    await expect.poll(() => page.getByTestId('run-links').locator('a').count()).toBe(1);
+    expect(await runLink.getAttribute('href')).toBe(runHref);
+    const latestTexts = await page.getByTestId('answer').allTextContents();
 
     // The run's permalink opens in a new tab (the conversation stays) and survives a reload.
     const [popup] = await Promise.all([page.context().waitForEvent('page'), page.getByTestId('run-links').locator('a').first().click()]);
@@ -119,8 +122,11 @@ describe('compare page', () => {
     await run.getByTestId('run-prompt').waitFor();
     await run.reload();
     await run.getByTestId('run-prompt').waitFor();
-    expect(await run.getByTestId('run-prompt').textContent()).toContain('Once upon a time');
-    expect(await run.getByTestId('answer').allTextContents()).toEqual(columnTexts);
+    expect(await run.getByTestId('run-turn').allTextContents()).toEqual(['Once upon a time', 'What happened next?']);
+    expect(await run.locator('[data-testid="column"] .turn').count()).toBe(4);
+    // Each column's latest answer is the follow-up's; the first is above it.
+    expect(await run.getByTestId('answer').allTextContents()).toEqual(latestTexts);
+    expect(await run.locator('[data-testid="column"] .turn').first().locator('.col-answer').textContent()).toBe(columnTexts[0]);
     expect(await run.locator('.settings-table tbody tr').count()).toBe(2);
     expect(await run.locator('.settings-table').textContent()).toContain('1.4');
     expect((await metricsOf(run, 0)).tokens).toBeGreaterThan(0);
@@ -132,7 +138,7 @@ describe('compare page', () => {
     expect(exported.id).toBe(runHref.split('/').pop());
     expect(exported.instances).toHaveLength(2);
 
-    // Re-run streams the same instances again and lands on the new run's permalink.
+    // Re-run streams the same instances again (the latest turn) and lands on the new run's permalink.
     await run.getByRole('button', { name: 'Re-run' }).click();
     await run.waitForURL((url) => url.pathname !== runHref, { timeout: 30_000 });
     await run.getByText('re-run of').waitFor();
@@ -143,8 +149,8 @@ describe('compare page', () => {
     const page = await open('/runs');
     const rows = page.getByTestId('runs').locator('tbody tr');
     await rows.first().waitFor();
-    // The first turn, the second turn's one or two runs, and the re-run.
-    expect(await rows.count()).toBeGreaterThanOrEqual(3);
+    // The two-turn conversation, and the re-run of its latest turn.
+    expect(await rows.count()).toBeGreaterThanOrEqual(2);
     expect(await rows.first().textContent()).toContain('re-run');
     await screenshot(page, 'history');
     await page.getByRole('tab', { name: 'Battles' }).click();

@@ -5,6 +5,7 @@ import { sessions } from './005_sessions.js';
 import { apiKeyScopes } from './006_api_key_scopes.js';
 import { evaluations } from './007_evaluations.js';
 import { evalLeases } from './008_eval_leases.js';
+import { runTurns } from './009_run_turns.js';
 
 /**
  * Every migration, in order. Names sort by their numeric prefix; a migration once released is never
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006_api_key_scopes': apiKeyScopes,
   '007_evaluations': evaluations,
   '008_eval_leases': evalLeases,
+  '009_run_turns': runTurns,
 };

@@ -108,10 +108,28 @@ export interface Run {
   finished_at: string | null;
   rerun_of: string | null;
   legacy: boolean;
+  /** The latest turn's prompt, answers and status (a run never continued has one turn). */
   history: ChatMessage[];
+  histories?: Record<string, ChatMessage[]> | null;
   instances: (Instance | { id: string; hidden: true })[];
   answers: Record<string, Answer>;
   battle: null | { id: string; winner: Winner | null; voted_at: string | null };
+  turn_count?: number;
+  updated_at?: string;
+  /** Every turn of the conversation in order. */
+  turns?: RunTurn[];
+}
+
+/** One question of a saved conversation and every instance's answer to it. */
+export interface RunTurn {
+  turn: number;
+  status: Run['status'];
+  created_at: string;
+  finished_at: string | null;
+  history: ChatMessage[];
+  /** The conversations of instances sent their own, by instance id. */
+  histories: Record<string, ChatMessage[]> | null;
+  answers: Record<string, Answer>;
 }
 
 export interface RunSummary {
@@ -127,6 +145,9 @@ export interface RunSummary {
   models: string[];
   instance_count: number;
   battle: Run['battle'];
+  /** How many turns the conversation has, and when the latest began. */
+  turn_count?: number;
+  updated_at?: string;
 }
 
 export interface RunList {

@@ -1,6 +1,6 @@
 import '../components/arena.css';
 import { useEffect, useRef, useState } from 'react';
-import { instanceKey, settingsSummary, shortId, defaultSettings, type ChatMessage, type InstanceSettings } from '../components/arena-types.js';
+import { instanceKey, settingsSummary, shortId, defaultSettings, type InstanceSettings } from '../components/arena-types.js';
 import { GridHelper } from '../components/GridHelper.js';
 import { InstanceEditor, settingsProblems } from '../components/InstanceEditor.js';
 import { Link } from '../components/Link.js';
@@ -46,10 +46,14 @@ function problemsOf(slots: Slot[]): string[] {
   return problems;
 }
 
+/** The instances a saved conversation was made with, in a form that compares as a whole. */
+const keysOf = (slots: Slot[]) => slots.map((s) => instanceKey(s.settings)).sort().join('\n');
+
 /**
  * The compare page: any number of model instances answer the same prompt, each streaming into its
  * own column with live metrics. Each column keeps its own conversation; a turn sends every column its
- * own history, in one request per distinct history (so the first turn is a single saved run).
+ * own history in one request, and a follow-up names the run of the conversation, so that a
+ * conversation is one saved run with all its turns.
  */
 export function ComparePage() {
   const { models, error: modelsError } = useModels();
@@ -58,6 +62,12 @@ export function ComparePage() {
   const columns = useColumns();
   const controller = useRef<AbortController | null>(null);
   const [runIds, setRunIds] = useState<string[]>([]);
+  /**
+   * The saved run of the conversation on the page, with the instances it was made with: a follow-up
+   * continues it while the instances are the same (the server refuses others); changed instances
+   * start a run of their own.
+   */
+  const conversation = useRef<{ runId: string; keys: string } | null>(null);
   // The settings are open until the first prompt, then fold to a line so the answers come first.
   const [panelOpen, setPanelOpen] = useState(true);
   /** Per column: the column its latest answer is compared with, word by word. */
@@ -79,44 +89,50 @@ export function ComparePage() {
   };
 
   /**
-   * Sends `prompt` to `targets` (every column, or one column answering its latest prompt again):
-   * each column its own history, in one request per distinct history.
+   * Sends `prompt` to `targets` (every column, or one column answering its latest prompt again), each
+   * column its own history, in one request. A regenerated answer is saved as a run of its own: the
+   * conversation's run keeps the answer first given.
    */
   const send = async (prompt: string, targets: Slot[] = slots, regenerate = false) => {
     if (problems.length > 0 || targets.length === 0) return;
     setPanelOpen(false);
-    const groups = new Map<string, { history: ChatMessage[]; slots: Slot[] }>();
-    for (const s of targets) {
+    const histories = targets.map((s) => {
       const column = columns.current.current[s.uid];
       const earlier = regenerate && column ? { ...column, turns: column.turns.slice(0, -1) } : column;
-      const history = historyOf(earlier, prompt);
-      const key = JSON.stringify(history);
-      const group = groups.get(key) ?? { history, slots: [] };
-      group.slots.push(s);
-      groups.set(key, group);
-    }
+      return historyOf(earlier, prompt);
+    });
+    const shared = histories[0]!;
+    const sharedKey = JSON.stringify(shared);
+    const keys = keysOf(targets);
+    const continues = !regenerate && conversation.current?.keys === keys ? conversation.current.runId : undefined;
     const abort = new AbortController();
     controller.current = abort;
-    if (!regenerate) setRunIds([]);
     columns.begin(targets.map((s) => s.uid), prompt, regenerate);
-    await Promise.all(
-      [...groups.values()].map((group) => {
-        // The client-given id is SPEC rule 9's key, so runs and exports name instances as the server would.
-        const byId = new Map(group.slots.map((s) => [instanceKey(s.settings), s.uid]));
-        return columns.stream(
-          '/api/stream_chat',
-          { history: group.history, model_instances: group.slots.map((s) => ({ id: instanceKey(s.settings), ...s.settings })) },
-          group.slots.map((s) => s.uid),
-          {
-            signal: abort.signal,
-            columnOf: (line) => byId.get(line.instance_id ?? ''),
-            onResponse: (response) => {
-              const runId = response.headers.get('x-run-id');
-              if (runId) setRunIds((ids) => [...ids, runId]);
-            },
-          },
-        );
-      }),
+    // Each instance's id is the key the server would build from its settings, so runs and exports name instances alike.
+    const byId = new Map(targets.map((s) => [instanceKey(s.settings), s.uid]));
+    const model_instances = targets.map((s, i) => ({
+      id: instanceKey(s.settings),
+      ...s.settings,
+      // Only a column whose conversation differs from the shared one sends its own.
+      ...(JSON.stringify(histories[i]) === sharedKey ? {} : { history: histories[i] }),
+    }));
+    await columns.stream(
+      '/api/stream_chat',
+      { history: shared, model_instances, ...(continues ? { run_id: continues } : {}) },
+      targets.map((s) => s.uid),
+      {
+        signal: abort.signal,
+        columnOf: (line) => byId.get(line.instance_id ?? ''),
+        onResponse: (response) => {
+          const runId = response.headers.get('x-run-id');
+          if (!runId || !response.ok) return;
+          if (regenerate) setRunIds((ids) => [...ids, runId]);
+          else if (runId !== continues) {
+            conversation.current = { runId, keys };
+            setRunIds([runId]);
+          }
+        },
+      },
     );
   };
 
@@ -140,7 +156,7 @@ export function ComparePage() {
         placeholder={started ? 'Continue the conversation in every column…' : 'Ask every instance the same thing…'}
         extra={
           started && (
-            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); setRunIds([]); setDiffWith({}); }}>
+            <button type="button" disabled={columns.streaming} onClick={() => { columns.reset(); conversation.current = null; setRunIds([]); setDiffWith({}); }}>
               New conversation
             </button>
           )

@@ -1,12 +1,12 @@
 import '../components/arena.css';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { apiJson } from '../api.js';
-import { SETTINGS, settingsSummary, shortId, WINNER_LABELS, type Instance, type Run } from '../components/arena-types.js';
+import { SETTINGS, settingsSummary, shortId, WINNER_LABELS, type ChatMessage, type Instance, type Run, type RunTurn } from '../components/arena-types.js';
 import { downloadFile } from '../components/download.js';
 import { Link } from '../components/Link.js';
 import { Markdown } from '../components/Markdown.js';
 import { StreamColumn } from '../components/StreamColumn.js';
-import { staticColumn, useColumns } from '../components/useColumns.js';
+import { staticColumn, useColumns, type Turn } from '../components/useColumns.js';
 import { navigate } from '../navigation.js';
 
 const EXPORTS = [
@@ -18,14 +18,30 @@ const EXPORTS = [
 const isShown = (instance: Run['instances'][number]): instance is Instance => !('hidden' in instance);
 
 /** The prompt is the last user message; what came before it is the conversation it continues. */
-function splitHistory(run: Run) {
-  const last = run.history.map((m) => m.role).lastIndexOf('user');
-  return { earlier: run.history.slice(0, Math.max(0, last)), prompt: run.history[last]?.content ?? '' };
+function splitHistory(history: ChatMessage[]) {
+  const last = history.map((m) => m.role).lastIndexOf('user');
+  return { earlier: history.slice(0, Math.max(0, last)), prompt: history[last]?.content ?? '' };
+}
+
+/** Every turn of the run in order; a server that predates conversations sends the one turn flat. */
+function turnsOf(run: Run): RunTurn[] {
+  if (run.turns && run.turns.length > 0) return run.turns;
+  return [{ turn: 1, status: run.status, created_at: run.created_at, finished_at: run.finished_at, history: run.history, histories: run.histories ?? null, answers: run.answers }];
+}
+
+/** One instance's side of the conversation: each turn's question to it and its answer. */
+function instanceTurns(turns: RunTurn[], id: string): Turn[] {
+  return turns.flatMap((turn) => {
+    const answer = turn.answers[id];
+    if (!answer) return [];
+    const { prompt } = splitHistory(turn.histories?.[id] ?? turn.history);
+    return [{ prompt, answer: answer.response, metrics: answer.metrics, error: answer.error }];
+  });
 }
 
 /**
- * A saved run's permalink: the prompt and the conversation before it, every instance's settings and
- * answer with its metrics, the battle's vote; re-run with the same settings (streamed here, then the
+ * A saved run's permalink: the prompt (every turn's, for a conversation) and the conversation before
+ * it, every instance's settings and answers with their metrics, the battle's vote; re-run with the same settings (streamed here, then the
  * new run's page), and export as JSON, CSV or Markdown.
  */
 export function RunPage({ id }: { id: string }) {
@@ -60,7 +76,10 @@ export function RunPage({ id }: { id: string }) {
   if (error) return <p className="error page">{error}</p>;
   if (!run) return <p className="empty page">Loading run…</p>;
 
-  const { earlier, prompt } = splitHistory(run);
+  const turns = turnsOf(run);
+  // Re-running repeats the latest turn; what is shown starts from the first.
+  const { prompt } = splitHistory(run.history);
+  const { earlier, prompt: firstPrompt } = splitHistory(turns[0]!.history);
   const keys = run.instances.map((i) => i.id);
   const startRerun = async () => {
     setActionError(null);
@@ -135,10 +154,23 @@ export function RunPage({ id }: { id: string }) {
           ))}
         </details>
       )}
-      <section className="panel prompt" data-testid="run-prompt">
-        <b>Prompt</b>
-        <Markdown text={prompt} />
-      </section>
+      {turns.length > 1 ? (
+        <section className="panel prompt" data-testid="run-prompt">
+          <b>Conversation of {turns.length} turns</b>
+          <ol className="run-turns">
+            {turns.map((turn) => (
+              <li key={turn.turn} data-testid="run-turn">
+                <Markdown text={splitHistory(turn.history).prompt} />
+              </li>
+            ))}
+          </ol>
+        </section>
+      ) : (
+        <section className="panel prompt" data-testid="run-prompt">
+          <b>Prompt</b>
+          <Markdown text={firstPrompt} />
+        </section>
+      )}
 
       {run.battle && (
         <p className="reveal">
@@ -154,7 +186,6 @@ export function RunPage({ id }: { id: string }) {
 
       <div className="columns" style={{ ['--count' as string]: Math.max(1, run.instances.length) }}>
         {run.instances.map((instance, index) => {
-          const answer = run.answers[instance.id];
           const label = run.kind === 'battle' ? `${instance.id.toUpperCase()}: ` : `#${index + 1} `;
           return (
             <StreamColumn
@@ -165,7 +196,7 @@ export function RunPage({ id }: { id: string }) {
               column={
                 rerunning
                   ? rerun.columns[instance.id]
-                  : staticColumn(answer ? [{ prompt, answer: answer.response, metrics: answer.metrics, error: answer.error }] : [])
+                  : staticColumn(instanceTurns(turns, instance.id))
               }
             />
           );

@@ -11,7 +11,10 @@ const FILTERS = [
   { kind: 'battle', label: 'Battles' },
 ] as const;
 
-/** The history: every saved comparison and battle, newest first, each linking to its permalink. */
+/**
+ * The history: every saved comparison and battle, newest first, each linking to its permalink. A
+ * conversation is one row, however many turns it has.
+ */
 export function RunsPage() {
   const [kind, setKind] = useState<string>('');
   const [offset, setOffset] = useState(0);
@@ -67,6 +70,7 @@ export function RunsPage() {
                 <th>When</th>
                 <th>Kind</th>
                 <th>Prompt</th>
+                <th className="num">Turns</th>
                 <th>Models</th>
                 <th>Status</th>
               </tr>
@@ -74,13 +78,19 @@ export function RunsPage() {
             <tbody>
               {list.runs.map((run) => (
                 <tr key={run.id}>
-                  <td className="when">{new Date(run.created_at).toLocaleString()}</td>
+                  <td className="when">
+                    {new Date(run.created_at).toLocaleString()}
+                    {(run.turn_count ?? 1) > 1 && run.updated_at && <small>latest {new Date(run.updated_at).toLocaleString()}</small>}
+                  </td>
                   <td>
                     {run.kind}
                     {run.rerun_of && <small>re-run</small>}
                   </td>
                   <td className="prompt-cell">
                     <Link to={`/runs/${run.id}`}>{run.prompt || '(empty prompt)'}</Link>
+                  </td>
+                  <td className="num" data-testid="turn-count">
+                    {run.turn_count ?? 1}
                   </td>
                   <td>{run.models.length > 0 ? run.models.join(', ') : <span className="hint">hidden until voted</span>}</td>
                   <td>
