@@ -1,7 +1,8 @@
 /**
  * The dependency rule, checked by `npm test`. The server's floors, from the outside in:
  *   main / server (composition root) → surfaces (HTTP) → core, evals (the product's rules)
- *   → backends (model servers) and store (the database) → shared (plain data helpers).
+ *   → backends (model servers) and store (the database) → domain (the product's vocabulary)
+ *   and shared (plain data helpers).
  * An inner floor never imports an outer one, and no module takes part in a cycle, type-only
  * imports included: a cycle is a knot a reader has to untie to understand either end.
  */
@@ -23,18 +24,18 @@ export default {
       to: { path: '^src/(core|evals|surfaces|server|main|config)' },
     },
     {
-      name: 'shared-imports-nothing-of-the-server',
-      comment: 'src/shared is plain data logic the web UI uses too.',
+      name: 'shared-and-domain-import-nothing-of-the-server',
+      comment: 'src/domain (the product vocabulary) and src/shared (plain data logic) are what the web UI may use too.',
       severity: 'error',
-      from: { path: '^src/shared/' },
-      to: { path: '^src/(?!shared/)' },
+      from: { path: '^src/(shared|domain)/' },
+      to: { path: '^src/(?!shared/|domain/)' },
     },
     {
       name: 'web-uses-only-shared',
-      comment: 'The browser bundle reaches the server over HTTP only; it may reuse src/shared.',
+      comment: 'The browser bundle reaches the server over HTTP only; it may reuse src/domain and src/shared.',
       severity: 'error',
       from: { path: '^web/' },
-      to: { path: '^src/(?!shared/)' },
+      to: { path: '^src/(?!shared/|domain/)' },
     },
     {
       name: 'tests-do-not-import-benchmarks',

@@ -1,5 +1,6 @@
+import type { ArenaMetrics, ModelInstance, StopReason } from '../domain/arena.js';
 import type { ChatMessage, GenerationOptions } from '../backends/types.js';
-import { arenaMetrics, GenerationService, type ArenaMetrics, type UsageSink } from './generation.js';
+import { arenaMetrics, GenerationService, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
 import { generateFitting } from './context-fit.js';
@@ -9,19 +10,6 @@ import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } 
  * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
  * each a model with its own sampling settings, run concurrently.
  */
-
-export interface ModelInstance {
-  id: string;
-  model: string;
-  temperature: number;
-  top_p: number;
-  top_k: number;
-  repeat_penalty: number;
-  num_predict: number;
-  seed: number;
-  /** Optional system prompt for this instance alone, put before the conversation. */
-  system?: string;
-}
 
 export interface ArenaRequest {
   history: ChatMessage[];
@@ -211,12 +199,6 @@ export function instanceOptions(instance: ModelInstance): GenerationOptions {
 export function instanceMessages(instance: ModelInstance, history: ChatMessage[]): ChatMessage[] {
   return instance.system ? [{ role: 'system', content: instance.system }, ...history.filter((m) => m.role !== 'system')] : history;
 }
-
-/**
- * Why an answer ended: the model finished (`stop`), it reached its num_predict (`length`), the
- * model's context had no room left (`context`), the client stopped it (`cancelled`), or it failed.
- */
-export type StopReason = 'stop' | 'length' | 'context' | 'cancelled' | 'error';
 
 /** An event of a streamed comparison, before it is given a wire format. */
 export type ArenaEvent =

@@ -1,15 +1,9 @@
 import crypto from 'node:crypto';
 import type { ChatMessage } from '../backends/types.js';
-import {
-  ArenaValidationError,
-  checkModelsExist,
-  parseArenaRequest,
-  type ArenaRequest,
-  type InstanceDefaults,
-  type ModelInstance,
-} from './arena.js';
+import { ArenaValidationError, checkModelsExist, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
+import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
-import type { Winner } from './leaderboard.js';
+import type { Winner } from '../domain/arena.js';
 import type { ModelRouter } from './router.js';
 import { notAllowedMessage } from './runs.js';
 import type { BattleRecord, Contestant } from '../store/battles.js';

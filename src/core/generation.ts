@@ -1,3 +1,4 @@
+import type { ArenaMetrics } from '../domain/arena.js';
 import type {
   ChatRequest,
   CompletionRequest,
@@ -32,18 +33,6 @@ export interface GenerationResult {
   /** Milliseconds from the start of the request to the first token; undefined if none came. */
   ttftMs?: number;
   durationMs: number;
-}
-
-/** The figures every surface reports: seed 000/001's `metrics`, plus time to first token. */
-export interface ArenaMetrics {
-  tokens: number;
-  duration_s: number;
-  /** Seed 000/001's: tokens / duration_s (every example there is that quotient), load and prompt included. */
-  tokens_per_sec: number;
-  /** The decode rate alone, from the first token on (Ollama's "eval rate"): what a model's speed is compared by. */
-  eval_tokens_per_sec: number;
-  ttft_s: number | null;
-  prompt_tokens: number;
 }
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));

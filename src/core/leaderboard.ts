@@ -9,8 +9,7 @@
  * Without it a contestant that never lost (or never won) has an infinite rating, and bootstrap samples
  * often produce such contestants; with it those ratings stay finite and the fit converges quickly.
  */
-
-export type Winner = 'a' | 'b' | 'tie' | 'both_bad';
+import type { Winner } from '../domain/arena.js';
 
 export interface Vote {
   a: string;

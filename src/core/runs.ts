@@ -1,4 +1,5 @@
-import type { ModelInstance, ArenaEvent, ArenaRequest } from './arena.js';
+import type { ArenaEvent, ArenaRequest } from './arena.js';
+import type { ModelInstance } from '../domain/arena.js';
 import { runArena } from './arena.js';
 import type { GenerationService, UsageSink } from './generation.js';
 import { ApiKeys } from './api-keys.js';

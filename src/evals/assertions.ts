@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import type { ArenaMetrics } from '../core/generation.js';
+import type { ArenaMetrics } from '../domain/arena.js';
 import { isRecord } from '../core/options.js';
 import { SuiteError } from './suite-error.js';
 

@@ -1,4 +1,4 @@
-import type { ModelInstance } from '../core/arena.js';
+import type { ModelInstance } from '../domain/arena.js';
 import type { Cell, EvalStatus } from '../store/evals.js';
 import type { ConfigurationSummary } from './summary.js';
 

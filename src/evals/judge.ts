@@ -1,5 +1,5 @@
 import type { ChatMessage } from '../backends/types.js';
-import type { Winner } from '../core/leaderboard.js';
+import type { Winner } from '../domain/arena.js';
 
 /**
  * An LLM judge: the prompts it is given and how its answers are read. A verdict is taken only when the

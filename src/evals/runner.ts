@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { ChatMessage } from '../backends/types.js';
-import { instanceMessages, instanceOptions, type ModelInstance } from '../core/arena.js';
+import { instanceMessages, instanceOptions } from '../core/arena.js';
+import type { ModelInstance } from '../domain/arena.js';
 import type { Principal } from '../core/auth.js';
-import { arenaMetrics, GenerationService, type ArenaMetrics } from '../core/generation.js';
+import { arenaMetrics, GenerationService } from '../core/generation.js';
+import type { ArenaMetrics } from '../domain/arena.js';
 import type { RateLimiter } from '../core/rate-limit.js';
 import type { ModelRouter } from '../core/router.js';
 import type { SharedEvents } from '../core/shared-events.js';

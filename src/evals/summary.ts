@@ -1,4 +1,4 @@
-import type { ModelInstance } from '../core/arena.js';
+import type { ModelInstance } from '../domain/arena.js';
 import { computeLeaderboard, type Vote } from '../core/leaderboard.js';
 import type { Cell, JudgeVote } from '../store/evals.js';
 

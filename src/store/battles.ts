@@ -1,5 +1,5 @@
-import type { ModelInstance } from '../core/arena.js';
-import type { Winner } from '../core/leaderboard.js';
+import type { ModelInstance } from '../domain/arena.js';
+import type { Winner } from '../domain/arena.js';
 import type { Db } from './database.js';
 import { newRunRow, type NewRun } from './runs.js';
 

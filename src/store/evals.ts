@@ -1,6 +1,6 @@
-import type { ModelInstance } from '../core/arena.js';
-import type { ArenaMetrics } from '../core/generation.js';
-import type { Winner } from '../core/leaderboard.js';
+import type { ModelInstance } from '../domain/arena.js';
+import type { ArenaMetrics } from '../domain/arena.js';
+import type { Winner } from '../domain/arena.js';
 import type { AssertionResult } from '../evals/assertions.js';
 import type { Suite } from '../evals/suite.js';
 import type Database from 'better-sqlite3';

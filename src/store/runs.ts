@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { ChatMessage } from '../backends/types.js';
-import type { ModelInstance } from '../core/arena.js';
-import type { ArenaMetrics } from '../core/generation.js';
+import type { ModelInstance } from '../domain/arena.js';
+import type { ArenaMetrics } from '../domain/arena.js';
 import type { Db, Store } from './database.js';
 import type { RunsTable } from './schema.js';
 

@@ -1,18 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from './services.js';
-import {
-  ArenaValidationError,
-  checkModelsExist,
-  historyFor,
-  instanceMessages,
-  ownHistoriesById,
-  parseArenaRequest,
-  type ArenaEvent,
-  type InstanceDefaults,
-  type ArenaRequest,
-  type ModelInstance,
-} from '../core/arena.js';
-import type { ArenaMetrics } from '../core/generation.js';
+import { ArenaValidationError, checkModelsExist, historyFor, instanceMessages, ownHistoriesById, parseArenaRequest, type ArenaEvent, type InstanceDefaults, type ArenaRequest } from '../core/arena.js';
+import type { ModelInstance } from '../domain/arena.js';
+import type { ArenaMetrics } from '../domain/arena.js';
 import { hideModel, mapIterator, maySee, ownerOf, startRecordedArena } from '../core/runs.js';
 import { pullJobFor } from '../core/pull-jobs.js';
 import { RunGoneError, RunStore, timeOrderedId, type NewRun, type RunKind, type RunRecord } from '../store/runs.js';

@@ -3,8 +3,8 @@
  * instance settings with their documented defaults and ranges. Where the server has the type, it is
  * imported (types only, erased from the bundle), so the two cannot drift apart.
  */
-import type { ModelInstance } from '../../../src/core/arena.js';
-import type { ArenaMetrics } from '../../../src/core/generation.js';
+import type { ModelInstance } from '../../../src/domain/arena.js';
+import type { ArenaMetrics } from '../../../src/domain/arena.js';
 import type { ModelParameters } from '../../../src/core/catalog.js';
 import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/core/pull-jobs.js';
@@ -16,8 +16,8 @@ export interface ChatMessage {
   content: string;
 }
 
-export type { StopReason } from '../../../src/core/arena.js';
-import type { StopReason } from '../../../src/core/arena.js';
+export type { StopReason } from '../../../src/domain/arena.js';
+import type { StopReason } from '../../../src/domain/arena.js';
 
 /** One NDJSON line of `/api/stream_chat`, `/api/battles` and re-runs. */
 export interface StreamLine {
