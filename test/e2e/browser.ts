@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { REPO_ROOT } from '../helpers/server.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 /**
  * Every e2e test saves the page it checked. With UPDATE_SCREENSHOTS=1 they become the README's
@@ -57,4 +58,39 @@ export async function axeViolations(page: Page): Promise<{ id: string; impact: s
     const result = await axe.run(document, { resultTypes: ['violations'] });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')), summary: v.nodes[0]?.failureSummary ?? '' }));
   });
+}
+
+/**
+ * A test file's real server and browser, started before its tests and closed after them with every
+ * page they opened.
+ */
+export function browserSuite(env: Record<string, string> = {}) {
+  let server: RunningServer | undefined;
+  let browser: Browser | undefined;
+  const opened: OpenedPage[] = [];
+  beforeAll(async () => {
+    server = await startServer(env);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    for (const o of opened) await o.context.close().catch(() => undefined);
+    await browser?.close();
+    await server?.close();
+  });
+  return {
+    get server(): RunningServer {
+      return server!;
+    },
+    async open(path = '/', viewport = DESKTOP): Promise<OpenedPage> {
+      const o = await openPage(browser!, server!.url + path, viewport);
+      opened.push(o);
+      return o;
+    },
+  };
+}
+
+/** Waits until no column of the Arena page streams any more and the run is saved. */
+export async function answered(page: Page, timeout = 90_000): Promise<void> {
+  await page.getByTestId('run-links').waitFor({ timeout });
+  await expect.poll(() => page.locator('[data-testid="column"][aria-busy="true"]').count(), { timeout }).toBe(0);
 }

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page, Request } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
-import { launchBrowser, openPage, screenshot, type OpenedPage } from './browser.js';
+import { describe, expect, it } from 'vitest';
+import type { Request } from 'playwright-core';
+import { TEST_MODEL } from '../helpers/server.js';
+import { answered, browserSuite, screenshot } from './browser.js';
 import { configureInstances, sendPrompt } from './arena-page.js';
 
 /**
@@ -10,25 +10,8 @@ import { configureInstances, sendPrompt } from './arena-page.js';
  * Chromium against the real server and model.
  */
 
-let server: RunningServer;
-let browser: Browser;
-const opened: OpenedPage[] = [];
-
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  for (const o of opened) await o.context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.close();
-});
-
-async function open(path: string): Promise<OpenedPage> {
-  const o = await openPage(browser, server.url + path);
-  opened.push(o);
-  return o;
-}
+const suite = browserSuite();
+const open = (path = '/') => suite.open(path);
 
 /** Waits until no column streams any more and the run link is shown. */
 /** The NDJSON a stream_chat request produced, as each instance's whole answer. */
@@ -39,10 +22,6 @@ async function answersOf(request: Request): Promise<Record<string, string>> {
   return answers;
 }
 
-async function answered(page: Page): Promise<void> {
-  await page.getByTestId('run-links').waitFor({ timeout: 60_000 });
-  await expect.poll(() => page.locator('[data-testid="column"][aria-busy="true"]').count(), { timeout: 60_000 }).toBe(0);
-}
 
 describe('a conversation is one saved run', () => {
   it('saves a question and its follow-up in two columns as one run of two turns', async () => {

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page, Request } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
-import { LAPTOP, launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
+import { describe, expect, it } from 'vitest';
+import type { Page, Request } from 'playwright-core';
+import { TEST_MODEL } from '../helpers/server.js';
+import { answered, browserSuite, LAPTOP, PHONE, screenshot } from './browser.js';
 import { configureInstances, sendPrompt } from './arena-page.js';
 
 /**
@@ -10,31 +10,9 @@ import { configureInstances, sendPrompt } from './arena-page.js';
  * stopped, and each column can be copied, answered again alone, or compared word by word.
  */
 
-let server: RunningServer;
-let browser: Browser;
-const opened: OpenedPage[] = [];
+const suite = browserSuite();
+const open = (path = '/', viewport = LAPTOP) => suite.open(path, viewport);
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  for (const o of opened) await o.context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.close();
-});
-
-async function open(path = '/', viewport = LAPTOP): Promise<OpenedPage> {
-  const o = await openPage(browser, server.url + path, viewport);
-  opened.push(o);
-  return o;
-}
-
-/** Waits until no column streams any more and the run is saved. */
-async function answered(page: Page): Promise<void> {
-  await page.getByTestId('run-links').waitFor({ timeout: 90_000 });
-  await expect.poll(() => page.locator('[data-testid="column"][aria-busy="true"]').count(), { timeout: 90_000 }).toBe(0);
-}
 
 const box = async (page: Page, selector: string, index = 0) => (await page.locator(selector).nth(index).boundingBox())!;
 
@@ -117,7 +95,7 @@ describe('follow-ups and stop reasons', () => {
 describe('per-column actions', () => {
   it('copies an answer, regenerates one column alone and diffs two columns word by word', async () => {
     const { page, context, errors } = await open('/');
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: suite.server.url });
     const requests: Request[] = [];
     page.on('request', (r) => r.url().endsWith('/api/stream_chat') && requests.push(r));
     await configureInstances(page, [{ model: TEST_MODEL, num_predict: 30, seed: 1, temperature: 0.9 }, { seed: 2, temperature: 1.3 }]);
