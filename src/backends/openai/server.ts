@@ -61,7 +61,12 @@ export class OpenAICompatibleBackend implements ModelProvider {
   private readonly ids = new Map<string, string>();
   private readonly reachability: ReachabilityLog;
 
-  constructor(baseUrl: string, options: OpenAICompatibleOptions = {}, name = 'openai') {
+  constructor(
+    baseUrl: string,
+    options: OpenAICompatibleOptions = {},
+    /** The id's first part: a server that adds to this API (llama.cpp's llama-server) names itself. */
+    name = 'openai',
+  ) {
     this.baseUrl = apiBase(baseUrl);
     this.id = `${name}:${this.baseUrl}`;
     // The key goes in a header only: ids, labels and errors name the URL, never the key.
