@@ -8,12 +8,8 @@
  * The mock, the gateway and this load generator are three processes on loopback.
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
-import { once } from 'node:events';
-import readline from 'node:readline';
-import { freePort, REPO_ROOT, tempDir } from '../test/helpers/server.js';
 import { fmt, machine, percentile, table } from './lib.js';
+import { closedLoop, send, startGateway, startMockProcess, stopAll, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -22,100 +18,6 @@ const WINDOW_MS = 1000;
 const WINDOW_REQUESTS = 400;
 const P99_BUDGET_MS = 5;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
-
-const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((child) => child.kill()));
-
-/** Runs test/helpers/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
-async function startMockProcess(args: string[]): Promise<Record<string, string>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/mock-upstream.ts', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const urls: Record<string, string> = {};
-  for await (const line of readline.createInterface({ input: child.stdout! })) {
-    const { model, url } = JSON.parse(line) as { model: string; url: string };
-    urls[model] = url;
-    if (Object.keys(urls).length === args.length) break;
-  }
-  return urls;
-}
-
-/** The gateway as `npm start` runs it (default log level), with an empty models dir. */
-async function startGateway(ollama: string, openai: string): Promise<string> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODELS_DIR: tempDir('overhead-models-'), DATA_DIR: tempDir('overhead-data-'), OLLAMA_HOSTS: ollama, OPENAI_BACKENDS: openai, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-    // Logs are written as in production (serialised), then dropped.
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const models = await fetch(`${url}/api/models`).then((r) => r.json() as Promise<{ models?: string[] }>).catch(() => undefined);
-    if (models?.models?.includes('mock-ollama:latest') && models.models.includes('mock-openai:latest')) return url;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('gateway did not start or did not list the mock models');
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
-
-/** One request to its last byte; resolves with the milliseconds it took, or -1 on a failure. */
-function send(url: string, body: string | undefined): Promise<number> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const options = body === undefined
-      ? { method: 'GET', agent }
-      : { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } };
-    const request = http.request(url, options, (response) => {
-      response.on('data', () => undefined);
-      response.on('end', () => resolve(response.statusCode === 200 ? performance.now() - started : -1));
-      response.on('error', () => resolve(-1));
-    });
-    request.on('error', () => resolve(-1));
-    request.end(body);
-  });
-}
-
-interface Scenario {
-  name: string;
-  direct: string;
-  gateway: string;
-  /** A GET when undefined. */
-  body?: string;
-}
-
-interface Samples {
-  direct: number[];
-  gateway: number[];
-  failures: number;
-}
-
-/** `concurrency` workers, each alternating direct and gateway (the order flipping every pair). */
-async function closedLoop(scenario: Scenario, concurrency: number, pairs: number): Promise<Samples> {
-  const samples: Samples = { direct: [], gateway: [], failures: 0 };
-  let next = 0;
-  const record = (list: number[], ms: number) => (ms < 0 ? samples.failures++ : list.push(ms));
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < pairs) {
-        const n = next++;
-        if (n % 2 === 0) {
-          record(samples.direct, await send(scenario.direct, scenario.body));
-          record(samples.gateway, await send(scenario.gateway, scenario.body));
-        } else {
-          record(samples.gateway, await send(scenario.gateway, scenario.body));
-          record(samples.direct, await send(scenario.direct, scenario.body));
-        }
-      }
-    }),
-  );
-  return samples;
-}
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
 async function openLoop(url: string, body: string | undefined, rate: number): Promise<{ latencies: number[]; failures: number; achieved: number }> {
@@ -171,7 +73,7 @@ async function maxRate(scenario: Scenario): Promise<{ rate: number; note: string
 const urls = await startMockProcess(['mock-ollama:latest', 'mock-openai:latest']);
 // The floor of one extra hop: a bare pass-through proxy, in a process of its own like the gateway.
 const bare = Object.values(await startMockProcess([`proxy=${urls['mock-openai:latest']}`]))[0]!;
-const gatewayUrl = await startGateway(urls['mock-ollama:latest']!, urls['mock-openai:latest']!);
+const { url: gatewayUrl } = await startGateway({ ollama: urls['mock-ollama:latest'], openai: urls['mock-openai:latest'] }, ['mock-ollama:latest', 'mock-openai:latest']);
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
 const scenarios: Scenario[] = [
@@ -224,6 +126,4 @@ ${table(
   rows,
 )}
 `);
-for (const child of children) child.kill();
-await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
-agent.destroy();
+await stopAll();

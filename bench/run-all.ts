@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const here = import.meta.dirname;
-const scripts = ['engine-throughput.ts', 'arena-fanout.ts', 'memory.ts', 'gateway-overhead.ts', 'eval-throughput.ts'].filter((file) =>
+const scripts = ['engine-throughput.ts', 'arena-fanout.ts', 'memory.ts', 'gateway-overhead.ts', 'peers.ts', 'eval-throughput.ts', 'start.ts'].filter((file) =>
   fs.existsSync(path.join(here, file)),
 );
 for (const script of scripts) {

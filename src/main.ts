@@ -1,7 +1,9 @@
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.js';
 import { pino } from 'pino';
 import { buildServer } from './server.js';
 import { createBackends } from './backends/index.js';
+import { backendsLine, databaseLine, modelsLine, openLine, openUrl } from './start-report.js';
 
 /**
  * A server that cannot start (a database out of reach, a port in use) says why in one line and exits
@@ -17,7 +19,7 @@ function cannotStart(error: unknown): never {
 const config = loadConfig();
 // The server's own logger exists only once it is built; the backends log through one of the same level.
 const backends = createBackends(config, pino({ level: config.logLevel }).child({ component: 'backends' }));
-const { app } = await buildServer({ config, backends }).catch(cannotStart);
+const { app, services } = await buildServer({ config, backends }).catch(cannotStart);
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -36,3 +38,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 await app.listen({ port: config.port, host: config.host }).catch(cannotStart);
+
+// What this start serves, in one line each, once it is already answering: the models found and the
+// model servers probed are reported after listening, so that neither delays the health check.
+const models = await services.engine.listModels().catch(() => []);
+app.log.info({ modelsDir: config.modelsDir, models: models.length }, modelsLine(config.modelsDir, models.length));
+app.log.info(await backendsLine([services.engine, ...backends], config.ollamaHostsExplicit));
+app.log.info(databaseLine(config));
+const { port } = app.server.address() as AddressInfo;
+app.log.info({ url: openUrl(config.host, port) }, openLine(config.host, port));

@@ -18,7 +18,7 @@ function reconnectDelay(attempt: number): number {
 }
 
 /** Where a Redis URL points, without its password, for logs and the health report. */
-function describeUrl(url: string): string {
+export function describeUrl(url: string): string {
   try {
     const parsed = new URL(url);
     return `${parsed.hostname}:${parsed.port || '6379'}`;

@@ -26,7 +26,7 @@ class StaticMigrations implements MigrationProvider {
 }
 
 /** Host, port and database of a PostgreSQL URL, without its password. */
-function describeDatabase(url: string): string {
+export function describeDatabase(url: string): string {
   try {
     const parsed = new URL(url);
     return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;

@@ -1,0 +1,203 @@
+/**
+ * ollama-arena beside its peers in one run: a bare node:http pass-through proxy (the floor of one more
+ * process hop), ollama-arena as `npm start` runs it, ollama-arena with API management on (the request
+ * carries an API key with a rate limit, and its usage is recorded), and Portkey's open-source gateway
+ * (`@portkey-ai/gateway`, a devDependency), each in a process of its own in front of the same mock
+ * upstream (test/helpers/mock-upstream.ts), on OpenAI's chat completions, JSON and SSE.
+ *
+ * Per peer and request: latency to the last byte against the mock directly, interleaved (added = the
+ * peer's percentile minus the direct one), and the peer process's own CPU time per request over a
+ * fixed number of requests (from /proc/<pid>/stat), each also as a ratio to the bare proxy's. A peer
+ * that fails to start or to answer is reported with its failure, not left out.
+ *
+ * Usage: npx tsx bench/peers.ts [pairs at concurrency 1, default 1200] [requests for the CPU column, default 3000]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, REPO_ROOT } from '../test/helpers/server.js';
+import { fmt, machine, mean, percentile, table } from './lib.js';
+import { closedLoop, cpuMs, send, startGateway, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
+
+const PAIRS = Number(process.argv[2] ?? 1200);
+const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
+/** Concurrency of the CPU measurement: enough to keep a proxy busy, as under real traffic. */
+const CPU_CONCURRENCY = 4;
+/** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
+const CHUNKS = 4;
+const MODEL = 'mock-openai:latest';
+const TOKEN = 'bench-admin-token';
+
+interface Peer {
+  name: string;
+  /** Base URL of its OpenAI-compatible API (ending before `/chat/completions`). */
+  base?: string;
+  headers?: Record<string, string>;
+  pid?: number;
+  /** Why it could not be measured. */
+  failed?: string;
+}
+
+async function attempt(name: string, start: () => Promise<Omit<Peer, 'name'>>): Promise<Peer> {
+  try {
+    return { name, ...(await start()) };
+  } catch (error) {
+    return { name, failed: `did not start: ${(error as Error).message}` };
+  }
+}
+
+const loadSamples: number[] = [];
+function loads(): void {
+  loadSamples.push(os.loadavg()[0]!);
+}
+
+const { urls, pid: mockPid } = await startMockProcessWithPid([MODEL]);
+const mock = urls[MODEL]!;
+loads();
+
+const peers: Peer[] = [
+  await attempt('bare node:http proxy', async () => {
+    const { urls: proxied, pid } = await startMockProcessWithPid([`proxy=${mock}`]);
+    return { base: `${Object.values(proxied)[0]}/v1`, pid };
+  }),
+  await attempt('ollama-arena', async () => {
+    const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL]);
+    return { base: `${url}/v1`, pid };
+  }),
+  await attempt('ollama-arena, keys on (API key, rate limit, usage)', async () => {
+    const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL], { WEB_CHAT_TOKEN: TOKEN });
+    // A limit far above the benchmark's rate: it is checked on every request but never refuses one.
+    const created = await fetch(`${url}/api/admin/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ name: 'bench', rpm: 1_000_000 }),
+    });
+    if (created.status !== 201) throw new Error(`creating the key answered ${created.status}: ${await created.text()}`);
+    const { key } = (await created.json()) as { key: string };
+    return { base: `${url}/v1`, pid, headers: { authorization: `Bearer ${key}` } };
+  }),
+  await attempt(`Portkey gateway ${portkeyVersion()}`, async () => {
+    const port = await freePort();
+    const script = path.join(REPO_ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+    const { pid } = await startProgram(script, [`--port=${port}`, '--headless'], `http://127.0.0.1:${port}/`);
+    // Portkey routes by headers: the provider's wire format, and the upstream's address in place of OpenAI's.
+    return { base: `http://127.0.0.1:${port}/v1`, pid, headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock}/v1`, authorization: 'Bearer sk-unused' } };
+  }),
+];
+
+function portkeyVersion(): string {
+  const file = path.join(REPO_ROOT, 'node_modules/@portkey-ai/gateway/package.json');
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version : '(not installed)';
+}
+
+const messages = [{ role: 'user', content: 'Tell me a story' }];
+const requests = [
+  { name: 'JSON', body: JSON.stringify({ model: MODEL, messages, stream: false }) },
+  { name: 'SSE', body: JSON.stringify({ model: MODEL, messages, stream: true, stream_options: { include_usage: true } }) },
+];
+
+/** One request through the peer, read whole: null when it answered as the mock does, else why not. */
+async function probe(peer: Peer, body: string): Promise<string | null> {
+  try {
+    const response = await fetch(`${peer.base}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...peer.headers }, body });
+    const text = await response.text();
+    if (response.status !== 200) return `HTTP ${response.status}: ${text.slice(0, 120)}`;
+    if (!text.includes('Once')) return `unexpected answer: ${text.slice(0, 120)}`;
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** CPU milliseconds the peer's process spends per request, over CPU_REQUESTS requests at CPU_CONCURRENCY. */
+async function cpuPerRequest(peer: Peer, body: string): Promise<{ ms: number; failures: number }> {
+  const url = `${peer.base}/chat/completions`;
+  let next = 0;
+  let failures = 0;
+  const before = cpuMs(peer.pid!);
+  await Promise.all(
+    Array.from({ length: CPU_CONCURRENCY }, async () => {
+      while (next++ < CPU_REQUESTS) if ((await send(url, body, peer.headers)) < 0) failures++;
+    }),
+  );
+  return { ms: (cpuMs(peer.pid!) - before) / CPU_REQUESTS, failures };
+}
+
+interface Row {
+  peer: Peer;
+  request: string;
+  failed?: string;
+  samples?: Samples;
+  cpu?: number;
+  failures: number;
+}
+const rows: Row[] = [];
+for (const request of requests) {
+  const live: Row[] = [];
+  for (const peer of peers) {
+    const failed = peer.failed ?? (await probe(peer, request.body)) ?? undefined;
+    const row: Row = { peer, request: request.name, failed, failures: 0 };
+    rows.push(row);
+    if (failed) continue;
+    row.samples = { direct: [], gateway: [], failures: 0 };
+    live.push(row);
+    // Warm-up, not counted: JIT, keep-alive sockets, the gateways' model listings.
+    await closedLoop({ name: peer.name, direct: `${mock}/v1/chat/completions`, gateway: `${peer.base}/chat/completions`, body: request.body, headers: peer.headers }, 4, 300);
+  }
+  for (let chunk = 0; chunk < CHUNKS; chunk++) {
+    for (const row of live) {
+      const scenario = { name: row.peer.name, direct: `${mock}/v1/chat/completions`, gateway: `${row.peer.base}/chat/completions`, body: request.body, headers: row.peer.headers };
+      const samples = await closedLoop(scenario, 1, Math.ceil(PAIRS / CHUNKS));
+      row.samples!.direct.push(...samples.direct);
+      row.samples!.gateway.push(...samples.gateway);
+      row.failures += samples.failures;
+    }
+    loads();
+  }
+  for (const row of live) {
+    const cpu = await cpuPerRequest(row.peer, request.body);
+    row.cpu = cpu.ms;
+    row.failures += cpu.failures;
+    loads();
+  }
+  console.error(`${request.name}: done`);
+}
+const mockCpu = cpuMs(mockPid);
+
+const added = (row: Row, p: number) => (row.samples ? percentile(row.samples.gateway, p) - percentile(row.samples.direct, p) : NaN);
+const bareOf = (row: Row) => rows.find((other) => other.request === row.request && other.peer === peers[0] && !other.failed);
+const ratio = (value: number, base: number | undefined) => (base !== undefined && Number.isFinite(value) && base > 0 ? `${fmt(value / base, 2)}×` : 'n/a');
+
+const tableRows = rows.map((row) => {
+  if (row.failed) return [row.peer.name, row.request, `**failed**: ${row.failed.replace(/\|/g, '\\|').replace(/\s+/g, ' ')}`, '', '', '', '', '', '', ''];
+  const bare = bareOf(row);
+  return [
+    row.peer.name,
+    row.request,
+    fmt(percentile(row.samples!.direct, 50), 3),
+    fmt(percentile(row.samples!.gateway, 50), 3),
+    `**${fmt(added(row, 50), 3)}**`,
+    fmt(added(row, 99), 3),
+    row === bare ? '1.00×' : ratio(added(row, 50), bare && added(bare, 50)),
+    fmt(row.cpu!, 3),
+    row === bare ? '1.00×' : ratio(row.cpu!, bare?.cpu),
+    row.failures,
+  ];
+});
+
+console.log(`## Peers in the same run (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)
+
+\`bench/peers.ts\` (\`npx tsx bench/peers.ts [pairs] [cpu-requests]\`): the same OpenAI chat completion
+sent directly to \`test/helpers/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
+(${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
+byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
+own user + system time (/proc/<pid>/stat) over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in ms.
+Ratios are to the bare proxy of the same request. Each peer, the mock and the load generator are
+processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (\`LOG_LEVEL=info\`);
+"keys on" sends an API key with a rate limit of its own (checked on every request) and records usage.
+
+Machine: ${machine()}. Load average (1 min) during the run: ${fmt(Math.min(...loadSamples), 1)}-${fmt(Math.max(...loadSamples), 1)}, mean ${fmt(mean(loadSamples), 1)}. Mock upstream CPU over the whole run: ${mockCpu} ms.
+
+${table(['peer', 'request', 'direct p50', 'peer p50', 'added p50', 'added p99', 'added p50 / bare', 'CPU ms/request', 'CPU / bare', 'failures'], tableRows)}
+`);
+await stopAll();

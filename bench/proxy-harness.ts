@@ -1,0 +1,163 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import { once } from 'node:events';
+import path from 'node:path';
+import readline from 'node:readline';
+import { freePort, REPO_ROOT, tempDir } from '../test/helpers/server.js';
+
+/**
+ * What the proxy benchmarks (gateway-overhead.ts, peers.ts) share: the mock upstream, the gateway and
+ * the peers each in a process of their own, requests sent over one keep-alive agent and timed to their
+ * last byte, and each process's own CPU time.
+ */
+
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((child) => child.kill()));
+
+/** Stops every process started here and waits for them to end. */
+export async function stopAll(): Promise<void> {
+  for (const child of children) child.kill();
+  await Promise.all(children.map((child) => (child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined)));
+  agent.destroy();
+}
+
+/** Runs test/helpers/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
+export async function startMockProcess(args: string[]): Promise<Record<string, string>> {
+  const { urls } = await startMockProcessWithPid(args);
+  return urls;
+}
+
+/** The same, with the process id (for its CPU time). */
+export async function startMockProcessWithPid(args: string[]): Promise<{ urls: Record<string, string>; pid: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/mock-upstream.ts', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const urls: Record<string, string> = {};
+  for await (const line of readline.createInterface({ input: child.stdout! })) {
+    const { model, url } = JSON.parse(line) as { model: string; url: string };
+    urls[model] = url;
+    if (Object.keys(urls).length === args.length) break;
+  }
+  return { urls, pid: child.pid! };
+}
+
+/**
+ * The gateway as `npm start` runs it (default log level), with an empty models dir, ready once it
+ * lists every model of `models`. `env` adds settings (WEB_CHAT_TOKEN, ...).
+ */
+export async function startGateway(backends: { ollama?: string; openai?: string }, models: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MODELS_DIR: tempDir('overhead-models-'),
+      DATA_DIR: tempDir('overhead-data-'),
+      OLLAMA_HOSTS: backends.ollama ?? '',
+      OPENAI_BACKENDS: backends.openai ?? '',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      ...env,
+    },
+    // Logs are written as in production (serialised), then dropped.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  const auth: Record<string, string> = env.WEB_CHAT_TOKEN ? { authorization: `Bearer ${env.WEB_CHAT_TOKEN}` } : {};
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const listed = await fetch(`${url}/api/models`, { headers: auth })
+      .then((r) => r.json() as Promise<{ models?: string[] }>)
+      .catch(() => undefined);
+    if (models.every((model) => listed?.models?.includes(model))) return { url, pid: child.pid! };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`gateway did not start or did not list ${models.join(', ')}`);
+}
+
+/** A Node program run as its own process, ready once `ready` (a URL) answers at all. */
+export async function startProgram(script: string, args: string[], ready: string, env: Record<string, string> = {}): Promise<{ pid: number }> {
+  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${path.basename(script)} exited: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+    if (await fetch(ready).then(() => true, () => false)) return { pid: child.pid! };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${path.basename(script)} did not answer at ${ready}`);
+}
+
+/** User and system CPU time a process has used, in milliseconds (/proc/<pid>/stat, ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+
+/** One request to its last byte; resolves with the milliseconds it took, or -1 on a failure (any status but 200). */
+export function send(url: string, body: string | undefined, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const options =
+      body === undefined
+        ? { method: 'GET', agent, headers }
+        : { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers } };
+    const request = http.request(url, options, (response) => {
+      response.on('data', () => undefined);
+      response.on('end', () => resolve(response.statusCode === 200 ? performance.now() - started : -1));
+      response.on('error', () => resolve(-1));
+    });
+    request.on('error', () => resolve(-1));
+    request.end(body);
+  });
+}
+
+export interface Scenario {
+  name: string;
+  direct: string;
+  gateway: string;
+  /** A GET when undefined. */
+  body?: string;
+  /** Headers of the requests through the gateway (a key, a peer's routing headers). */
+  headers?: Record<string, string>;
+}
+
+export interface Samples {
+  direct: number[];
+  gateway: number[];
+  failures: number;
+}
+
+/** `concurrency` workers, each alternating direct and gateway (the order flipping every pair). */
+export async function closedLoop(scenario: Scenario, concurrency: number, pairs: number): Promise<Samples> {
+  const samples: Samples = { direct: [], gateway: [], failures: 0 };
+  let next = 0;
+  const record = (list: number[], ms: number) => (ms < 0 ? samples.failures++ : list.push(ms));
+  const direct = () => send(scenario.direct, scenario.body);
+  const gateway = () => send(scenario.gateway, scenario.body, scenario.headers);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < pairs) {
+        const n = next++;
+        if (n % 2 === 0) {
+          record(samples.direct, await direct());
+          record(samples.gateway, await gateway());
+        } else {
+          record(samples.gateway, await gateway());
+          record(samples.direct, await direct());
+        }
+      }
+    }),
+  );
+  return samples;
+}
