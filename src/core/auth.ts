@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { Scope } from '../domain/access.js';
 
 /**
  * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (SPEC
@@ -16,9 +17,6 @@ export type Principal =
  */
 export type AccessLevel = 'public' | 'model' | 'manage' | 'admin';
 
-/** Rights an admin may add to an API key beyond using models. */
-export const SCOPES = ['manage'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 /**
  * Whether the caller may change which models are loaded for everyone: the admin, the caller of an

@@ -10,13 +10,14 @@ import type { ModelRouter } from '../core/router.js';
 import type { SharedEvents } from '../core/shared-events.js';
 import type { UsageLedger } from '../core/usage-ledger.js';
 import { timeOrderedId } from '../store/runs.js';
-import type { Cell, CellKey, EvalRecord, EvalStatus, EvalStore, JudgeVote, Lease } from '../store/evals.js';
+import type { EvalRecord, EvalStore, JudgeVote, Lease } from '../store/evals.js';
+import type { Cell, CellKey, EvalStatus } from '../domain/evals.js';
 import { configurationKey } from '../shared/instances.js';
 import { checkAnswer, cosine, type CheckContext } from './assertions.js';
 import { combineOrders, pairwisePrompt, parsePairVerdict, parseScore, scorePrompt } from './judge.js';
 import { KeyPacing, Slots } from './pacing.js';
 import { SafeMatcher } from './safe-match.js';
-import type { Suite } from './suite.js';
+import type { Suite } from '../domain/evals.js';
 
 /**
  * Evaluations as server-side jobs. The replica that accepted a suite runs it: every cell through the
