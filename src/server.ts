@@ -5,7 +5,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config.js';
-import { BackendError, type Backend } from './backends/types.js';
+import { BackendError, type ModelProvider } from './backends/provider.js';
 import { EmbeddedEngine } from './backends/embedded/engine.js';
 import { Authenticator, type Principal } from './core/auth.js';
 import { accessOf, declareRouteAccess, withAccess } from './core/route-access.js';
@@ -73,7 +73,7 @@ function errorBody(request: FastifyRequest, status: number, message: string, typ
 export interface BuildOptions {
   config: Config;
   /** Extra backends (Ollama, OpenAI-compatible) beside the embedded engine. */
-  backends?: Backend[];
+  backends?: ModelProvider[];
   /** Where logs go (stdout by default); tests pass a stream to read them. */
   logStream?: NodeJS.WritableStream;
   /** How the embedded engine loads llama.cpp (tests make it fail with this); node-llama-cpp's by default. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
+import { OpenAICompatibleBackend } from '../src/backends/openai/server.js';
 import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
 import { postJson, startServer, type RunningServer } from './helpers/server.js';
 import { STORES } from './helpers/stores.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { OpenAICompatibleBackend } from '../src/backends/openai-compatible.js';
+import { OpenAICompatibleBackend } from '../src/backends/openai/server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { ANSWER, STANDIN_MODEL, startOpenAiStandIn, type OpenAiStandIn } from './helpers/openai-standin.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { serveFile, type FileServer } from './helpers/file-server.js';
-import { nameFromSource, resolveSource } from '../src/backends/embedded/engine.js';
+import { nameFromSource, resolveSource } from '../src/backends/embedded/pull-source.js';
 
 /** Seed 000/001 pull_model and delete_model, with real downloads from a local HTTP server. */
 

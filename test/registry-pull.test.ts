@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from './helpers/server.js';
-import { OllamaBackend } from '../src/backends/ollama.js';
+import { OllamaBackend } from '../src/backends/ollama/server.js';
 import { serveRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { parseRegistryName } from '../src/backends/embedded/ollama-registry.js';
 import { fileNameForModel, modelNameForFile } from '../src/backends/embedded/gguf-catalog.js';

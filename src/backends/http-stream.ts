@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { BackendError, type DoneReason, type GenerationEvent, type GenerationStats, type TokenLogprob, type ToolCall } from './types.js';
+import { BackendError, type DoneReason, type FinishStats, type StreamPart, type ToolCall } from './provider.js';
 
 /**
  * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
@@ -284,26 +284,22 @@ export async function* sseBatches(response: http.IncomingMessage): AsyncGenerato
   if (!finished && data.length > 0 && data.join('\n') !== '[DONE]') yield [data.join('\n')];
 }
 
-/** What a backend reads from one streamed chunk of its wire format. */
-export interface StreamPiece {
-  text?: string;
-  /** The text's tokens with their log-probabilities, when the request asked for them. */
-  logprobs?: TokenLogprob[];
-  /** A reasoning model's thoughts, apart from the answer's text. */
-  thinking?: string;
-  toolCalls?: ToolCall[];
-  /** The final chunk's figures; fields the upstream does not report are measured here instead. */
-  final?: Partial<GenerationStats>;
-  /** An error the upstream reported inside a stream that had already begun with a 200. */
-  error?: string;
-}
+/**
+ * What a wire translator (from-ollama.ts, from-openai.ts) reads from the upstream's chunks: stream
+ * parts, a finish whose figures the upstream may leave out (the loop below measures those), or an
+ * error the upstream reported inside a stream that had already begun with a 200.
+ */
+export type UpstreamPart =
+  | Exclude<StreamPart, { type: 'finish' }>
+  | { type: 'finish'; stats: Partial<FinishStats> }
+  | { type: 'error'; message: string };
 
 /**
- * The generation loop both HTTP backends share: send the request, turn the wire format's chunks (read
- * by `pieces`) into token events and one done event, and handle the three ways it can go wrong: the
- * client aborts (the upstream request is cut and the generation ends with `abort`, as the embedded
- * engine does), the consumer stops reading (the upstream connection is closed so it stops generating),
- * or the upstream fails (retryable only while no token has been passed on).
+ * The generation loop both HTTP backends share: send the request, pass on the parts the wire format's
+ * translator reads (`parts`), complete the finish with measured figures, and handle the three ways it
+ * can go wrong: the client aborts (the upstream request is cut and the generation ends with `abort`,
+ * as the embedded engine does), the consumer stops reading (the upstream connection is closed so it
+ * stops generating), or the upstream fails (retryable only while no token has been passed on).
  */
 export async function* generationStream(
   upstream: Upstream,
@@ -311,16 +307,18 @@ export async function* generationStream(
   body: unknown,
   signal: AbortSignal,
   accept: 'application/x-ndjson' | 'text/event-stream',
-  /** The wire format's pieces, one array per network chunk. */
-  pieces: (response: http.IncomingMessage) => AsyncIterable<StreamPiece[]>,
-): AsyncGenerator<GenerationEvent> {
+  /** The wire format's parts, one array per network chunk. */
+  parts: (response: http.IncomingMessage) => AsyncIterable<UpstreamPart[]>,
+): AsyncGenerator<StreamPart> {
   const label = upstream.label;
   const started = process.hrtime.bigint();
   let firstAt: bigint | undefined;
   let tokens = 0;
-  let final: Partial<GenerationStats> | undefined;
+  let final: Partial<FinishStats> | undefined;
+  // Tool calls go out with the finish: one passed on before a failure would forbid the router's
+  // failover, though no client has seen anything of the answer yet.
   const toolCalls: ToolCall[] = [];
-  const measured = (doneReason: DoneReason): GenerationStats => {
+  const measured = (doneReason: DoneReason): FinishStats => {
     const end = process.hrtime.bigint();
     const first = firstAt ?? end;
     return {
@@ -338,30 +336,35 @@ export async function* generationStream(
   try {
     response = await upstream.request(path, { method: 'POST', body, signal, accept });
   } catch (error) {
-    if (signal.aborted) return yield { type: 'done', stats: measured('abort') };
+    if (signal.aborted) return yield { type: 'finish', stats: measured('abort') };
     throw error;
   }
   try {
     await upstream.ensureOk(response);
-    for await (const batch of pieces(response)) {
-      for (const piece of batch) {
-        if (piece.error !== undefined) throw new BackendError(`${label}: ${piece.error}`, 502, tokens === 0);
-        if (piece.toolCalls) toolCalls.push(...piece.toolCalls);
-        if (piece.final) final = piece.final;
-        if (piece.thinking) {
-          firstAt ??= process.hrtime.bigint();
-          tokens++;
-          yield { type: 'thinking', text: piece.thinking };
-        }
-        if (piece.text) {
-          firstAt ??= process.hrtime.bigint();
-          tokens++;
-          yield { type: 'token', text: piece.text, ...(piece.logprobs ? { logprobs: piece.logprobs } : {}) };
+    for await (const batch of parts(response)) {
+      for (const part of batch) {
+        switch (part.type) {
+          case 'error':
+            throw new BackendError(`${label}: ${part.message}`, 502, tokens === 0);
+          case 'tool-call':
+            toolCalls.push(part.call);
+            break;
+          case 'finish':
+            final = part.stats;
+            break;
+          case 'token':
+          case 'thinking':
+            firstAt ??= process.hrtime.bigint();
+            tokens++;
+            yield part;
+            break;
+          default:
+            yield part;
         }
       }
     }
   } catch (error) {
-    if (signal.aborted) return yield { type: 'done', stats: measured('abort') };
+    if (signal.aborted) return yield { type: 'finish', stats: measured('abort') };
     if (error instanceof BackendError) throw error;
     const reason = error instanceof SyntaxError ? 'sent a malformed stream' : `broke off the stream (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
     throw new BackendError(`${label} ${reason}`, 502, tokens === 0);
@@ -373,9 +376,7 @@ export async function* generationStream(
   const stats = measured('stop');
   // Figures the upstream did not report (undefined) keep the measured values.
   for (const [key, value] of Object.entries(final)) if (value !== undefined) Object.assign(stats, { [key]: value });
-  if (toolCalls.length > 0) {
-    stats.toolCalls = toolCalls;
-    if (stats.doneReason === 'stop') stats.doneReason = 'tool_calls';
-  }
-  yield { type: 'done', stats };
+  if (toolCalls.length > 0 && stats.doneReason === 'stop') stats.doneReason = 'tool_calls';
+  for (const call of toolCalls) yield { type: 'tool-call', call };
+  yield { type: 'finish', stats };
 }

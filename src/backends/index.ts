@@ -1,15 +1,11 @@
-import type { Backend } from './types.js';
-import { OllamaBackend } from './ollama.js';
-import { OpenAICompatibleBackend } from './openai-compatible.js';
+import type { ModelProvider } from './provider.js';
 import type { BackendLogger } from './http-stream.js';
+import { ollamaProviders } from './ollama/server.js';
+import { openAiProviders } from './openai/server.js';
 
 export type { BackendLogger };
 
-/**
- * The backends beside the embedded engine, from OLLAMA_HOSTS and OPENAI_BACKENDS. With OLLAMA_HOSTS
- * unset, Ollama's default address is tried as an optional host: used when it answers, silent and
- * free when it does not (SPEC: Settings). OLLAMA_HOSTS set to an empty string turns Ollama off.
- */
+/** The settings (from config.ts) the providers beside the embedded engine are built from. */
 export interface BackendSettings {
   ollamaHosts: string[];
   /** Whether OLLAMA_HOSTS was set: an unset one makes Ollama's default address an optional host. */
@@ -17,11 +13,16 @@ export interface BackendSettings {
   openaiBackends: { baseUrl: string; apiKey?: string }[];
 }
 
-export function createBackends(config: BackendSettings, logger?: BackendLogger): Backend[] {
-  const ollama = config.ollamaHosts.map((host) => new OllamaBackend(host, { optional: !config.ollamaHostsExplicit, logger }));
-  const openai = config.openaiBackends.map(({ baseUrl, apiKey }) => new OpenAICompatibleBackend(baseUrl, { apiKey, logger }));
-  const backends: Backend[] = [...ollama, ...openai];
+/** Builds one kind of provider, as many as its settings name (none when they name none). */
+export type ProviderFactory = (settings: BackendSettings, logger?: BackendLogger) => ModelProvider[];
+
+/** Every kind of remote provider: a new one is a folder beside these and one line here. */
+const FACTORIES: ProviderFactory[] = [ollamaProviders, openAiProviders];
+
+/** The model servers beside the embedded engine (which server.ts builds, as it needs the data directory). */
+export function createBackends(config: BackendSettings, logger?: BackendLogger): ModelProvider[] {
+  const providers = FACTORIES.flatMap((factory) => factory(config, logger));
   // Ids carry URLs only; API keys stay out of the log.
-  if (backends.length > 0) logger?.info({ backends: backends.map((b) => b.id) }, 'model servers configured');
-  return backends;
+  if (providers.length > 0) logger?.info({ backends: providers.map((p) => p.id) }, 'model servers configured');
+  return providers;
 }

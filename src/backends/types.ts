@@ -1,7 +1,6 @@
 /**
- * The one contract every model server implements: the embedded llama.cpp engine, Ollama hosts and
- * OpenAI-compatible servers. Surfaces never talk to a backend directly; they go through the router
- * (core/router.ts), which picks a replica and fails over.
+ * The vocabulary providers and the gateway share: messages, options, requests, figures, model
+ * metadata, errors. The provider contract itself, which re-exports all of this, is provider.ts.
  */
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
@@ -66,10 +65,6 @@ export interface GenerationStats {
   context?: number[];
 }
 
-/**
- * One piece of a generation: text as it is produced (the answer's `token`s, and the `thinking` of a
- * reasoning model asked to think, which is not part of the answer), then exactly one `done` with the stats.
- */
 /** One generated token's log-probability and the most likely alternatives (Ollama's and OpenAI's shape). */
 export interface TokenLogprob {
   token: string;
@@ -78,6 +73,12 @@ export interface TokenLogprob {
   top_logprobs: { token: string; logprob: number; bytes: number[] }[];
 }
 
+/**
+ * A generation as the generation service hands it to the surfaces: text as it is produced (the
+ * answer's `token`s, and the `thinking` of a reasoning model asked to think, which is not part of the
+ * answer), then exactly one `done` whose stats carry the tool calls. Providers stream the finer
+ * StreamPart (provider.ts); core/generation-events.ts folds one into the other.
+ */
 export type GenerationEvent =
   | { type: 'token'; text: string; logprobs?: TokenLogprob[] }
   | { type: 'thinking'; text: string }
@@ -102,11 +103,6 @@ export interface ChatRequest {
   truncate?: boolean;
   /** Report each token's log-probability with this many alternatives (0: the token's own only); absent: none. */
   logprobs?: number;
-  /**
-   * Told the prompt's size as soon as the backend knows it (the embedded engine: before generating),
-   * so that a generation stopped before its final event is still charged for its prompt.
-   */
-  onPromptTokens?: (tokens: number) => void;
   signal: AbortSignal;
 }
 
@@ -126,7 +122,6 @@ export interface CompletionRequest {
   /** Ollama's `truncate`: false refuses a prompt longer than the context instead of dropping its oldest tokens. */
   truncate?: boolean;
   logprobs?: ChatRequest['logprobs'];
-  onPromptTokens?: ChatRequest['onPromptTokens'];
   signal: AbortSignal;
 }
 
@@ -173,31 +168,6 @@ export interface PullProgress {
   digest?: string;
   total?: number;
   completed?: number;
-}
-
-export interface Backend {
-  /** Stable identifier, e.g. `embedded`, `ollama:http://host:11434`. */
-  readonly id: string;
-  readonly kind: 'embedded' | 'ollama' | 'openai';
-
-  listModels(): Promise<ModelInfo[]>;
-  /** Token by token; the iterator ends after the `done` event. Aborting the signal stops generation. */
-  chat(request: ChatRequest): AsyncIterable<GenerationEvent>;
-  complete(request: CompletionRequest): AsyncIterable<GenerationEvent>;
-  embed(request: EmbedRequest): Promise<EmbedResult>;
-  load(model: string, keepAliveMs?: number): Promise<void>;
-  unload(model: string): Promise<void>;
-  /** Yields progress until the model is present; throws on failure. */
-  pull?(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress>;
-  delete?(model: string): Promise<void>;
-  copy?(source: string, destination: string): Promise<void>;
-  /** Called when the backend's model list or loaded state changes by itself (idle unload, pull). */
-  onChange?(listener: () => void): void;
-  /** A cheap liveness probe for health checking. */
-  ping(): Promise<boolean>;
-  /** True for an optional backend that is not there now (Ollama's default address, nothing answering). */
-  readonly absent?: boolean;
-  close(): Promise<void>;
 }
 
 /** Raised by backends for problems the client caused or must know about; surfaces map `status`. */

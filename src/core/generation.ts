@@ -4,8 +4,10 @@ import type {
   CompletionRequest,
   GenerationEvent,
   GenerationStats,
+  StreamPart,
   TokenLogprob,
-} from '../backends/types.js';
+} from '../backends/provider.js';
+import { toGenerationEvents } from './generation-events.js';
 import type { Metrics } from './metrics.js';
 import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
@@ -98,21 +100,21 @@ export class GenerationService {
 
   private run<T extends ChatRequest | CompletionRequest>(
     request: T,
-    start: (request: T) => AsyncGenerator<GenerationEvent>,
+    start: (request: T) => AsyncGenerator<StreamPart>,
     usage: UsageSink | undefined,
   ): AsyncGenerator<GenerationEvent> {
     const prompt = { tokens: 0 };
     // The backend listens to a signal of its own, which the client's departure and the shutdown both abort.
     const stop = new AbortController();
-    const told = { ...request, signal: stop.signal, onPromptTokens: (tokens: number) => (prompt.tokens = tokens) };
-    return this.observe(request.model, this.prepared(told, start), usage, prompt, request.signal, stop);
+    const events = toGenerationEvents(this.prepared({ ...request, signal: stop.signal }, start), (tokens) => (prompt.tokens = tokens));
+    return this.observe(request.model, events, usage, prompt, request.signal, stop);
   }
 
   /** Applies the policy lazily, so that a refusal surfaces as the stream's error, like any other. */
   private async *prepared<T extends ChatRequest | CompletionRequest>(
     request: T,
-    start: (request: T) => AsyncGenerator<GenerationEvent>,
-  ): AsyncGenerator<GenerationEvent> {
+    start: (request: T) => AsyncGenerator<StreamPart>,
+  ): AsyncGenerator<StreamPart> {
     yield* start(this.policy ? this.policy.prepare(request) : request);
   }
 
@@ -120,7 +122,7 @@ export class GenerationService {
     model: string,
     events: AsyncGenerator<GenerationEvent>,
     usage: UsageSink | undefined,
-    /** The prompt's size once the backend has told it (see ChatRequest.onPromptTokens). */
+    /** The prompt's size once the backend has told it (its `prompt-tokens` part). */
     prompt: { tokens: number },
     client: AbortSignal,
     stop: AbortController,
@@ -189,15 +191,16 @@ export class GenerationService {
 
   /**
    * Runs a generation to its end and returns the whole text with its timing. Thinking counts as output
-   * for the time to first token (the model has started answering) but stays out of the text.
+   * for the time to first token (the model has started answering) but stays out of the text. Takes the
+   * service's events or a provider's stream parts alike.
    */
-  static async collect(events: AsyncIterable<GenerationEvent>, onToken?: (text: string) => void): Promise<GenerationResult> {
+  static async collect(events: AsyncIterable<GenerationEvent | StreamPart>, onToken?: (text: string) => void): Promise<GenerationResult> {
     const started = performance.now();
     let text = '';
     let thinking: string | undefined;
     let logprobs: TokenLogprob[] | undefined;
     let ttftMs: number | undefined;
-    for await (const event of events) {
+    for await (const event of toGenerationEvents(events)) {
       if (event.type === 'done') {
         return { text, ...(thinking === undefined ? {} : { thinking }), ...(logprobs ? { logprobs } : {}), stats: event.stats, ttftMs, durationMs: performance.now() - started };
       }

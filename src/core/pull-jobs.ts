@@ -1,15 +1,17 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { BackendError, type Backend, type PullProgress } from '../backends/types.js';
-import { isFileSource, pullTargetName } from '../backends/embedded/engine.js';
+import { BackendError, type ModelProvider, type PullProgress } from '../backends/provider.js';
 import { isSafeModelName } from '../backends/embedded/gguf-catalog.js';
-import { checkPullSource } from '../backends/embedded/pull-source.js';
+import { checkPullSource, isFileSource } from '../backends/embedded/pull-source.js';
 import type { PullPolicy } from '../backends/embedded/pull-policy.js';
 import type { Principal } from './auth.js';
 import type { ModelRouter } from './router.js';
 import type { PullJob } from '../domain/models.js';
 
 const FINISHED_JOBS_KEPT = 100;
+
+/** A provider that has the pull ability. */
+type Puller = ModelProvider & { pull: NonNullable<ModelProvider['pull']> };
 
 /** What an API key is told of a failed pull: the reason could name a private host. */
 const FAILED_FOR_KEYS = 'the download failed (the admin can see why)';
@@ -50,17 +52,20 @@ export class PullJobs {
   }
 
   /**
-   * The backend that fetches `source`. A registry name goes to a healthy Ollama server when there is
-   * one, so the model lands in its store beside its other models; without one (the default address
-   * not answering counts as none), and for URLs and hf: files, the embedded engine downloads it.
+   * The provider that fetches `source`: one whose pull takes that kind of source and that is there
+   * now (an optional host not answering counts as absent). A registry name goes to a model server with
+   * a store of its own when there is one, so the model lands beside its other models; otherwise, and
+   * for URLs and hf: files, it is downloaded into the local models directory.
    */
-  private chooseBackend(source: string, shown: string): Backend {
-    const ollama = isFileSource(source)
-      ? undefined
-      : this.router.backends.find((b) => b.kind === 'ollama' && b.pull && !b.absent && !this.router.isDown(b));
-    const backend = ollama ?? this.router.backend('embedded');
-    if (!backend?.pull) throw new BackendError(`cannot pull '${shown}': no backend can download models`, 400);
-    return backend;
+  private chooseProvider(source: string, shown: string): Puller {
+    const file = isFileSource(source);
+    const able = this.router.backends.filter((provider) => {
+      const pulls = provider.capabilities?.pulls;
+      return provider.pull && pulls && (file ? pulls.files : pulls.registryNames) && !provider.absent && !this.router.isDown(provider);
+    });
+    const chosen = able.find((provider) => !provider.capabilities!.pulls!.storesLocally) ?? able[0];
+    if (!chosen?.pull) throw new BackendError(`cannot pull '${shown}': no backend can download models`, 400);
+    return chosen as Puller;
   }
 
   /** Validates and starts a pull; returns at once with the job. */
@@ -70,23 +75,22 @@ export class PullJobs {
     if (name !== undefined && !isSafeModelName(name)) throw new BackendError(`invalid model name '${name}'`, 400);
     // The backends have been listed once, so an optional Ollama host is known to be there or not.
     await this.router.models();
-    const backend = this.chooseBackend(source, shown);
-    // The embedded engine names the model from the shown source: a URL's query never names a model.
-    const model = name ?? (backend.kind === 'embedded' ? pullTargetName(shown) : source);
+    const provider = this.chooseProvider(source, shown);
+    // Named from the shown source: a URL's query never names a model.
+    const model = name ?? provider.pullName?.(shown) ?? source;
     const running = [...this.jobs.values()].find((e) => e.job.model === model && e.job.state === 'running');
     if (running) return running.job;
     const job: PullJob = {
       id: crypto.randomUUID(),
       source: shown,
       model,
-      backend: backend.id,
+      backend: provider.id,
       status: 'pulling manifest',
       state: 'running',
       startedAt: new Date().toISOString(),
     };
     const controller = new AbortController();
-    const target = name ?? (backend.kind === 'embedded' ? model : undefined);
-    const entry = { job, controller, done: this.run(job, source, backend, target, controller.signal) };
+    const entry = { job, controller, done: this.run(job, source, provider, model, controller.signal) };
     this.jobs.set(job.id, entry);
     this.trim();
     return job;
@@ -99,11 +103,11 @@ export class PullJobs {
   }
 
   /** `source` is the job's source as asked for, query string included: only the download sees it. */
-  private async run(job: PullJob, source: string, backend: Backend, name: string | undefined, signal: AbortSignal): Promise<void> {
+  private async run(job: PullJob, source: string, provider: Puller, name: string, signal: AbortSignal): Promise<void> {
     // Started before the job is in the map: let the caller record it before the first update.
     await Promise.resolve();
     try {
-      for await (const progress of backend.pull!(source, name, signal)) {
+      for await (const progress of provider.pull(source, name, signal)) {
         this.update(job, {
           status: progress.status,
           digest: progress.digest ?? job.digest,

@@ -1,21 +1,21 @@
 import { normaliseModelName } from '../shared/model-names.js';
 import {
   BackendError,
-  type Backend,
+  type ModelProvider,
   type ChatRequest,
   type CompletionRequest,
   type EmbedRequest,
   type EmbedResult,
-  type GenerationEvent,
   type ModelInfo,
-} from '../backends/types.js';
+  type StreamPart,
+} from '../backends/provider.js';
 
 /** One model name as the gateway sees it: the union of every backend that serves it. */
 export interface RoutedModel {
   name: string;
   /** Metadata from the first healthy replica (embedded first), with `loaded` true if any replica has it. */
   info: ModelInfo;
-  replicas: Backend[];
+  replicas: ModelProvider[];
 }
 
 /** How long a listing of every backend's models is reused before backends are asked again. */
@@ -33,23 +33,23 @@ const HEALTH_INTERVAL_MS = 5_000;
 export class ModelRouter {
   private listing?: { at: number; models: Map<string, RoutedModel> };
   private refreshing?: Promise<Map<string, RoutedModel>>;
-  private readonly inFlight = new Map<Backend, number>();
-  private readonly down = new Set<Backend>();
+  private readonly inFlight = new Map<ModelProvider, number>();
+  private readonly down = new Set<ModelProvider>();
   private healthTimer?: NodeJS.Timeout;
   /** Round-robin position among equally busy replicas. */
   private turn = 0;
   /** Which models listings show (the catalog hides inactive ones); resolve() still finds them all. */
   private listed: (name: string) => boolean = () => true;
 
-  constructor(readonly backends: Backend[]) {
+  constructor(readonly backends: ModelProvider[]) {
     for (const backend of backends) backend.onChange?.(() => this.invalidate());
   }
 
-  backend(id: string): Backend | undefined {
+  backend(id: string): ModelProvider | undefined {
     return this.backends.find((b) => b.id === id);
   }
 
-  isDown(backend: Backend): boolean {
+  isDown(backend: ModelProvider): boolean {
     return this.down.has(backend);
   }
 
@@ -128,16 +128,16 @@ export class ModelRouter {
    * (the list is rotated before the stable sort), so one request at a time still spreads over idle
    * replicas instead of always landing on the first.
    */
-  private ranked(model: RoutedModel): Backend[] {
-    const load = (b: Backend) => this.inFlight.get(b) ?? 0;
+  private ranked(model: RoutedModel): ModelProvider[] {
+    const load = (b: ModelProvider) => this.inFlight.get(b) ?? 0;
     const { replicas } = model;
     const start = replicas.length > 1 ? this.turn++ % replicas.length : 0;
     const rotated = start === 0 ? [...replicas] : [...replicas.slice(start), ...replicas.slice(0, start)];
     return rotated.sort((a, b) => Number(this.down.has(a)) - Number(this.down.has(b)) || load(a) - load(b));
   }
 
-  private markDown(backend: Backend): void {
-    if (backend.kind === 'embedded') return;
+  private markDown(backend: ModelProvider): void {
+    if (backend.capabilities?.inProcess) return;
     // The listing is kept: ranking reads the down set, and dropping the listing would make the next
     // requests wait for a fresh one, which a stalled host can hold up to its listing timeout.
     this.down.add(backend);
@@ -159,33 +159,34 @@ export class ModelRouter {
     }
   }
 
-  private track<T>(backend: Backend, work: () => T): T {
+  private track<T>(backend: ModelProvider, work: () => T): T {
     this.inFlight.set(backend, (this.inFlight.get(backend) ?? 0) + 1);
     return work();
   }
 
-  private untrack(backend: Backend): void {
+  private untrack(backend: ModelProvider): void {
     this.inFlight.set(backend, Math.max(0, (this.inFlight.get(backend) ?? 1) - 1));
   }
 
   /**
    * Streams a chat or completion from the best replica. Failover happens only while nothing has been
-   * yielded: once a token went out, switching replicas would splice two different answers.
+   * yielded: once a token went out, switching replicas would splice two different answers. The
+   * prompt's size is no part of the answer: the next replica's own count replaces it.
    */
   private async *stream(
     name: string,
     signal: AbortSignal,
-    start: (backend: Backend, model: string) => AsyncIterable<GenerationEvent>,
-  ): AsyncGenerator<GenerationEvent> {
+    start: (backend: ModelProvider, model: string) => AsyncIterable<StreamPart>,
+  ): AsyncGenerator<StreamPart> {
     const model = await this.resolve(name);
     let lastError: unknown;
     for (const backend of this.ranked(model)) {
       let yielded = false;
       this.track(backend, () => undefined);
       try {
-        for await (const event of start(backend, model.name)) {
-          yielded = true;
-          yield event;
+        for await (const part of start(backend, model.name)) {
+          if (part.type !== 'prompt-tokens') yielded = true;
+          yield part;
         }
         return;
       } catch (error) {
@@ -201,11 +202,11 @@ export class ModelRouter {
     throw lastError ?? new BackendError(`model '${name}' not found`, 404);
   }
 
-  chat(request: ChatRequest): AsyncGenerator<GenerationEvent> {
+  chat(request: ChatRequest): AsyncGenerator<StreamPart> {
     return this.stream(request.model, request.signal, (backend, model) => backend.chat({ ...request, model }));
   }
 
-  complete(request: CompletionRequest): AsyncGenerator<GenerationEvent> {
+  complete(request: CompletionRequest): AsyncGenerator<StreamPart> {
     return this.stream(request.model, request.signal, (backend, model) => backend.complete({ ...request, model }));
   }
 
@@ -226,8 +227,12 @@ export class ModelRouter {
     throw lastError;
   }
 
-  /** Runs `action` on every replica of the model (load, unload, delete act on all of them). */
-  async onEveryReplica(name: string, action: (backend: Backend, model: string) => Promise<void>): Promise<RoutedModel> {
+  /**
+   * Runs `action` on every replica of the model (load, unload, delete act on all of them); an action
+   * may be undefined where a replica lacks the ability and has nothing to do (loading on a server that
+   * loads by itself).
+   */
+  async onEveryReplica(name: string, action: (backend: ModelProvider, model: string) => Promise<void> | undefined): Promise<RoutedModel> {
     const model = await this.resolve(name);
     await Promise.all(model.replicas.map((backend) => action(backend, model.name)));
     this.invalidate();

@@ -3,6 +3,7 @@ import type { Services } from './services.js';
 import type { RoutedModel } from '../core/router.js';
 import { HttpError } from '../core/errors.js';
 import { ApiKeys } from '../core/api-keys.js';
+import { providerKind } from '../backends/provider.js';
 
 /**
  * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and
@@ -27,7 +28,7 @@ export function modelDetails(model: RoutedModel, services: Services) {
     loaded: info.loaded === true,
     backends: model.replicas.map((backend) => ({
       id: backend.id,
-      kind: backend.kind,
+      kind: providerKind(backend),
       healthy: !services.router.isDown(backend),
     })),
   };
@@ -70,7 +71,7 @@ export function modelRoutes(services: Services) {
     }, async (request) => {
       const { name } = request.params as { name: string };
       const model = await find(services, name);
-      await services.router.onEveryReplica(model.name, (backend, m) => backend.load(m));
+      await services.router.onEveryReplica(model.name, (backend, m) => backend.load?.(m));
       return { status: 'success', message: `Model '${model.name}' loaded` };
     });
 
@@ -80,7 +81,7 @@ export function modelRoutes(services: Services) {
     }, async (request) => {
       const { name } = request.params as { name: string };
       const model = await find(services, name);
-      await services.router.onEveryReplica(model.name, (backend, m) => backend.unload(m));
+      await services.router.onEveryReplica(model.name, (backend, m) => backend.unload?.(m));
       return { status: 'success', message: `Model '${model.name}' unloaded` };
     });
   };

@@ -157,7 +157,7 @@ async function loadOrUnload(
   const principal = reply.request.principal;
   if (unload && !mayManageModels(principal)) throw new HttpError(403, MANAGE_REFUSED, 'permission_error', 'insufficient_permissions');
   const keepAliveMs = keepAliveFor(principal, common.keepAliveMs);
-  await services.router.onEveryReplica(model.name, (backend, name) => (unload ? backend.unload(name) : backend.load(name, keepAliveMs)));
+  await services.router.onEveryReplica(model.name, (backend, name) => (unload ? backend.unload?.(name) : backend.load?.(name, keepAliveMs)));
   const reason = unload ? 'unload' : 'load';
   const body = { model: model.name, created_at: new Date().toISOString(), ...answer, done: true, done_reason: reason };
   if (!common.stream) return reply.send(body);
@@ -479,7 +479,7 @@ export function ollamaRoutes(services: Services) {
       const model = await services.router.resolve(name);
       const started = process.hrtime.bigint();
       if (input.length === 0) {
-        await services.router.onEveryReplica(model.name, (backend, m) => backend.load(m, keepAliveMs));
+        await services.router.onEveryReplica(model.name, (backend, m) => backend.load?.(m, keepAliveMs));
         const total = Number(process.hrtime.bigint() - started);
         return { model: model.name, embeddings: [], total_duration: total, load_duration: total, prompt_eval_count: 0 };
       }
@@ -509,7 +509,7 @@ export function ollamaRoutes(services: Services) {
       parseOllamaOptions(body.options);
       const model = await services.router.resolve(name);
       if (text === '') {
-        await services.router.onEveryReplica(model.name, (backend, m) => backend.load(m, keepAliveMs));
+        await services.router.onEveryReplica(model.name, (backend, m) => backend.load?.(m, keepAliveMs));
         return { embedding: [], model: model.name };
       }
       const result = await services.router.embed({ model: model.name, input: [text], keepAliveMs, signal: clientGone(request, reply) });

@@ -3,6 +3,7 @@ import type { Services } from './services.js';
 import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '../backends/types.js';
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
+import { providerKind } from '../backends/provider.js';
 import { GenerationService } from '../core/generation.js';
 import { ShutdownError } from '../core/shutdown.js';
 import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
@@ -393,7 +394,7 @@ function modelObject(model: RoutedModel) {
     id: model.name,
     object: 'model',
     created: Number.isFinite(modified) ? Math.floor(modified / 1000) : 0,
-    owned_by: model.replicas[0]?.kind ?? 'library',
+    owned_by: model.replicas[0] ? providerKind(model.replicas[0]) : 'library',
   };
 }
 

@@ -1,5 +1,5 @@
-import { BackendError, type ChatRequest, type GenerationEvent, type ModelInfo } from '../../src/backends/types.js';
-import { TestBackend, testStats } from '../helpers/test-backend.js';
+import { BackendError, type ChatRequest, type ModelInfo, type StreamPart } from '../../src/backends/provider.js';
+import { TestBackend, finish } from '../helpers/test-backend.js';
 
 /**
  * A model server whose answers the test chooses, standing in for a remote backend (as an Ollama host
@@ -10,7 +10,6 @@ import { TestBackend, testStats } from '../helpers/test-backend.js';
  */
 export class CannedBackend extends TestBackend {
   readonly id = 'canned';
-  readonly kind = 'openai' as const;
   aborted = 0;
   completed = 0;
 
@@ -28,7 +27,7 @@ export class CannedBackend extends TestBackend {
     ];
   }
 
-  async *chat(request: ChatRequest): AsyncGenerator<GenerationEvent> {
+  async *chat(request: ChatRequest): AsyncGenerator<StreamPart> {
     if (request.model.startsWith('broken')) throw new BackendError('the canned backend is broken on purpose', 502);
     const started = process.hrtime.bigint();
     const words = this.answer.split(/(?<=\s)/);
@@ -41,6 +40,6 @@ export class CannedBackend extends TestBackend {
       yield { type: 'token', text: word };
     }
     this.completed++;
-    yield { type: 'done', stats: testStats(request.messages.length, words.length, Number(process.hrtime.bigint() - started)) };
+    yield* finish(request.messages.length, words.length, Number(process.hrtime.bigint() - started));
   }
 }

@@ -91,6 +91,12 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       const path = (request.url ?? '/').split('?')[0]!;
       const body = request.method === 'POST' || request.method === 'DELETE' ? await readJson(request) : {};
       const generation = ['/api/chat', '/api/generate', '/api/embed', '/api/delete', '/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path);
+      // A broken server fails its health check as well, so a replica marked down stays down until its
+      // mode is set back to 'ok' (however long a loaded machine takes between two requests).
+      if (path === '/api/version' && mode !== 'ok') {
+        if (mode === 'stall') return;
+        return json(response, 500, { error: 'mock failure' });
+      }
       if (generation) {
         hits.set(path, (hits.get(path) ?? 0) + 1);
         if (mode === 'stall') return; // holds the connection open and never answers

@@ -1,5 +1,5 @@
-import { BackendError, type ChatRequest, type CompletionRequest, type GenerationEvent, type ModelInfo } from '../../src/backends/types.js';
-import { TestBackend, testStats } from './test-backend.js';
+import { BackendError, type ChatRequest, type CompletionRequest, type ModelInfo, type StreamPart } from '../../src/backends/provider.js';
+import { TestBackend, finish } from './test-backend.js';
 
 /**
  * A second backend beside the real engine, serving one model whose behaviour the test picks with the
@@ -14,30 +14,29 @@ export const SCRIPTED_MODEL = 'scripted:latest';
 
 export class ScriptedBackend extends TestBackend {
   readonly id = 'scripted';
-  readonly kind = 'ollama' as const;
   readonly requests: (ChatRequest | CompletionRequest)[] = [];
 
   async listModels(): Promise<ModelInfo[]> {
     return [{ name: SCRIPTED_MODEL, family: 'scripted', format: 'gguf', capabilities: ['completion', 'tools'], loaded: true }];
   }
 
-  private async *script(text: string): AsyncGenerator<GenerationEvent> {
+  private async *script(text: string): AsyncGenerator<StreamPart> {
     if (text.includes('CALL get_weather')) {
-      yield { type: 'done', stats: testStats(3, 5, 3000, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]) };
+      yield* finish(3, 5, 3000, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
       return;
     }
     yield { type: 'token', text: 'Partly' };
     if (text.includes('FAIL')) throw new BackendError('upstream connection lost', 502);
     yield { type: 'token', text: ' sunny' };
-    yield { type: 'done', stats: testStats(3, 2, 3000) };
+    yield* finish(3, 2, 3000);
   }
 
-  chat(request: ChatRequest): AsyncIterable<GenerationEvent> {
+  chat(request: ChatRequest): AsyncIterable<StreamPart> {
     this.requests.push(request);
     return this.script(request.messages.at(-1)?.content ?? '');
   }
 
-  override complete(request: CompletionRequest): AsyncIterable<GenerationEvent> {
+  override complete(request: CompletionRequest): AsyncIterable<StreamPart> {
     this.requests.push(request);
     return this.script(request.prompt);
   }

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildServer, type BuildOptions } from '../../src/server.js';
 import type { Services } from '../../src/surfaces/services.js';
-import type { Backend } from '../../src/backends/types.js';
+import type { ModelProvider } from '../../src/backends/provider.js';
 import { readNdjson } from '../../src/shared/ndjson.js';
 
 /** The shared test model, read in place from ../shared/models (never copied into the repo). */
@@ -46,7 +46,7 @@ export interface RunningServer {
  */
 export async function startServer(
   env: Record<string, string> = {},
-  backends: Backend[] = [],
+  backends: ModelProvider[] = [],
   logStream?: NodeJS.WritableStream,
   build: Pick<BuildOptions, 'loadLlama'> = {},
 ): Promise<RunningServer> {

@@ -1,17 +1,16 @@
-import { BackendError, type Backend, type ChatRequest, type CompletionRequest, type EmbedResult, type GenerationEvent, type GenerationStats, type ModelInfo, type ToolCall } from '../../src/backends/types.js';
+import { BackendError, type ChatRequest, type CompletionRequest, type EmbedResult, type FinishStats, type ModelInfo, type ModelProvider, type StreamPart, type ToolCall } from '../../src/backends/provider.js';
 
 /**
  * The common part of the in-process backends tests put beside the real engine to show what the tiny
  * story model cannot (a model that writes chosen text, calls a tool, or fails): everything but
- * listing and generating is a no-op, and `stats()` builds the final event's figures.
+ * listing and generating is a no-op, and `finish()` builds the final parts.
  */
-export abstract class TestBackend implements Backend {
+export abstract class TestBackend implements ModelProvider {
   abstract readonly id: string;
-  abstract readonly kind: Backend['kind'];
   abstract listModels(): Promise<ModelInfo[]>;
-  abstract chat(request: ChatRequest): AsyncIterable<GenerationEvent>;
+  abstract chat(request: ChatRequest): AsyncIterable<StreamPart>;
 
-  complete(_request: CompletionRequest): AsyncIterable<GenerationEvent> {
+  complete(_request: CompletionRequest): AsyncIterable<StreamPart> {
     throw new BackendError(`${this.id} has no completions`, 400);
   }
   async embed(): Promise<EmbedResult> {
@@ -25,7 +24,7 @@ export abstract class TestBackend implements Backend {
   async close(): Promise<void> {}
 }
 
-export function testStats(promptTokens: number, completionTokens: number, durationNs: number, toolCalls?: ToolCall[]): GenerationStats {
+export function testStats(promptTokens: number, completionTokens: number, durationNs: number, toolCalls?: ToolCall[]): FinishStats {
   return {
     promptTokens,
     completionTokens,
@@ -34,6 +33,13 @@ export function testStats(promptTokens: number, completionTokens: number, durati
     evalDurationNs: durationNs - Math.round(durationNs / 3),
     totalDurationNs: durationNs,
     doneReason: toolCalls ? 'tool_calls' : 'stop',
-    toolCalls,
   };
+}
+
+/** A generation's last parts: its tool calls, then the finish with `testStats`' figures. */
+export function finish(promptTokens: number, completionTokens: number, durationNs: number, toolCalls?: ToolCall[]): StreamPart[] {
+  return [
+    ...(toolCalls ?? []).map((call): StreamPart => ({ type: 'tool-call', call })),
+    { type: 'finish', stats: testStats(promptTokens, completionTokens, durationNs, toolCalls) },
+  ];
 }

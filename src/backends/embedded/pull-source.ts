@@ -1,5 +1,5 @@
 import { BackendError } from '../types.js';
-import { malformed, splitRegistryName } from './ollama-registry.js';
+import { malformed, parseRegistryName, splitRegistryName } from './ollama-registry.js';
 import { redactUrl, type PullPolicy } from './pull-policy.js';
 
 /** Far longer than any model URL or name; a longer one is not a pull request. */
@@ -52,4 +52,35 @@ export function checkPullSource(source: string, policy: PullPolicy): string {
   }
   policy.checkLiteralHost(hostname);
   return source;
+}
+
+/** A URL or an `hf:` reference names one file; anything else is an Ollama registry name. */
+export function isFileSource(source: string): boolean {
+  return source.startsWith('hf:') || /^https?:\/\//.test(source);
+}
+
+/** The name a pull of `source` gives the model here; throws a 400 for a source that cannot be pulled. */
+export function pullTargetName(source: string): string {
+  if (!isFileSource(source)) return parseRegistryName(source).localName;
+  resolveSource(source);
+  return nameFromSource(source);
+}
+
+/** `hf:owner/repo/file.gguf` is a Hugging Face file; anything else must be an http(s) URL. */
+export function resolveSource(source: string): string {
+  if (source.startsWith('hf:')) {
+    const parts = source.slice(3).split('/');
+    if (parts.length < 3) throw new BackendError('hf: references look like hf:owner/repo/file.gguf', 400);
+    const [owner, repo, ...file] = parts;
+    return `https://huggingface.co/${owner}/${repo}/resolve/main/${file.join('/')}`;
+  }
+  if (/^https?:\/\//.test(source)) return source;
+  throw new BackendError(`cannot pull '${source}': give an http(s) URL or an hf:owner/repo/file.gguf reference`, 400);
+}
+
+/** `https://host/path/My-Model.Q4_K_M.gguf` becomes `my-model.q4_k_m:latest`. */
+export function nameFromSource(source: string): string {
+  const last = source.split(/[/?#]/).filter(Boolean).reverse().find((part) => /\.gguf$/i.test(part)) ?? 'model.gguf';
+  const stem = last.replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '-');
+  return `${stem}:latest`;
 }
