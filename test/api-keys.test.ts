@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { STORES } from './helpers/stores.js';
 
-/** Issue 5 item 2: API keys created, listed, used, refused, revoked, rotated, kept across restarts. */
+/** API keys created, listed, used, refused, revoked, rotated, kept across restarts. */
 
 const ADMIN_TOKEN = 'admin-token-for-key-tests';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -106,7 +106,7 @@ describe.each(STORES)('API keys on $store', ({ setup }) => {
     const v1 = await fetch(`${server.url}/v1/models`, { headers: bearer(unknown) });
     expect(v1.status).toBe(401);
     expect(await v1.json()).toEqual({ error: { message: 'Invalid API key provided', type: 'authentication_error', code: 'invalid_api_key' } });
-    // A token that is not shaped like a key is a wrong admin token: seeds 000/001's message.
+    // A token that is not shaped like a key is a wrong admin token: the Arena API's message.
     const wrongToken = await fetch(`${server.url}/api/models`, { headers: bearer('not-the-token') });
     expect(await wrongToken.json()).toEqual({ error: 'Invalid authorization token' });
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, startServer, TEST_MODEL, type RunningServer } from './helpers/server.js';
 
 /**
- * Every request and response example of seeds 000 and 001, against the real server and the real
+ * Every request and response example of the Arena API, against the real server and the real
  * test model (their model names replaced by the test model's).
  */
 
@@ -20,7 +20,7 @@ function expectMetrics(metrics: Record<string, unknown>) {
   expect(metrics.tokens).toBeGreaterThan(0);
   expect(metrics.duration_s).toBeGreaterThan(0);
   expect(metrics.tokens_per_sec).toBeGreaterThan(0);
-  // Seeds 000/001: every example's tokens_per_sec is tokens / duration_s (8 / 0.42 = 19.05).
+  // The Arena API: every example's tokens_per_sec is tokens / duration_s (8 / 0.42 = 19.05).
   // (duration_s is rounded to the millisecond, so the quotient of the two rounded figures is within 1%.)
   const quotient = (metrics.tokens as number) / (metrics.duration_s as number);
   expect(Math.abs((metrics.tokens_per_sec as number) - quotient)).toBeLessThanOrEqual(quotient * 0.01);
@@ -52,7 +52,7 @@ describe('POST /api/chat with history', () => {
     });
     expect(response.status).toBe(200);
     const body = await response.json();
-    // The name as the client wrote it: seed 000's clients match answers to their list by it.
+    // The name as the client wrote it: the Arena API's clients match answers to their list by it.
     expect(body.model).toBe('stories260K');
     expect(typeof body.response).toBe('string');
     expect(body.response.length).toBeGreaterThan(0);
@@ -74,7 +74,7 @@ describe('POST /api/chat with history', () => {
     }
   });
 
-  it('keys v3 model_instances by instance id, generated per SPEC rule 9 when absent', async () => {
+  it('keys v3 model_instances by instance id, generated as docs/api-contract.md says when absent', async () => {
     const response = await postJson(`${server.url}/api/chat`, {
       history: [user('Once upon a time')],
       model_instances: [
@@ -302,7 +302,7 @@ describe('errors and operability', () => {
 });
 
 describe('catalog defaults in the Arena', () => {
-  it('fill the settings an instance omits, after the client and before seed 001', async () => {
+  it('fill the settings an instance omits, after the client and before the Arena API', async () => {
     const put = await fetch(`${server.url}/api/admin/models/stories260K`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },

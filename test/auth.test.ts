@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, type RunningServer } from './helpers/server.js';
 import { secretsEqual, bearerToken } from '../src/core/auth.js';
 
-/** WEB_CHAT_TOKEN as seeds 000/001 describe it, and SPEC rule 7's open default. */
+/** WEB_CHAT_TOKEN as the Arena API describes it, and the open default (docs/api-contract.md, access). */
 
 describe('with WEB_CHAT_TOKEN set', () => {
   let server: RunningServer;

@@ -354,7 +354,7 @@ describe('backends from the configuration', () => {
 });
 
 describe('an Arena chat whose only host has gone', () => {
-  it('answers seeds 000/001\'s 500 with the backend\'s failure in details', async () => {
+  it('answers the Arena API\'s 500 with the backend\'s failure in details', async () => {
     const upstream = await startServer({ MODELS_DIR: upstreamModelsDir() });
     const gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(upstream.url)]);
     try {
@@ -372,7 +372,7 @@ describe('an Arena chat whose only host has gone', () => {
 });
 
 describe('a deletion the Ollama host refuses', () => {
-  it('answers seeds 000/001\'s 500 "Failed to delete model" and keeps the model', async () => {
+  it('answers the Arena API\'s 500 "Failed to delete model" and keeps the model', async () => {
     const mock = await startMockUpstream({ models: ['keeper:latest'] });
     const gateway = await startServer({ MODELS_DIR: tempDir('gateway-models-') }, [new OllamaBackend(mock.url)]);
     try {
@@ -423,7 +423,7 @@ describe('a reasoning model behind the Ollama and OpenAI-compatible backends', (
     expect(parts).toEqual({ thinking: thoughts, content: 'Once upon a time, there was a little girl.' });
     const generated = await ollama.generate({ model: 'thinker', prompt: 'Tell me a story', think: true });
     expect(generated.thinking).toBe(thoughts);
-    // Seed 004's SSE carries them as events of their own, out of full_text.
+    // The extended Ollama API's SSE carries them as events of their own, out of full_text.
     const sse = await postJson(`${viaOllama.url}/api/chat`, { model: 'thinker', messages: ask, think: true }, { accept: 'text/event-stream' });
     const events = (await sse.text()).split('\n\n').filter(Boolean).map((frame) => JSON.parse(frame.replace(/^data: /, '')) as Record<string, unknown>);
     expect(events.filter((e) => e.thinking !== undefined).map((e) => e.thinking).join('')).toBe(thoughts);

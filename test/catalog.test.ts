@@ -3,7 +3,7 @@ import { postJson, startServer, type RunningServer } from './helpers/server.js';
 import { STORES } from './helpers/stores.js';
 
 /**
- * Issue 5 item 6 (seed 002's catalog): description, is_active and default parameters per model; an
+ * description, is_active and default parameters per model; an
  * inactive model is hidden from every list and refused on every surface; defaults fill what a request
  * leaves out; `GET /api/models?details=true` shows it all.
  */

@@ -100,7 +100,7 @@ describe('load, unload and keep-alive through the API', () => {
 
   const loaded = async () => (await (await fetch(`${server.url}/api/models/stories260K`)).json()).loaded;
 
-  it('loads and unloads on request (seed 004)', async () => {
+  it('loads and unloads on request (extended Ollama API)', async () => {
     const load = await fetch(`${server.url}/api/models/stories260K/load`, { method: 'POST' });
     expect(await load.json()).toEqual({ status: 'success', message: "Model 'stories260K:latest' loaded" });
     expect(await loaded()).toBe(true);

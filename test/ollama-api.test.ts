@@ -8,7 +8,7 @@ import { serveFile, type FileServer } from './helpers/file-server.js';
 import { SCRIPTED_MODEL, ScriptedBackend } from './helpers/scripted-backend.js';
 
 /**
- * Issue 3 item 1: the native Ollama API, driven by the real `ollama` npm client (and raw HTTP where the
+ * the native Ollama API, driven by the real `ollama` npm client (and raw HTTP where the
  * wire format itself is under test). The models directory is a temp copy of the shared test model, so
  * copy and delete never touch ../shared.
  */
@@ -95,7 +95,7 @@ describe('server and model information', () => {
 });
 
 describe('chat', () => {
-  it('answers a non-streamed chat with Ollama fields and the SPEC superset', async () => {
+  it('answers a non-streamed chat with Ollama fields and the fields of every API', async () => {
     const answer = (await ollama.chat({
       model: 'stories260K',
       messages: [{ role: 'system', content: 'Tell a story.' }, { role: 'user', content: 'Once upon a time' }],
@@ -175,7 +175,7 @@ describe('chat', () => {
     expect(withCalls).toMatchObject({ done: false, message: { tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] } });
     expect(streamed.at(-1)).toMatchObject({ done: true, done_reason: 'stop' });
 
-    // Seed 004's SSE carries them on its final event.
+    // The extended Ollama API's SSE carries them on its final event.
     const response = await postJson(`${server.url}/api/chat`, { model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'CALL get_weather' }], tools }, { accept: 'text/event-stream' });
     const events = (await response.text()).split('\n\n').filter(Boolean).map((frame) => JSON.parse(frame.replace(/^data: /, '')));
     expect(events.at(-1)).toMatchObject({ done: true, tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] });
@@ -315,7 +315,7 @@ describe('generate', () => {
     expect(parts.slice(0, -1).every((part) => part.done === false && part.eval_count === undefined)).toBe(true);
   });
 
-  it('takes seed 002 top-level temperature and max_tokens, and seed 004 options.max_tokens and options.stop', async () => {
+  it('takes the management API top-level temperature and max_tokens, and the extended Ollama API options.max_tokens and options.stop', async () => {
     const top = await (await postJson(`${server.url}/api/generate`, { model: 'stories260K', prompt: 'Once', stream: false, temperature: 0.2, max_tokens: 3 })).json();
     expect(top.eval_count).toBe(3);
     const seed4 = await (await postJson(`${server.url}/api/generate`, { model: 'stories260K', prompt: 'Once', stream: false, options: { max_tokens: 4, stop: ['zzz'] } })).json();
@@ -393,7 +393,7 @@ describe('generate', () => {
     await ollama.generate({ model: 'stories260K', prompt: '', keep_alive: '5m' });
   });
 
-  it('answers seed 004 SSE when the client accepts text/event-stream', async () => {
+  it('answers the extended Ollama API SSE when the client accepts text/event-stream', async () => {
     const response = await postJson(`${server.url}/api/generate`, { model: 'stories260K', prompt: 'Once', options: { num_predict: 4 } }, { accept: 'text/event-stream' });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     const events = (await response.text()).split('\n\n').filter(Boolean).map((frame) => JSON.parse(frame.replace(/^data: /, '')));
@@ -419,7 +419,7 @@ describe('embeddings', () => {
     expect(Math.hypot(...cut.embeddings[0])).toBeCloseTo(1, 5);
   });
 
-  it('answers /api/embeddings for prompt (Ollama) and input (seed 004)', async () => {
+  it('answers /api/embeddings for prompt (Ollama) and input (extended Ollama API)', async () => {
     const byPrompt = await ollama.embeddings({ model: 'stories260K', prompt: 'a happy dog' });
     const byInput = await (await postJson(`${server.url}/api/embeddings`, { model: 'stories260K', input: 'a happy dog' })).json();
     expect(byInput.model).toBe(TEST_MODEL);

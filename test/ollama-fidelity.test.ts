@@ -140,7 +140,7 @@ describe('prompt truncation', () => {
 
 describe('defaults', () => {
   it('generates until the end of text without a num_predict, as Ollama does (not 1024 tokens)', async () => {
-    // The 512-token context bounds it: without a limit the answer runs past seed 002's old 1024 cap
+    // The 512-token context bounds it: without a limit the answer runs past the management API's old 1024 cap
     // only by the context, so what is checked is that no 1024 is sent and that the length is the context's.
     const answer = await ollama.generate({ model: 'stories260K', prompt: 'Once upon a time', options: { temperature: 0 } });
     expect(answer.done).toBe(true);

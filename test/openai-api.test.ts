@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, TEST_MODEL, type RunningServer } from './helpers/server.js';
 import { SCRIPTED_MODEL, ScriptedBackend } from './helpers/scripted-backend.js';
 
-/** Issue 3 item 2: the OpenAI API under /v1, driven by the real `openai` npm client. */
+/** The OpenAI API under /v1, driven by the real `openai` npm client. */
 
 let server: RunningServer;
 let openai: OpenAI;

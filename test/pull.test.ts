@@ -5,7 +5,7 @@ import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } fro
 import { serveFile, type FileServer } from './helpers/file-server.js';
 import { nameFromSource, resolveSource } from '../src/backends/embedded/pull-source.js';
 
-/** Seed 000/001 pull_model and delete_model, with real downloads from a local HTTP server. */
+/** The Arena API pull_model and delete_model, with real downloads from a local HTTP server. */
 
 const MODEL_FILE = path.join(SHARED_MODELS, 'stories260K.gguf');
 

@@ -5,7 +5,7 @@ import { freePort, postJson, startServer, type RunningServer } from './helpers/s
 import { STORES, testRedis } from './helpers/stores.js';
 
 /**
- * Issue 5 item 3: per-key limits per minute (tier, own rpm, tpm), the X-RateLimit headers with an
+ * per-key limits per minute (tier, own rpm, tpm), the X-RateLimit headers with an
  * absolute reset, 429 with Retry-After in the surface's format, exact under concurrency; in memory and
  * in Redis. Counting uses `GET /api/models`: every route a key can call is limited, and this one is cheap.
  */

@@ -24,7 +24,7 @@ async function arenaChat(gateway: RunningServer, prompt: string): Promise<ChatOu
     history: [user(prompt)],
     model_instances: [{ id: 'a', model: 'stories260K', num_predict: 12, seed: 7 }],
   });
-  // One instance answers with one result object (seed 001), its `error` null when all went well.
+  // One instance answers with one result object (the Arena API), its `error` null when all went well.
   const body = (await response.json()) as { response?: string; error?: string | null };
   return { status: response.status, text: body.response ?? '', error: body.error ?? undefined };
 }

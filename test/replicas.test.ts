@@ -5,7 +5,7 @@ import { serveFile, type FileServer } from './helpers/file-server.js';
 import { createPgDatabase, testRedis, type TestDatabase } from './helpers/stores.js';
 
 /**
- * Issue 5 item 8: two server processes sharing one PostgreSQL and one Redis behave as one service:
+ * two server processes sharing one PostgreSQL and one Redis behave as one service:
  * keys, revocations, rate limits, usage, catalog changes and pull jobs are the same on both.
  */
 

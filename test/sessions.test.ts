@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, spawnServer, startServer, tempDir, TEST_MODEL, type RunningServer } from './helpers/server.js';
 import { createPgDatabase, STORES } from './helpers/stores.js';
 
-/** Seed 004 / issue 5 item 5: server-side sessions on `/api/chat`, on SQLite and PostgreSQL. */
+/** The extended Ollama API / server-side sessions on `/api/chat`, on SQLite and PostgreSQL. */
 
 const turn = (content: string, extra: Record<string, unknown> = {}) => ({
   model: 'stories260K',

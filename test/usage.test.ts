@@ -3,7 +3,7 @@ import { ndjsonLines, postJson, startServer, tempDir, type RunningServer } from 
 import { STORES } from './helpers/stores.js';
 
 /**
- * Issue 5 item 4: every request on a model route is recorded (key, model, surface, tokens, duration,
+ * every request on a model route is recorded (key, model, surface, tokens, duration,
  * status); `GET /api/admin/usage` totals by key, model and day; counts equal requests sent, under
  * load and across a shutdown.
  */

@@ -11,12 +11,12 @@ import type { KeyView, Tier } from '../domain/access.js';
 
 export type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-/** Seed 002's tiers: requests per minute. */
+/** The management API's tiers: requests per minute. */
 export const TIER_RPM: Record<Tier, number> = { standard: 60, premium: 300 };
 
 /** Every secret starts with this, so people (and secret scanners) recognise it. */
 export const KEY_PREFIX = 'oa-';
-/** Seed 002's message for a key that does not open the API, whatever the reason. */
+/** The management API's message for a key that does not open the API, whatever the reason. */
 export const INVALID_KEY = 'Invalid API key provided';
 
 /**

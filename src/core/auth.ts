@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import type { Scope } from '../domain/access.js';
 
 /**
- * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (SPEC
- * rule 7: it binds to 127.0.0.1 by default); `admin` holds WEB_CHAT_TOKEN; `key` holds an API key.
+ * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (it binds
+ * to 127.0.0.1 by default; docs/api-contract.md, access); `admin` holds WEB_CHAT_TOKEN; `key` holds an API key.
  */
 export type Principal =
   | { kind: 'open' }

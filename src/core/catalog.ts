@@ -4,12 +4,12 @@ import type { Db } from '../store/database.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import type { SharedEvents } from './shared-events.js';
 
-/** Default generation parameters an admin may set per model (seed 002's `parameters`). */
+/** Default generation parameters an admin may set per model (the management API's `parameters`). */
 export type ModelParameters = Pick<
   GenerationOptions,
   'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'repeat_last_n' | 'presence_penalty' | 'frequency_penalty' | 'num_predict' | 'seed' | 'stop' | 'num_ctx'
 > & {
-  /** Seed 002's name for num_predict; kept as given so the catalog shows what the admin wrote. */
+  /** The management API's name for num_predict; kept as given so the catalog shows what the admin wrote. */
   max_tokens?: number;
 };
 

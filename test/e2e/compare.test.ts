@@ -79,7 +79,7 @@ describe('compare page', () => {
       expect(m.tps).toBeGreaterThan(0);
       expect(m.ttft).toMatch(/^\d+\.\d\d s$/);
     }
-    // One request carried both instances, each with its settings, keyed by SPEC rule 9's id.
+    // One request carried both instances, each with its settings, keyed by the instance id of docs/api-contract.md.
     expect(requests).toHaveLength(1);
     const first = JSON.parse(requests[0]!.postData()!);
     expect(first.model_instances).toEqual([
