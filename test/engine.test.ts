@@ -58,11 +58,25 @@ describe('EmbeddedEngine', () => {
   });
 
   it('generates for several requests at once on one model (parallel sequences)', async () => {
-    let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, engine.stats.running)), 1);
-    await Promise.all([1, 2, 3].map((seed) => complete('Once upon a time', { seed, num_predict: 150, temperature: 0.8 })));
-    clearInterval(sampler);
-    expect(peak).toBe(3);
+    // Each request's first and last token times: with one sequence the second request could only
+    // start once the first had ended; with parallel sequences their token streams overlap.
+    const spans = await Promise.all(
+      [1, 2, 3].map(async (seed) => {
+        let first = 0;
+        let last = 0;
+        await GenerationService.collect(
+          engine.complete({ model: TEST_MODEL, prompt: 'Once upon a time', options: { seed, num_predict: 150, temperature: 0.8 }, signal: new AbortController().signal }),
+          () => {
+            last = performance.now();
+            first ||= last;
+          },
+        );
+        return { first, last };
+      }),
+    );
+    const lastFirstToken = Math.max(...spans.map((s) => s.first));
+    const firstEnd = Math.min(...spans.map((s) => s.last));
+    expect(lastFirstToken).toBeLessThan(firstEnd);
   });
 
   it('stops when the signal aborts', async () => {

@@ -42,11 +42,6 @@ function digest(value: string): Buffer {
   return crypto.createHash('sha256').update(value).digest();
 }
 
-/** Equal-length digests compared in constant time, so neither content nor length leaks through timing. */
-export function secretsEqual(given: string, expected: string): boolean {
-  return crypto.timingSafeEqual(digest(given), digest(expected));
-}
-
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -71,6 +66,7 @@ export class Authenticator {
     this.keys = keys;
   }
 
+  /** Digests of equal length compared in constant time: neither the token's content nor its length leaks through timing. */
   private isAdmin(token: string): boolean {
     return this.adminDigest !== undefined && crypto.timingSafeEqual(digest(token), this.adminDigest);
   }
