@@ -1,5 +1,5 @@
 import type { ArenaMetrics, ModelInstance, StopReason } from '../domain/arena.js';
-import type { ChatMessage, GenerationOptions } from '../backends/types.js';
+import type { ChatMessage, GenerationOptions } from '../domain/chat.js';
 import { arenaMetrics, GenerationService, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { ArenaValidationError, checkModelsExist, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';

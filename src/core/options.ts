@@ -1,4 +1,5 @@
-import type { GenerationOptions, OutputFormat } from '../backends/types.js';
+import type { OutputFormat } from '../backends/types.js';
+import type { GenerationOptions } from '../domain/chat.js';
 
 /**
  * The one place where the sampling settings of every single-model surface become `GenerationOptions`:

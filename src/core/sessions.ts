@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Principal } from './auth.js';
 import { SessionStore, type StoredSession } from '../store/sessions.js';
 import type { Store } from '../store/database.js';

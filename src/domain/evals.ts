@@ -2,7 +2,7 @@
  * What an evaluation is, as stored, served and shown: its suite (prompts, configurations, checks and
  * judge), the state of its job, each cell's result, and the summary per configuration.
  */
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from './chat.js';
 import type { ArenaMetrics, ModelInstance } from './arena.js';
 
 export type Assertion =

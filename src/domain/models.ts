@@ -1,3 +1,5 @@
+import type { GenerationOptions } from './chat.js';
+
 /** Models as the model pages show them: downloads in progress and their outcome. */
 
 export interface PullJob {
@@ -22,3 +24,12 @@ export interface PullJob {
   startedAt: string;
   finishedAt?: string;
 }
+
+/** Default generation parameters an admin may set per model (the management API's `parameters`). */
+export type ModelParameters = Pick<
+  GenerationOptions,
+  'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'repeat_last_n' | 'presence_penalty' | 'frequency_penalty' | 'num_predict' | 'seed' | 'stop' | 'num_ctx'
+> & {
+  /** The management API's name for num_predict; kept as given so the catalog shows what the admin wrote. */
+  max_tokens?: number;
+};

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { instanceMessages, instanceOptions } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import type { Principal } from '../core/auth.js';

@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { parseArenaRequest, parseHistory } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { isRecord } from '../core/options.js';

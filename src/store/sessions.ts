@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Store } from './database.js';
 
 export interface StoredSession {

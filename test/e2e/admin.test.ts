@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, screenshot } from './browser.js';
 import { buildRequest, curlCommand, readAnswer, type PlaygroundForm } from '../../web/src/pages/admin/playgroundRequest.js';
 

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
-import { serveFile, type FileServer } from '../helpers/file-server.js';
+import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
+import { serveFile, type FileServer } from '../support/file-server.js';
 
 /**
  * What the browser app needs from the server, over plain HTTP: the app for browser requests to its

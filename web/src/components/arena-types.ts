@@ -5,7 +5,7 @@
  */
 import type { ModelInstance } from '../../../src/domain/arena.js';
 import type { ArenaMetrics } from '../../../src/domain/arena.js';
-import type { ModelParameters } from '../../../src/core/catalog.js';
+import type { ModelParameters } from '../../../src/domain/models.js';
 import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/domain/models.js';
 
