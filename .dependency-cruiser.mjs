@@ -45,10 +45,10 @@ export default {
     },
     {
       name: 'benchmarks-use-only-test-helpers',
-      comment: 'Benchmarks start servers as the tests do, through test/helpers, and nothing else of test/.',
+      comment: 'Benchmarks start servers as the tests do, through test/support, and nothing else of test/.',
       severity: 'error',
       from: { path: '^bench/' },
-      to: { path: '^test/(?!helpers/)' },
+      to: { path: '^test/(?!support/)' },
     },
     {
       name: 'only-the-composition-root-imports-the-composition-root',

@@ -3,7 +3,7 @@
  * each instance's time to first token, measured at the client.
  * Usage: npx tsx bench/arena-fanout.ts [rounds]
  */
-import { ndjsonLines, spawnServer } from '../test/helpers/server.js';
+import { ndjsonLines, spawnServer } from '../test/support/server.js';
 import { fmt, machine, mean, table } from './lib.js';
 
 const ROUNDS = Number(process.argv[2] ?? 5);

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { getLlama, GeneralChatWrapper, LlamaChat, LlamaLogLevel } from 'node-llama-cpp';
 import { loadConfig } from '../src/config.js';
-import { spawnServer, SHARED_MODELS } from '../test/helpers/server.js';
+import { spawnServer, SHARED_MODELS } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
 
 const ROUNDS = Number(process.argv[2] ?? 8);

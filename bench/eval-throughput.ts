@@ -6,7 +6,7 @@
  * (assertions, the stored row, the event; goal: below 1 ms).
  * Usage: npx tsx bench/eval-throughput.ts [prompts] [num_predict]
  */
-import { postJson, startServer } from '../test/helpers/server.js';
+import { postJson, startServer } from '../test/support/server.js';
 import { readNdjson } from '../src/shared/ndjson.js';
 import { bookkeeping } from '../src/evals/runner.js';
 import { fmt, machine, percentile, table } from './lib.js';

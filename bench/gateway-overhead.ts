@@ -1,6 +1,6 @@
 /**
  * Gateway overhead, measured the way TensorZero, Bifrost and LiteLLM publish theirs: a mock upstream
- * that answers at once (test/helpers/mock-upstream.ts, OpenAI and Ollama wire formats), and the same requests
+ * that answers at once (test/support/mock-upstream.ts, OpenAI and Ollama wire formats), and the same requests
  * sent to it directly and through the gateway (OpenAI backend behind /v1, Ollama backend behind /api),
  * interleaved in one run. Reports the latency the gateway adds (p50, p99) at concurrency 1 and 10, and
  * the highest request rate at which the added p99 stays under 5 ms, streamed and not.
@@ -114,7 +114,7 @@ for (const scenario of [...scenarios, ...references]) {
 
 console.log(`## Gateway overhead (${new Date().toISOString().slice(0, 10)})
 
-\`bench/gateway-overhead.ts\`: \`test/helpers/mock-upstream.ts\` answering at once (11 chunks) and the same
+\`bench/gateway-overhead.ts\`: \`test/support/mock-upstream.ts\` answering at once (11 chunks) and the same
 request sent directly to it and through the gateway (OpenAI-compatible backend behind \`/v1\`, Ollama
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.

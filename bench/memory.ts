@@ -4,7 +4,7 @@
  * mid-stream by the client) and errors.
  * Usage: npx tsx bench/memory.ts [requests]
  */
-import { spawnServer } from '../test/helpers/server.js';
+import { spawnServer } from '../test/support/server.js';
 import { fmt, machine, table } from './lib.js';
 
 const TOTAL = Number(process.argv[2] ?? 1000);

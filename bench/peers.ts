@@ -3,7 +3,7 @@
  * process hop), ollama-arena as `npm start` runs it, ollama-arena with API management on (the request
  * carries an API key with a rate limit, and its usage is recorded), and Portkey's open-source gateway
  * (`@portkey-ai/gateway`, a devDependency), each in a process of its own in front of the same mock
- * upstream (test/helpers/mock-upstream.ts), on OpenAI's chat completions, JSON and SSE.
+ * upstream (test/support/mock-upstream.ts), on OpenAI's chat completions, JSON and SSE.
  *
  * Per peer and request: latency to the last byte against the mock directly, interleaved (added = the
  * peer's percentile minus the direct one), and the peer process's own CPU time per request over a
@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT } from '../test/helpers/server.js';
+import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
 import { closedLoop, cpuMs, send, startGateway, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
 
@@ -188,7 +188,7 @@ const tableRows = rows.map((row) => {
 console.log(`## Peers in the same run (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)
 
 \`bench/peers.ts\` (\`npx tsx bench/peers.ts [pairs] [cpu-requests]\`): the same OpenAI chat completion
-sent directly to \`test/helpers/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
+sent directly to \`test/support/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
 own user + system time (/proc/<pid>/stat) over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in ms.

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
 import readline from 'node:readline';
-import { freePort, REPO_ROOT, tempDir } from '../test/helpers/server.js';
+import { freePort, REPO_ROOT, tempDir } from '../test/support/server.js';
 
 /**
  * What the proxy benchmarks (gateway-overhead.ts, peers.ts) share: the mock upstream, the gateway and
@@ -22,7 +22,7 @@ export async function stopAll(): Promise<void> {
   agent.destroy();
 }
 
-/** Runs test/helpers/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
+/** Runs test/support/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
 export async function startMockProcess(args: string[]): Promise<Record<string, string>> {
   const { urls } = await startMockProcessWithPid(args);
   return urls;
@@ -30,7 +30,7 @@ export async function startMockProcess(args: string[]): Promise<Record<string, s
 
 /** The same, with the process id (for its CPU time). */
 export async function startMockProcessWithPid(args: string[]): Promise<{ urls: Record<string, string>; pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/mock-upstream.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/mock-upstream.ts', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT, SHARED_MODELS, tempDir } from '../test/helpers/server.js';
+import { freePort, REPO_ROOT, SHARED_MODELS, tempDir } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
 
 const ROUNDS = Number(process.argv[2] ?? 5);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { DEFAULT_REGISTRY } from './backends/embedded/ollama-registry.js';
 
-/** Every setting of SPEC.md, read once from the environment. */
+/** Every setting, read once from the environment. */
 export interface Config {
   port: number;
   host: string;

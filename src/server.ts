@@ -48,7 +48,7 @@ declare module 'fastify' {
   }
 }
 
-/** The surface a route belongs to decides the error format (SPEC rule 5). */
+/** The surface a route belongs to decides the error format (docs/api-contract.md, errors). */
 export function isOpenAiPath(url: string): boolean {
   return url.startsWith('/v1/') || url === '/v1';
 }
@@ -183,7 +183,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   // a web page of another origin, though: such a form post needs no CORS preflight, so accepting it
   // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
   // An empty JSON body is no body (Fastify's default refuses it with its own message), so that each
-  // route answers with its seed's message (`No messages provided`, `Model name is required`).
+  // route answers with its documented message (`No messages provided`, `Model name is required`).
   // Large bodies are parsed on a worker thread, so that a megabytes-long prompt stalls no other request.
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   const parseJson = jsonBodyParser(config.bodyLimitBytes, (request, body, done) => defaultJsonParser(request, body, done));

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from './config.js';
-import type { Backend } from './backends/types.js';
+import { providerKind, type ModelProvider } from './backends/provider.js';
 import { describeDatabase } from './store/database.js';
 import { describeUrl as describeRedis } from './core/shared-events.js';
 
@@ -39,7 +39,10 @@ function listensEverywhere(host: string): boolean {
 
 type Reach = 'reachable' | 'unreachable' | 'no answer';
 
-async function probe(backend: Backend): Promise<Reach> {
+/** How the start log names each kind of provider; a kind not listed is shown as it is. */
+const PROVIDER_NAMES: Record<string, string> = { embedded: 'embedded llama.cpp engine', ollama: 'Ollama', openai: 'OpenAI-compatible' };
+
+async function probe(backend: ModelProvider): Promise<Reach> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<Reach>((resolve) => (timer = setTimeout(() => resolve('no answer'), PROBE_MS)));
   const answer = backend.ping().then(
@@ -57,14 +60,16 @@ async function probe(backend: Backend): Promise<Reach> {
  * `backends: embedded llama.cpp; ollama http://host:11434 reachable; ...`. Ollama's default address,
  * tried when OLLAMA_HOSTS is unset, is said to be absent rather than unreachable: nothing is wrong.
  */
-export async function backendsLine(backends: Backend[], ollamaHostsExplicit: boolean): Promise<string> {
+export async function backendsLine(backends: ModelProvider[], ollamaHostsExplicit: boolean): Promise<string> {
   const parts = await Promise.all(
     backends.map(async (backend) => {
-      if (backend.kind === 'embedded') return 'embedded llama.cpp engine';
-      const [kind, url] = [backend.kind === 'ollama' ? 'Ollama' : 'OpenAI-compatible', backend.id.slice(backend.id.indexOf(':') + 1)];
+      if (backend.capabilities?.inProcess) return PROVIDER_NAMES[providerKind(backend)] ?? providerKind(backend);
+      const kind = providerKind(backend);
+      const [name, url] = [PROVIDER_NAMES[kind] ?? kind, backend.id.slice(kind.length + 1)];
       const reach = await probe(backend);
-      if (reach !== 'reachable' && backend.kind === 'ollama' && !ollamaHostsExplicit) return `${kind} ${url} not running (tried by default; set OLLAMA_HOSTS to choose)`;
-      return `${kind} ${url} ${reach === 'no answer' ? `not answering within ${PROBE_MS / 1000} s` : reach}`;
+      // A provider that may be absent is one tried by default (Ollama's default address).
+      if (reach !== 'reachable' && backend.absent !== undefined && !ollamaHostsExplicit) return `${name} ${url} not running (tried by default; set OLLAMA_HOSTS to choose)`;
+      return `${name} ${url} ${reach === 'no answer' ? `not answering within ${PROBE_MS / 1000} s` : reach}`;
     }),
   );
   return `backends: ${parts.join('; ')}`;

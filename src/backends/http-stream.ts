@@ -1,7 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { BackendError, type DoneReason, type FinishStats, type StreamPart, type ToolCall } from './provider.js';
+import { BackendError, type DoneReason, type FinishStats, type StreamPart } from './provider.js';
+import { type ToolCall } from '../domain/chat.js';
 
 /**
  * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,

@@ -1,4 +1,4 @@
-import type { GenerationOptions } from './types.js';
+import type { GenerationOptions } from '../domain/chat.js';
 
 /**
  * The sampling settings a generation on the embedded engine uses for what neither the client nor the

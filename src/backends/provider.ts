@@ -8,17 +8,8 @@
  * fails over. The router and the pull jobs ask a provider what it can do (an optional method is there
  * or not, a capability flag says what it means); nothing branches on which provider it is.
  */
-import type {
-  ChatRequest,
-  CompletionRequest,
-  EmbedRequest,
-  EmbedResult,
-  GenerationStats,
-  ModelInfo,
-  PullProgress,
-  TokenLogprob,
-  ToolCall,
-} from './types.js';
+import type { ChatRequest, CompletionRequest, EmbedRequest, EmbedResult, GenerationStats, ModelInfo, PullProgress, TokenLogprob } from './types.js';
+import type { ToolCall } from '../domain/chat.js';
 
 export * from './types.js';
 

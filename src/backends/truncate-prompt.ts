@@ -1,4 +1,5 @@
-import { BackendError, type ChatMessage } from './types.js';
+import { BackendError } from './types.js';
+import type { ChatMessage } from '../domain/chat.js';
 
 /**
  * Ollama's answer to a prompt longer than the model's context: it drops the oldest tokens and answers,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EvalView } from '../evals/export.js';
+import type { EvalView } from '../domain/evals.js';
 import { summaryTable } from '../evals/export.js';
 import { readSuiteText } from '../evals/suite.js';
 import { readNdjson } from '../shared/ndjson.js';

@@ -1,20 +1,22 @@
 import crypto from 'node:crypto';
-import { SCOPES, type KeyVerifier, type Principal, type Scope } from './auth.js';
+import { type KeyVerifier, type Principal } from './auth.js';
+import { SCOPES, type Scope } from '../domain/access.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import type { SharedEvents } from './shared-events.js';
-import { ApiKeyStore, type ApiKeyRow, type UsageTotals } from '../store/api-keys.js';
+import { ApiKeyStore, type ApiKeyRow } from '../store/api-keys.js';
+import type { UsageTotals } from '../domain/access.js';
 import type { Db } from '../store/database.js';
 import { sharedSetting } from '../store/settings.js';
+import type { KeyView, Tier } from '../domain/access.js';
 
 export type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
-export type Tier = 'standard' | 'premium';
 
-/** Seed 002's tiers: requests per minute. */
+/** The management API's tiers: requests per minute. */
 export const TIER_RPM: Record<Tier, number> = { standard: 60, premium: 300 };
 
 /** Every secret starts with this, so people (and secret scanners) recognise it. */
 export const KEY_PREFIX = 'oa-';
-/** Seed 002's message for a key that does not open the API, whatever the reason. */
+/** The management API's message for a key that does not open the API, whatever the reason. */
 export const INVALID_KEY = 'Invalid API key provided';
 
 /**
@@ -34,24 +36,6 @@ export interface NewKey {
   models?: string[];
   expiresAt?: string;
   scopes?: Scope[];
-}
-
-/** A key as the admin API shows it: never its secret. */
-export interface KeyView {
-  id: string;
-  name: string;
-  prefix: string;
-  tier: string;
-  rpm: number;
-  tpm: number | null;
-  models: string[] | null;
-  /** Rights beyond using models: `manage` loads and unloads models. */
-  scopes: Scope[];
-  expires_at: string | null;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-  status: 'active' | 'expired' | 'revoked';
 }
 
 type Verdict = KeyPrincipal | { refused: string };

@@ -1,5 +1,5 @@
 import type { ArenaMetrics, ModelInstance, StopReason } from '../domain/arena.js';
-import type { ChatMessage, GenerationOptions } from '../backends/types.js';
+import type { ChatMessage, GenerationOptions } from '../domain/chat.js';
 import { arenaMetrics, GenerationService, type UsageSink } from './generation.js';
 import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
@@ -7,7 +7,7 @@ import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 
 /**
- * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
+ * The Arena's request model (the Arena API): one conversation sent to several model instances,
  * each a model with its own sampling settings, run concurrently.
  */
 
@@ -160,7 +160,7 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
 /**
  * Resolves every instance's model (unknown models are a client error found before any generation
  * starts) and fills the settings the client omitted with the model's defaults, when `defaults` gives
- * valid ones: client value, then model default, then seed 001's default. Generated ids follow.
+ * valid ones: client value, then model default, then the Arena API's default. Generated ids follow.
  */
 export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<void> {
   for (const instance of instances) {
@@ -191,7 +191,7 @@ export function instanceOptions(instance: ModelInstance): GenerationOptions {
     top_k: instance.top_k,
     repeat_penalty: instance.repeat_penalty,
     num_predict: instance.num_predict,
-    // Seed 001: an instance's seed 0 means random; to backends a seed is always a fixed one.
+    // The Arena API: an instance's seed 0 means random; to backends a seed is always a fixed one.
     seed: instance.seed === 0 ? undefined : instance.seed,
   };
 }

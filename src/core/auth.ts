@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
+import type { Scope } from '../domain/access.js';
 
 /**
- * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (SPEC
- * rule 7: it binds to 127.0.0.1 by default); `admin` holds WEB_CHAT_TOKEN; `key` holds an API key.
+ * Who is calling. `open` is the unauthenticated caller of a server with no token and no keys (it binds
+ * to 127.0.0.1 by default; docs/api-contract.md, access); `admin` holds WEB_CHAT_TOKEN; `key` holds an API key.
  */
 export type Principal =
   | { kind: 'open' }
@@ -16,9 +17,6 @@ export type Principal =
  */
 export type AccessLevel = 'public' | 'model' | 'manage' | 'admin';
 
-/** Rights an admin may add to an API key beyond using models. */
-export const SCOPES = ['manage'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 /**
  * Whether the caller may change which models are loaded for everyone: the admin, the caller of an
@@ -42,11 +40,6 @@ export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; stat
 
 function digest(value: string): Buffer {
   return crypto.createHash('sha256').update(value).digest();
-}
-
-/** Equal-length digests compared in constant time, so neither content nor length leaks through timing. */
-export function secretsEqual(given: string, expected: string): boolean {
-  return crypto.timingSafeEqual(digest(given), digest(expected));
 }
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -73,6 +66,7 @@ export class Authenticator {
     this.keys = keys;
   }
 
+  /** Digests of equal length compared in constant time: neither the token's content nor its length leaks through timing. */
   private isAdmin(token: string): boolean {
     return this.adminDigest !== undefined && crypto.timingSafeEqual(digest(token), this.adminDigest);
   }

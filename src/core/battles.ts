@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { ArenaValidationError, checkModelsExist, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
@@ -31,7 +31,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * The contestants a battle may draw from, each keyed by its configuration: the client's `id`, else
  * the configuration key built from the resolved model name, settings and system prompt. No pool
  * means every model the caller may use. Settings a contestant leaves out come from `defaults` (the
- * catalog's), then seed 001's, as in a comparison.
+ * catalog's), then the Arena API's, as in a comparison.
  */
 export async function resolvePool(
   router: ModelRouter,

@@ -1,17 +1,10 @@
-import { BackendError, type ChatMessage, type ChatRequest, type CompletionRequest, type GenerationOptions } from '../backends/types.js';
+import { BackendError, type ChatRequest, type CompletionRequest } from '../backends/types.js';
+import type { ChatMessage, GenerationOptions } from '../domain/chat.js';
 import { CatalogStore, type CatalogRow } from '../store/catalog.js';
 import type { Db } from '../store/database.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import type { SharedEvents } from './shared-events.js';
-
-/** Default generation parameters an admin may set per model (seed 002's `parameters`). */
-export type ModelParameters = Pick<
-  GenerationOptions,
-  'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'repeat_last_n' | 'presence_penalty' | 'frequency_penalty' | 'num_predict' | 'seed' | 'stop' | 'num_ctx'
-> & {
-  /** Seed 002's name for num_predict; kept as given so the catalog shows what the admin wrote. */
-  max_tokens?: number;
-};
+import type { ModelParameters } from '../domain/models.js';
 
 /**
  * What `/api/create` bakes into a model beside its parameters, as an Ollama Modelfile does: a system

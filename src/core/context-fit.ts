@@ -1,4 +1,5 @@
-import { BackendError, type ChatMessage, type GenerationEvent } from '../backends/types.js';
+import { BackendError, type GenerationEvent } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { withoutOldestExchange } from '../backends/truncate-prompt.js';
 
 /**

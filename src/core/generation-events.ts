@@ -1,4 +1,5 @@
-import type { GenerationEvent, StreamPart, ToolCall } from '../backends/provider.js';
+import type { GenerationEvent, StreamPart } from '../backends/provider.js';
+import type { ToolCall } from '../domain/chat.js';
 
 /**
  * Folds a provider's stream parts into the events the surfaces write: text and thoughts pass through,

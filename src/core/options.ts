@@ -1,9 +1,10 @@
-import type { GenerationOptions, OutputFormat } from '../backends/types.js';
+import type { OutputFormat } from '../backends/types.js';
+import type { GenerationOptions } from '../domain/chat.js';
 
 /**
  * The one place where the sampling settings of every single-model surface become `GenerationOptions`:
- * Ollama's `options` object, seed 002's top-level `temperature` / `max_tokens`, seed 004's
- * `options.max_tokens` / `options.stop`, and OpenAI's request parameters. Types and the seeds' ranges
+ * Ollama's `options` object, the management API's top-level `temperature` / `max_tokens`, the extended Ollama API's
+ * `options.max_tokens` / `options.stop`, and OpenAI's request parameters. Types and the documented ranges
  * are checked here so that a bad value is a 400 that names the field, never a 500 further down.
  */
 
@@ -20,7 +21,7 @@ interface Rule {
 }
 
 /**
- * Every option Ollama documents (api/types.go `Options` and `Runner`), with seed 004's ranges where it
+ * Every option Ollama documents (api/types.go `Options` and `Runner`), with the extended Ollama API's ranges where it
  * gives them (temperature 0-2, top_p 0-1, top_k >= 0, max_tokens >= 1, repeat_penalty >= 0).
  */
 const OLLAMA_RULES: Record<string, Rule> = {
@@ -112,8 +113,8 @@ function assign(options: GenerationOptions, key: string, value: unknown): void {
 }
 
 /**
- * Ollama's `options` plus seed 002's top-level `temperature` and `max_tokens`. Inside `options`,
- * `num_predict` wins over seed 004's `max_tokens`; `options` wins over the top level. Unknown keys are
+ * Ollama's `options` plus the management API's top-level `temperature` and `max_tokens`. Inside `options`,
+ * `num_predict` wins over the extended Ollama API's `max_tokens`; `options` wins over the top level. Unknown keys are
  * ignored, as Ollama ignores them; a known key with the wrong type or out of range is a 400.
  */
 export function parseOllamaOptions(options: unknown, topLevel: { temperature?: unknown; max_tokens?: unknown } = {}): GenerationOptions {

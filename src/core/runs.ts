@@ -4,7 +4,7 @@ import { runArena } from './arena.js';
 import type { GenerationService, UsageSink } from './generation.js';
 import { ApiKeys } from './api-keys.js';
 import type { Principal } from './auth.js';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Answer, RunRecord, RunStatus, RunStore, RunSummaryRecord, TurnRecord } from '../store/runs.js';
 
 /**

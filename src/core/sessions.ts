@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Principal } from './auth.js';
 import { SessionStore, type StoredSession } from '../store/sessions.js';
 import type { Store } from '../store/database.js';
 
 /**
- * Seed 004's server-side sessions: `/api/chat` keeps the conversation so a client sends only its new
+ * The extended Ollama API's server-side sessions: `/api/chat` keeps the conversation so a client sends only its new
  * message. A session belongs to the API key that made it (the admin and an open server share one
  * scope), is forgotten after `ttlMs` without a turn, and is invisible (404) to anyone else.
  */

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import type { PullJob, PullJobs } from './pull-jobs.js';
+import type { PullJobs } from './pull-jobs.js';
+import type { PullJob } from '../domain/models.js';
 import type { ModelRouter } from './router.js';
 
 type Handler = (message: unknown) => void;

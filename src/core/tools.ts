@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ToolCall, ToolDefinition } from '../backends/types.js';
+import type { ToolCall, ToolDefinition } from '../domain/chat.js';
 import { isRecord, OptionsError } from './options.js';
 
 /**

@@ -2,29 +2,13 @@ import { Ajv } from 'ajv';
 import type { ArenaMetrics } from '../domain/arena.js';
 import { isRecord } from '../core/options.js';
 import { SuiteError } from './suite-error.js';
+import type { Assertion, AssertionResult } from '../domain/evals.js';
 
 /**
  * Deterministic checks of one answer. None runs code from the suite: regular expressions and JSON
  * schemas, the two that could take unbounded time on a hostile input, run in a worker thread with a
  * time limit (safe-match.ts); similarity asks an embedding model.
  */
-
-export type Assertion =
-  | { type: 'contains' | 'not_contains' | 'equals'; value: string; ignore_case: boolean }
-  | { type: 'regex'; value: string; flags: string }
-  | { type: 'is_json' }
-  | { type: 'json_schema'; value: Record<string, unknown> }
-  | { type: 'max_latency' | 'max_ttft' | 'min_tokens_per_sec' | 'max_tokens'; value: number }
-  | { type: 'similar'; value?: string; threshold: number; model: string };
-
-export interface AssertionResult {
-  type: Assertion['type'];
-  pass: boolean;
-  /** What was measured (a latency, a cosine), when there is a number to show. */
-  score?: number;
-  /** Why it could not be decided (a regex that ran out of time): such an assertion fails. */
-  error?: string;
-}
 
 const TEXT_TYPES = new Set(['contains', 'not_contains', 'equals']);
 const NUMBER_TYPES = new Set(['max_latency', 'max_ttft', 'min_tokens_per_sec', 'max_tokens']);

@@ -1,27 +1,6 @@
-import type { ModelInstance } from '../domain/arena.js';
-import type { Cell, EvalStatus } from '../store/evals.js';
-import type { ConfigurationSummary } from './summary.js';
+import type { EvalView } from '../domain/evals.js';
 
 /** An evaluation as the API shows it, and its JSON, CSV and Markdown exports. */
-
-export interface EvalView {
-  id: string;
-  name: string;
-  status: EvalStatus;
-  error: string | null;
-  created_at: string;
-  finished_at: string | null;
-  rerun_of: string | null;
-  progress: { done: number; total: number };
-  threshold: { pass_rate: number } | null;
-  /** Whether every configuration meets the threshold; null without one or before the end. */
-  passed: boolean | null;
-  prompts: { messages: { role: string; content: string }[]; reference?: string }[];
-  instances: ModelInstance[];
-  judge: { mode: string; model: string; rubric: string } | null;
-  summary: ConfigurationSummary[];
-  cells: Cell[];
-}
 
 /** RFC 4180 quoting; text a spreadsheet would run as a formula (=, +, -, @) is prefixed with '. */
 function csvCell(value: unknown, text = false): string {

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Winner } from '../domain/arena.js';
 
 /**

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { instanceMessages, instanceOptions } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import type { Principal } from '../core/auth.js';
@@ -10,13 +10,14 @@ import type { ModelRouter } from '../core/router.js';
 import type { SharedEvents } from '../core/shared-events.js';
 import type { UsageLedger } from '../core/usage-ledger.js';
 import { timeOrderedId } from '../store/runs.js';
-import type { Cell, CellKey, EvalRecord, EvalStatus, EvalStore, JudgeVote, Lease } from '../store/evals.js';
+import type { EvalRecord, EvalStore, JudgeVote, Lease } from '../store/evals.js';
+import type { Cell, CellKey, EvalStatus } from '../domain/evals.js';
 import { configurationKey } from '../shared/instances.js';
 import { checkAnswer, cosine, type CheckContext } from './assertions.js';
 import { combineOrders, pairwisePrompt, parsePairVerdict, parseScore, scorePrompt } from './judge.js';
 import { KeyPacing, Slots } from './pacing.js';
 import { SafeMatcher } from './safe-match.js';
-import type { Suite } from './suite.js';
+import type { Suite } from '../domain/evals.js';
 
 /**
  * Evaluations as server-side jobs. The replica that accepted a suite runs it: every cell through the

@@ -5,12 +5,14 @@ import type { Catalog } from '../core/catalog.js';
 import { inactiveMessage } from '../core/catalog.js';
 import type { ModelRouter } from '../core/router.js';
 import { maySee, notAllowedMessage, ownerOf } from '../core/runs.js';
-import { FINISHED, type CellKey, type EvalRecord, type EvalStore } from '../store/evals.js';
+import { FINISHED, type EvalRecord, type EvalStore } from '../store/evals.js';
+import type { CellKey } from '../domain/evals.js';
 import { timeOrderedId } from '../store/runs.js';
 import { HttpError, badRequest } from '../core/errors.js';
-import type { EvalView } from './export.js';
+import type { EvalView } from '../domain/evals.js';
 import { EvalJobs, judgementsOf, planOf } from './runner.js';
-import { parseSuite, suiteModels, SuiteError, type Suite } from './suite.js';
+import { parseSuite, suiteModels, SuiteError } from './suite.js';
+import type { Suite } from '../domain/evals.js';
 import { summarise } from './summary.js';
 
 /**

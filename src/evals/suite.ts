@@ -1,11 +1,12 @@
 import { parse as parseYaml } from 'yaml';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import { parseArenaRequest, parseHistory } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { isRecord } from '../core/options.js';
 import { configurationKey, INSTANCE_RANGES, type InstanceSetting } from '../shared/instances.js';
-import { parseAssertions, type Assertion } from './assertions.js';
+import { parseAssertions } from './assertions.js';
 import { SuiteError } from './suite-error.js';
+import type { SuitePrompt, JudgeSpec, Suite } from '../domain/evals.js';
 
 /**
  * An evaluation suite: prompts × configurations × repeats, with assertions and an optional judge.
@@ -23,30 +24,6 @@ export const MAX_PROMPTS = 1_000;
 export const MAX_REPEATS = 20;
 export const MAX_CONCURRENCY = 16;
 export const DEFAULT_CONCURRENCY = 4;
-
-export interface SuitePrompt {
-  messages: ChatMessage[];
-  reference?: string;
-  assert: Assertion[];
-}
-
-export interface JudgeSpec {
-  mode: 'pairwise' | 'score';
-  instance: ModelInstance;
-  rubric: string;
-}
-
-export interface Suite {
-  name: string;
-  prompts: SuitePrompt[];
-  /** Every configuration: the suite's model_instances, then the grid's, each with a unique id. */
-  instances: ModelInstance[];
-  repeats: number;
-  assert: Assertion[];
-  judge?: JudgeSpec;
-  threshold?: { pass_rate: number };
-  concurrency: number;
-}
 
 const GRID_NUMBERS: InstanceSetting[] = ['temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed'];
 

@@ -1,6 +1,8 @@
 import type { ModelInstance } from '../domain/arena.js';
 import { computeLeaderboard, type Vote } from '../core/leaderboard.js';
-import type { Cell, JudgeVote } from '../store/evals.js';
+import type { JudgeVote } from '../store/evals.js';
+import type { Cell } from '../domain/evals.js';
+import type { JudgeRating, ConfigurationSummary } from '../domain/evals.js';
 
 /** The figures of an evaluation, per configuration: what its summary table and the CLI's exit code read. */
 
@@ -30,38 +32,6 @@ function percentile(values: number[], q: number): number | null {
 }
 
 const round = (value: number | null, digits = 4) => (value === null ? null : Number(value.toFixed(digits)));
-
-export interface JudgeRating {
-  mode: 'pairwise' | 'score';
-  /** Pairwise: Bradley–Terry rating (Elo scale); score: the mean 1–10 rating. */
-  rating: number | null;
-  rating_low: number | null;
-  rating_high: number | null;
-  wins?: number;
-  losses?: number;
-  ties?: number;
-  judged: number;
-  abstained: number;
-}
-
-export interface ConfigurationSummary {
-  instance_id: string;
-  model: string;
-  cells: number;
-  passed: number;
-  errors: number;
-  pass_rate: number;
-  pass_rate_low: number;
-  pass_rate_high: number;
-  latency_mean_s: number | null;
-  latency_p95_s: number | null;
-  ttft_mean_s: number | null;
-  ttft_p95_s: number | null;
-  tokens_per_sec_mean: number | null;
-  judge: JudgeRating | null;
-  /** Whether pass_rate reaches the suite's threshold; null without one. */
-  meets_threshold: boolean | null;
-}
 
 async function pairwiseRatings(votes: JudgeVote[]): Promise<Map<string, JudgeRating>> {
   const decided: Vote[] = votes.filter((v) => v.winner !== null).map((v) => ({ a: v.a.instance.id, b: v.b.instance.id, winner: v.winner! }));

@@ -1,5 +1,5 @@
 /**
- * Seed 001's model-instance settings: defaults, documented ranges and SPEC rule 9's instance id.
+ * The Arena API's model-instance settings: defaults, documented ranges and the instance id of docs/api-contract.md.
  * Pure code shared by the server (validation) and the browser app (the settings editor), so the
  * two can never disagree about a range or an id.
  */
@@ -17,7 +17,7 @@ export const INSTANCE_RANGES: Record<InstanceSetting, { min: number; max: number
   seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
 };
 
-/** SPEC rule 9: `{model}__{temperature}_{top_p}_{top_k}_{repeat_penalty}_{num_predict}_{seed}`. */
+/** The instance id of docs/api-contract.md: `{model}__{temperature}_{top_p}_{top_k}_{repeat_penalty}_{num_predict}_{seed}`. */
 export function instanceId(instance: { model: string } & Record<InstanceSetting, number>): string {
   const model = instance.model.replace(/[^A-Za-z0-9]/g, '_');
   const { temperature, top_p, top_k, repeat_penalty, num_predict, seed } = instance;
@@ -26,7 +26,7 @@ export function instanceId(instance: { model: string } & Record<InstanceSetting,
 
 /**
  * The key of a configuration where the system prompt matters too (the compare page's columns, battle
- * contestants, the leaderboard by configuration): SPEC rule 9's id, plus a short hash of the system
+ * contestants, the leaderboard by configuration): the instance id of docs/api-contract.md, plus a short hash of the system
  * prompt when there is one, so two instances that differ only in it are two configurations.
  */
 export function configurationKey(instance: { model: string; system?: string } & Record<InstanceSetting, number>): string {

@@ -1,14 +1,9 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './database.js';
 import type { ApiKeysTable } from './schema.js';
+import type { UsageTotals } from '../domain/access.js';
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
-
-export interface UsageTotals {
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-}
 
 /** Persistence of API keys; secrets never reach this layer, only their keyed hashes. */
 export class ApiKeyStore {

@@ -6,7 +6,7 @@ import { newRunRow, type NewRun } from './runs.js';
 /** Blind battles: the two hidden contestants of a run and the one vote on them. */
 
 export interface Contestant {
-  /** The configuration key (SPEC rule 9 instance id) the leaderboard groups by. */
+  /** The configuration key (the instance id of docs/api-contract.md) the leaderboard groups by. */
   config: string;
   instance: ModelInstance;
 }

@@ -1,19 +1,16 @@
 import type { ModelInstance } from '../domain/arena.js';
 import type { ArenaMetrics } from '../domain/arena.js';
 import type { Winner } from '../domain/arena.js';
-import type { AssertionResult } from '../evals/assertions.js';
-import type { Suite } from '../evals/suite.js';
+import type { AssertionResult } from '../domain/evals.js';
+import type { Suite } from '../domain/evals.js';
 import type Database from 'better-sqlite3';
 import type { Db, Store } from './database.js';
 import type { VotedBattle } from './battles.js';
+import type { EvalStatus, CellKey, JudgeScore, Cell } from '../domain/evals.js';
 
 /** Evaluations, their cells and their judges' votes, in SQLite or PostgreSQL alike. */
 
-export type EvalStatus = 'queued' | 'running' | 'done' | 'cancelled' | 'failed';
 export const FINISHED: ReadonlySet<EvalStatus> = new Set(['done', 'cancelled', 'failed']);
-
-/** One cell to run: a prompt, a configuration, a repeat. */
-export type CellKey = [promptIndex: number, instanceId: string, repeat: number];
 
 export interface EvalRecord {
   id: string;
@@ -27,24 +24,6 @@ export interface EvalRecord {
   rerunOf: string | null;
   createdAt: string;
   finishedAt: string | null;
-}
-
-export interface JudgeScore {
-  score?: number;
-  abstained?: boolean;
-  reply: string;
-}
-
-export interface Cell {
-  prompt_index: number;
-  instance_id: string;
-  repeat: number;
-  answer: string;
-  metrics: ArenaMetrics | null;
-  assertions: AssertionResult[];
-  pass: boolean;
-  error: string | null;
-  judge: JudgeScore | null;
 }
 
 export interface JudgeVote {

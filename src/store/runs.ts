@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { ModelInstance } from '../domain/arena.js';
 import type { ArenaMetrics } from '../domain/arena.js';
 import type { Db, Store } from './database.js';

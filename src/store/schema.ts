@@ -117,7 +117,7 @@ export interface BattlesTable {
   b_instance: string;
   a_model: string;
   b_model: string;
-  /** Configuration keys (SPEC rule 9 instance ids). */
+  /** Configuration keys (the instance id of docs/api-contract.md). */
   a_config: string;
   b_config: string;
   /** 'a', 'b', 'tie' or 'both_bad'; null until voted. */
@@ -126,7 +126,7 @@ export interface BattlesTable {
   created_at: string;
 }
 
-/** A server-side conversation of seed 004 (src/store/sessions.ts). */
+/** A server-side conversation of the extended Ollama API (src/store/sessions.ts). */
 export interface SessionsTable {
   id: string;
   /** `key:<id>` for a session made with an API key, `shared` otherwise. */

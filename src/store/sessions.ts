@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../backends/types.js';
+import type { ChatMessage } from '../domain/chat.js';
 import type { Store } from './database.js';
 
 export interface StoredSession {
@@ -57,7 +57,7 @@ interface PendingCreate {
   reject: (error: unknown) => void;
 }
 
-/** Seed 004 sessions in the store (SQLite or PostgreSQL); timestamps are ISO-8601 strings. */
+/** Server-side sessions in the store (SQLite or PostgreSQL); timestamps are ISO-8601 strings. */
 export class SessionStore {
   /**
    * On SQLite, new sessions (one per `/api/chat` without a session_id, so one per request on that

@@ -1,7 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from './database.js';
 import type { UsageRecordsTable } from './schema.js';
-import type { UsageTotals } from './api-keys.js';
+import type { UsageTotals } from '../domain/access.js';
 
 export type UsageRecord = Insertable<UsageRecordsTable>;
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.js';
-import type { ModelParameters } from '../core/catalog.js';
+import type { ModelParameters } from '../domain/models.js';
 import type { NewKey } from '../core/api-keys.js';
-import { SCOPES, type Scope } from '../core/auth.js';
+import { SCOPES, type Scope } from '../domain/access.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import { modelDetails } from './models.js';
 import { badRequest, HttpError } from '../core/errors.js';

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from './services.js';
-import { BackendError, type ChatMessage, type GenerationEvent, type GenerationOptions, type GenerationStats, type ModelInfo, type ThinkOption, type ToolCall } from '../backends/types.js';
+import { BackendError, type GenerationEvent, type GenerationStats, type ModelInfo, type ThinkOption } from '../backends/types.js';
+import type { ChatMessage, GenerationOptions, ToolCall } from '../domain/chat.js';
 import type { RoutedModel } from '../core/router.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import { GenerationService } from '../core/generation.js';

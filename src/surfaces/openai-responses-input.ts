@@ -1,7 +1,8 @@
-import type { ChatMessage, OutputFormat, ThinkOption, ToolCall, ToolDefinition } from '../backends/types.js';
+import type { OutputFormat, ThinkOption } from '../backends/types.js';
+import type { ChatMessage, ToolCall, ToolDefinition } from '../domain/chat.js';
 import { isRecord, parseOpenAiOptions } from '../core/options.js';
 import { applyToolChoice } from '../core/tools.js';
-import type { GenerationOptions } from '../backends/types.js';
+import type { GenerationOptions } from '../domain/chat.js';
 import { badRequest } from '../core/errors.js';
 import { parseReasoningEffort } from './single-model.js';
 

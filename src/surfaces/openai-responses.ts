@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from './services.js';
-import type { ChatMessage, GenerationStats, ToolCall } from '../backends/types.js';
+import type { GenerationStats } from '../backends/types.js';
+import type { ChatMessage, ToolCall } from '../domain/chat.js';
 import { GenerationService } from '../core/generation.js';
 import { isRecord } from '../core/options.js';
 import type { OpenSession } from '../core/sessions.js';

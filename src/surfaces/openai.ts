@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from './services.js';
-import type { ChatMessage, GenerationEvent, GenerationStats, ToolCall } from '../backends/types.js';
+import type { GenerationEvent, GenerationStats } from '../backends/types.js';
+import type { ChatMessage, ToolCall } from '../domain/chat.js';
 import type { RoutedModel } from '../core/router.js';
 import { ApiKeys } from '../core/api-keys.js';
 import { providerKind } from '../backends/provider.js';
 import { GenerationService } from '../core/generation.js';
 import { ShutdownError } from '../core/shutdown.js';
 import { choiceCount, isRecord, parseOpenAiOptions, parseOpenAiResponseFormat } from '../core/options.js';
-import type { GenerationOptions, TokenLogprob } from '../backends/types.js';
+import type { TokenLogprob } from '../backends/types.js';
+import type { GenerationOptions } from '../domain/chat.js';
 import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '../core/tools.js';
 import { badRequest, HttpError } from '../core/errors.js';
 import { clientGone, sendStream, sse } from './http.js';

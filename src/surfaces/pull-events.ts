@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Services } from './services.js';
-import { pullJobFor, type PullJob } from '../core/pull-jobs.js';
+import { pullJobFor } from '../core/pull-jobs.js';
+import type { PullJob } from '../domain/models.js';
 import { PushStream } from '../shared/push-stream.js';
 import { ndjson, sendStream } from './http.js';
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, screenshot } from './browser.js';
 import { buildRequest, curlCommand, readAnswer, type PlaygroundForm } from '../../web/src/pages/admin/playgroundRequest.js';
 
@@ -47,7 +47,7 @@ describe('playground requests', () => {
     expect(openai.path).toBe('/v1/chat/completions');
     expect(openai.body).toMatchObject({ max_tokens: 32, temperature: 0.5, top_k: 40, repeat_penalty: 1.1, stop: ['The end', 'foo, bar', '\n\n'], stream: false });
     expect(openai.body).not.toHaveProperty('options');
-    // Seed 004's SSE is asked with Accept, on the Ollama routes only, and only when streamed.
+    // The extended Ollama API's SSE is asked with Accept, on the Ollama routes only, and only when streamed.
     expect(buildRequest(form({ stream: true, events: true })).headers).toEqual({ 'Content-Type': 'application/json', Accept: 'text/event-stream' });
     expect(buildRequest(form({ stream: false, events: true })).headers).not.toHaveProperty('Accept');
     expect(buildRequest(form({ api: 'openai-chat', stream: true, events: true })).headers).not.toHaveProperty('Accept');
@@ -251,7 +251,7 @@ describe('admin pages in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true);
   });
 
-  it("streams seed 004's server-sent events from /api/generate", async () => {
+  it("streams the extended Ollama API's server-sent events from /api/generate", async () => {
     await page.goto(`${server.url}/admin/playground`);
     await expect.poll(() => page.getByLabel('model').inputValue()).toBe(TEST_MODEL);
     await page.getByLabel('API', { exact: true }).selectOption('ollama-generate');

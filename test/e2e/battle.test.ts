@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
 import { configureInstances, sendPrompt } from './arena-page.js';
 import { CannedBackend } from './canned-backend.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Response } from 'playwright-core';
-import { startServer, tempDir, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { startServer, tempDir, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { LAPTOP, launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
 import { sendPrompt } from './arena-page.js';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
+import { REPO_ROOT, startServer, type RunningServer } from '../support/server.js';
 
 /**
  * Every e2e test saves the page it checked. With UPDATE_SCREENSHOTS=1 they become the README's

@@ -1,5 +1,5 @@
 import { BackendError, type ChatRequest, type ModelInfo, type StreamPart } from '../../src/backends/provider.js';
-import { TestBackend, finish } from '../helpers/test-backend.js';
+import { TestBackend, finish } from '../support/test-backend.js';
 
 /**
  * A model server whose answers the test chooses, standing in for a remote backend (as an Ollama host

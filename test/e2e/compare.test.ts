@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page, Request } from 'playwright-core';
-import { startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, PHONE, screenshot, type OpenedPage } from './browser.js';
 import { configureInstances, recordAnswerLengths, sendPrompt } from './arena-page.js';
 import { CannedBackend } from './canned-backend.js';
@@ -79,7 +79,7 @@ describe('compare page', () => {
       expect(m.tps).toBeGreaterThan(0);
       expect(m.ttft).toMatch(/^\d+\.\d\d s$/);
     }
-    // One request carried both instances, each with its settings, keyed by SPEC rule 9's id.
+    // One request carried both instances, each with its settings, keyed by the instance id of docs/api-contract.md.
     expect(requests).toHaveLength(1);
     const first = JSON.parse(requests[0]!.postData()!);
     expect(first.model_instances).toEqual([

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import { startServer, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, screenshot, type OpenedPage } from './browser.js';
 import { configureInstances } from './arena-page.js';
 

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { SHARED_MODELS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
-import { serveFile, type FileServer } from '../helpers/file-server.js';
+import { SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
+import { serveFile, type FileServer } from '../support/file-server.js';
 import { launchBrowser, openPage, screenshot, type OpenedPage } from './browser.js';
 
 /** The models page in Chromium: details, load/unload, delete, and a pull watched from two browsers. */

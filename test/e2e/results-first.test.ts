@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Page, Request } from 'playwright-core';
-import { TEST_MODEL } from '../helpers/server.js';
+import { TEST_MODEL } from '../support/server.js';
 import { answered, browserSuite, LAPTOP, PHONE, screenshot } from './browser.js';
 import { configureInstances, sendPrompt } from './arena-page.js';
 

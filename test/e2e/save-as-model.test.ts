@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { SHARED_MODELS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { launchBrowser, openPage, type OpenedPage } from './browser.js';
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { postJson, startServer, TEST_MODEL, type RunningServer } from '../helpers/server.js';
+import { postJson, startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { LAPTOP, launchBrowser, openPage, screenshot, type OpenedPage } from './browser.js';
 import { CannedBackend } from './canned-backend.js';
 

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
-import { serveFile, type FileServer } from '../helpers/file-server.js';
+import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
+import { serveFile, type FileServer } from '../support/file-server.js';
 
 /**
  * What the browser app needs from the server, over plain HTTP: the app for browser requests to its
- * pages (SPEC rule 6), its hashed assets, and the live feed of pull jobs.
+ * pages (docs/api-contract.md, the root), its hashed assets, and the live feed of pull jobs.
  */
 
 const TOKEN = 'serving-test-token';
@@ -36,7 +36,7 @@ describe('the web app', () => {
     }
   });
 
-  it('leaves other clients the JSON of seed 004 at / and a 404 on the app pages', async () => {
+  it('leaves other clients the JSON of the extended Ollama API at / and a 404 on the app pages', async () => {
     const root = await fetch(server.url + '/');
     expect(await root.json()).toMatchObject({ name: 'ollama-arena', status: 'running' });
     const page = await fetch(server.url + '/battle', { headers: { accept: 'application/json' } });

@@ -1,5 +1,6 @@
 import { LlamaChat, type ChatHistoryItem, type ChatModelFunctions } from 'node-llama-cpp';
-import type { ChatMessage, ChatRequest, ToolCall } from '../provider.js';
+import type { ChatRequest } from '../provider.js';
+import type { ChatMessage, ToolCall } from '../../domain/chat.js';
 import { fitMessages, promptLimit } from '../truncate-prompt.js';
 import type { GenerationRun, RunResult } from './generate.js';
 import { boundMessages } from './input-bound.js';

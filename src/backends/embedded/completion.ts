@@ -1,5 +1,6 @@
 import { LlamaCompletion, type LlamaModel, type Token } from 'node-llama-cpp';
-import type { CompletionRequest, GenerationOptions } from '../provider.js';
+import type { CompletionRequest } from '../provider.js';
+import type { GenerationOptions } from '../../domain/chat.js';
 import { promptLimit, truncateTokens } from '../truncate-prompt.js';
 import type { GenerationRun, RunResult } from './generate.js';
 import { suffixHolding } from './input-bound.js';

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { LlamaContextSequence, LlamaGrammar, Token } from 'node-llama-cpp';
-import type { ChatRequest, DoneReason, GenerationOptions, OutputFormat, StreamPart, TokenLogprob, ToolCall } from '../provider.js';
+import type { ChatRequest, DoneReason, OutputFormat, StreamPart, TokenLogprob } from '../provider.js';
+import type { GenerationOptions, ToolCall } from '../../domain/chat.js';
 import { PushStream } from '../../shared/push-stream.js';
 import { withModelDefaults } from '../model-defaults.js';
 import { contextOverflow } from '../truncate-prompt.js';

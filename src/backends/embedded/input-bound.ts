@@ -1,5 +1,5 @@
 import type { LlamaModel } from 'node-llama-cpp';
-import type { ChatMessage } from '../types.js';
+import type { ChatMessage } from '../../domain/chat.js';
 import { withoutOldestExchange } from '../truncate-prompt.js';
 
 /**

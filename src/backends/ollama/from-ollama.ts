@@ -1,4 +1,5 @@
-import type { DoneReason, ModelInfo, ToolCall } from '../provider.js';
+import type { DoneReason, ModelInfo } from '../provider.js';
+import type { ToolCall } from '../../domain/chat.js';
 import type { UpstreamPart } from '../http-stream.js';
 import { normaliseModelName } from '../../shared/model-names.js';
 import type { OllamaChunk, OllamaModel, OllamaShow } from './wire.js';

@@ -1,4 +1,5 @@
-import type { ChatMessage, ChatRequest, CompletionRequest, EmbedRequest, GenerationOptions } from '../provider.js';
+import type { ChatRequest, CompletionRequest, EmbedRequest } from '../provider.js';
+import type { ChatMessage, GenerationOptions } from '../../domain/chat.js';
 
 /** Ollama's keep_alive: seconds as a number, a Go duration for fractions, a negative number for ever. */
 export function keepAliveValue(ms: number | undefined): number | string | undefined {

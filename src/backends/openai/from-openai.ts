@@ -1,4 +1,5 @@
-import type { DoneReason, ModelInfo, TokenLogprob, ToolCall } from '../provider.js';
+import type { DoneReason, ModelInfo, TokenLogprob } from '../provider.js';
+import type { ToolCall } from '../../domain/chat.js';
 import type { UpstreamPart } from '../http-stream.js';
 import { nameDigest } from '../digests.js';
 import { normaliseModelName } from '../../shared/model-names.js';

@@ -1,4 +1,5 @@
-import type { ChatMessage, ChatRequest, CompletionRequest, GenerationOptions, OutputFormat } from '../provider.js';
+import type { ChatRequest, CompletionRequest, OutputFormat } from '../provider.js';
+import type { ChatMessage, GenerationOptions } from '../../domain/chat.js';
 import { logprobsFields } from '../ollama/to-ollama.js';
 
 /** Sampling settings in the request body; the non-OpenAI ones (top_k, min_p...) are what vLLM, llama.cpp and LM Studio accept. */

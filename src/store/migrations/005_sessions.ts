@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 /**
- * Seed 004's server-side sessions. The conversation is one JSON column: it is always read and written
+ * The extended Ollama API's server-side sessions. The conversation is one JSON column: it is always read and written
  * whole, and a turn's append is one row update inside a transaction.
  */
 export const sessions: Migration = {

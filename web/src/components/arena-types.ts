@@ -1,13 +1,13 @@
 /**
- * The Arena API's shapes as the browser sees them (seeds 000/001 and docs/arena-api.md), and the
+ * The Arena API's shapes as the browser sees them (docs/arena-api.md), and the
  * instance settings with their documented defaults and ranges. Where the server has the type, it is
  * imported (types only, erased from the bundle), so the two cannot drift apart.
  */
 import type { ModelInstance } from '../../../src/domain/arena.js';
 import type { ArenaMetrics } from '../../../src/domain/arena.js';
-import type { ModelParameters } from '../../../src/core/catalog.js';
+import type { ModelParameters } from '../../../src/domain/models.js';
 import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
-export type { PullJob } from '../../../src/core/pull-jobs.js';
+export type { PullJob } from '../../../src/domain/models.js';
 
 export type Metrics = ArenaMetrics;
 
@@ -38,7 +38,7 @@ export type InstanceSettings = Omit<ModelInstance, 'id'>;
 
 export type NumericSetting = Exclude<keyof InstanceSettings, 'model' | 'system'>;
 
-/** How the editor shows each setting (label, step); defaults and ranges are seed 001's, shared with the server. */
+/** How the editor shows each setting (label, step); defaults and ranges are the Arena API's, shared with the server. */
 const STEPS: Record<NumericSetting, number> = { temperature: 0.05, top_p: 0.05, top_k: 1, repeat_penalty: 0.05, num_predict: 1, seed: 1 };
 
 export const SETTINGS: { key: NumericSetting; label: string; min: number; max: number; step: number; default: number }[] = (
@@ -58,7 +58,7 @@ export function defaultSettings(model: string): InstanceSettings {
 
 /**
  * The key of a column's configuration, the same the server computes for battle contestants, so runs
- * and leaderboards name it alike: SPEC rule 9's instance id, told apart by the system prompt too.
+ * and leaderboards name it alike: the instance id of docs/api-contract.md, told apart by the system prompt too.
  */
 export const instanceKey = (s: InstanceSettings): string => configurationKey(s);
 
@@ -190,7 +190,7 @@ export interface ModelDetails {
   context_size: number | null;
   loaded: boolean;
   backends: { id: string; kind: string; healthy: boolean }[];
-  /** The admin catalog's fields (seed 002), shown to everyone; only an admin changes them. */
+  /** The admin catalog's fields (the management API), shown to everyone; only an admin changes them. */
   description: string;
   is_active: boolean;
   parameters: ModelParameters;

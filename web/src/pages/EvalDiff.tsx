@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { EvalView } from '../../../src/evals/export.js';
+import type { EvalView } from '../../../src/domain/evals.js';
 
 /** Word-level longest common subsequence: which words of each side the other side lacks. */
 export function wordDiff(a: string, b: string): { left: [string, boolean][]; right: [string, boolean][] } {

@@ -1,8 +1,8 @@
 import '../components/arena.css';
 import './evals.css';
 import { useEffect, useState } from 'react';
-import type { EvalView } from '../../../src/evals/export.js';
-import type { Cell } from '../../../src/store/evals.js';
+import type { EvalView } from '../../../src/domain/evals.js';
+import type { Cell } from '../../../src/domain/evals.js';
 import { apiFetch, apiJson, readNdjson } from '../api.js';
 import { downloadFile } from '../components/download.js';
 import { Link } from '../components/Link.js';

@@ -5,7 +5,7 @@ import { SecretBox } from './SecretBox.js';
 import { formatCount, formatDate, optionalInt } from './format.js';
 import './admin.css';
 
-/** The tiers' default requests per minute (issue 5), shown when a key has no limit of its own. */
+/** The tiers' default requests per minute, shown when a key has no limit of its own. */
 const TIER_RPM: Record<Tier, number> = { standard: 60, premium: 300 };
 
 function CreateKeyForm({ models, onCreated }: { models: string[]; onCreated: (key: IssuedKey) => void }) {

@@ -1,16 +1,14 @@
 import { apiFetch, apiJson } from '../../api.js';
-import type { KeyView, Tier } from '../../../../src/core/api-keys.js';
-import type { UsageTotals } from '../../../../src/store/api-keys.js';
-import type { Scope } from '../../../../src/core/auth.js';
+import type { KeyView, Scope, Tier, UsageTotals } from '../../../../src/domain/access.js';
 import type { ModelDetails, ModelParameters } from '../../components/arena-types.js';
 
 /**
- * The admin API (issue 5) as the admin pages use it: one module holds its shapes, so the pages never
+ * The admin API as the admin pages use it: one module holds its shapes, so the pages never
  * spell a route or a field name twice.
  */
 
 // The shapes come from the server's own types (erased from the bundle), so the two cannot drift.
-export type { Tier } from '../../../../src/core/api-keys.js';
+export type { Tier } from '../../../../src/domain/access.js';
 export type { UsageTotals };
 
 export type KeyStatus = KeyView['status'];

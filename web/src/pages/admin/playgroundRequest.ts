@@ -37,8 +37,8 @@ export interface PlaygroundForm {
   prompt: string;
   stream: boolean;
   /**
-   * Ollama routes only, when streamed: ask for seed 004's Server-Sent Events (`Accept: text/event-stream`,
-   * SPEC rule 3) instead of Ollama's NDJSON.
+   * Ollama routes only, when streamed: ask for the extended Ollama API's Server-Sent Events (`Accept: text/event-stream`,
+   * docs/api-contract.md, streams) instead of Ollama's NDJSON.
    */
   events: boolean;
   params: PlaygroundParams;
@@ -52,7 +52,7 @@ export interface BuiltRequest {
   body: Record<string, unknown>;
 }
 
-/** Whether the form asks for seed 004's SSE: only the Ollama routes speak it, and only when streamed. */
+/** Whether the form asks for the extended Ollama API's SSE: only the Ollama routes speak it, and only when streamed. */
 export function wantsEvents(form: PlaygroundForm): boolean {
   return form.events && form.stream && form.api !== 'openai-chat';
 }
@@ -133,7 +133,7 @@ function errorMessage(error: unknown): string | undefined {
 
 /**
  * Reads one line of any answer the three APIs give: Ollama NDJSON (chat `message.content`, generate
- * `response`), seed 004's SSE (`data: {"token"}`), OpenAI SSE (`data: {...}` with `choices[].delta`,
+ * `response`), the extended Ollama API's SSE (`data: {"token"}`), OpenAI SSE (`data: {...}` with `choices[].delta`,
  * `data: [DONE]`) and each API's non-streamed object, as a single line or as the whole body.
  */
 export function readAnswerLine(line: string): LineReading {
@@ -148,10 +148,10 @@ export function readAnswerLine(line: string): LineReading {
     return { text: '' };
   }
   const error = errorMessage(value.error);
-  // The /api surfaces may add `details` beside the message (SPEC rule 5); both help the user.
+  // The /api surfaces may add `details` beside the message (docs/api-contract.md, errors); both help the user.
   if (error !== undefined && typeof value.details === 'string') return { text: '', error: `${error}: ${value.details}` };
   if (error !== undefined) return { text: '', error };
-  // Seed 004's SSE: one `token` per event; the last event's `full_text` repeats them all, so it adds nothing.
+  // The extended Ollama API's SSE: one `token` per event; the last event's `full_text` repeats them all, so it adds nothing.
   if (typeof value.token === 'string') return { text: value.token };
   const message = value.message as { content?: unknown } | undefined;
   if (typeof message?.content === 'string') return { text: message.content };
