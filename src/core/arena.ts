@@ -5,6 +5,7 @@ import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
 import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
@@ -43,9 +44,6 @@ const RANGES = INSTANCE_RANGES;
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 export function parseHistory(history: unknown): ChatMessage[] {
   if (!Array.isArray(history) || history.length === 0) throw new ArenaValidationError('No messages provided');

@@ -7,6 +7,7 @@ import type { Winner } from '../domain/arena.js';
 import type { ModelRouter } from './router.js';
 import { notAllowedMessage } from './runs.js';
 import type { BattleRecord, Contestant } from '../store/battles.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * Blind battles: two contestants drawn from a pool answer the same conversation as the anonymous
@@ -23,9 +24,6 @@ export const VARIANT_TEMPERATURES = [0.3, 0.7, 1.1, 1.5] as const;
 
 export class ModelNotAllowedError extends Error {}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The contestants a battle may draw from, each keyed by its configuration: the client's `id`, else

@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ChatMessage } from '../backends/types.js';
 import { parseArenaRequest, parseHistory } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
-import { isRecord } from '../core/options.js';
+import { isRecord } from '../shared/is-record.js';
 import { configurationKey, INSTANCE_RANGES, type InstanceSetting } from '../shared/instances.js';
 import { parseAssertions, type Assertion } from './assertions.js';
 import { SuiteError } from './suite-error.js';

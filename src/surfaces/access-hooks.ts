@@ -18,6 +18,7 @@ import type { UsageRecord } from '../store/usage.js';
 import { HttpError } from '../core/errors.js';
 import type { ApiManagement } from '../core/api-management.js';
 import { streamedBody } from './http.js';
+import { isRecord } from '../shared/is-record.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -46,9 +47,6 @@ export function surfaceOf(request: FastifyRequest): string {
   return 'ollama';
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), else

@@ -6,6 +6,7 @@ import { SCOPES, type Scope } from '../core/auth.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import { modelDetails } from './models.js';
 import { badRequest, HttpError } from '../core/errors.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * The admin API (docs/admin-api.md): API keys, usage totals and the model catalog. Every route needs
@@ -14,9 +15,6 @@ import { badRequest, HttpError } from '../core/errors.js';
 
 const admin = { access: 'admin' } as const;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function optionalInt(body: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const value = body[field];

@@ -1,5 +1,6 @@
 import type { ChatMessage, OutputFormat, ThinkOption, ToolCall, ToolDefinition } from '../backends/types.js';
-import { isRecord, parseOpenAiOptions } from '../core/options.js';
+import { parseOpenAiOptions } from '../core/options.js';
+import { isRecord } from '../shared/is-record.js';
 import { applyToolChoice } from '../core/tools.js';
 import type { GenerationOptions } from '../backends/types.js';
 import { badRequest } from '../core/errors.js';

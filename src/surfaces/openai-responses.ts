@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from './services.js';
 import type { ChatMessage, GenerationStats, ToolCall } from '../backends/types.js';
 import { GenerationService } from '../core/generation.js';
-import { isRecord } from '../core/options.js';
+import { isRecord } from '../shared/is-record.js';
 import type { OpenSession } from '../core/sessions.js';
 import { generateFitting } from '../core/context-fit.js';
 import { badRequest } from '../core/errors.js';
