@@ -32,10 +32,18 @@ import { leaderboardRoutes } from './surfaces/leaderboard.js';
 import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
 import { pullEventRoutes } from './surfaces/pull-events.js';
-import { ollamaRoutes } from './surfaces/ollama.js';
-import { openAiRoutes } from './surfaces/openai.js';
-import { ollamaCreateRoutes } from './surfaces/ollama-create.js';
-import { openAiResponsesRoutes } from './surfaces/openai-responses.js';
+import { ollamaGenerateRoutes } from './surfaces/ollama/generate.js';
+import { ollamaEmbedRoutes } from './surfaces/ollama/embed.js';
+import { ollamaModelRoutes } from './surfaces/ollama/models.js';
+import { ollamaPullRoutes } from './surfaces/ollama/pull.js';
+import { ollamaManageRoutes } from './surfaces/ollama/manage.js';
+import { ollamaVersionRoutes } from './surfaces/ollama/version.js';
+import { ollamaCreateRoutes } from './surfaces/ollama/create.js';
+import { openAiChatCompletionRoutes } from './surfaces/openai/chat-completions.js';
+import { openAiCompletionRoutes } from './surfaces/openai/completions.js';
+import { openAiEmbeddingRoutes } from './surfaces/openai/embeddings.js';
+import { openAiModelRoutes } from './surfaces/openai/models.js';
+import { openAiResponsesRoutes } from './surfaces/openai/responses.js';
 import { sessionRoutes } from './surfaces/sessions.js';
 import { adminRoutes } from './surfaces/admin.js';
 
@@ -244,9 +252,19 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(runRoutes(services));
   await app.register(webRoutes());
   await app.register(pullEventRoutes(services));
-  await app.register(ollamaRoutes(services));
+  // The Ollama API (`POST /api/chat` with `messages` is dispatched above).
+  await app.register(ollamaGenerateRoutes(services));
+  await app.register(ollamaEmbedRoutes(services));
+  await app.register(ollamaModelRoutes(services));
+  await app.register(ollamaPullRoutes(services));
+  await app.register(ollamaManageRoutes(services));
+  await app.register(ollamaVersionRoutes());
   await app.register(ollamaCreateRoutes(services));
-  await app.register(openAiRoutes(services));
+  // The OpenAI API under /v1.
+  await app.register(openAiChatCompletionRoutes(services));
+  await app.register(openAiCompletionRoutes(services));
+  await app.register(openAiEmbeddingRoutes(services));
+  await app.register(openAiModelRoutes(services));
   await app.register(openAiResponsesRoutes(services));
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.js';
 import { arenaBodySchema, arenaChat } from './arena.js';
-import { ollamaChat } from './ollama.js';
+import { ollamaChat } from './ollama/chat.js';
 import { badRequest } from '../core/errors.js';
 
 /**

@@ -1,10 +1,10 @@
-import type { ChatMessage, OutputFormat, ThinkOption, ToolCall, ToolDefinition } from '../backends/types.js';
-import { parseOpenAiOptions } from '../core/options.js';
-import { isRecord } from '../shared/is-record.js';
-import { applyToolChoice } from '../core/tools.js';
-import type { GenerationOptions } from '../backends/types.js';
-import { badRequest } from '../core/errors.js';
-import { parseReasoningEffort } from './single-model.js';
+import type { ChatMessage, OutputFormat, ThinkOption, ToolCall, ToolDefinition } from '../../backends/types.js';
+import { parseOpenAiOptions } from '../../core/options.js';
+import { isRecord } from '../../shared/is-record.js';
+import { applyToolChoice } from '../../core/tools.js';
+import type { GenerationOptions } from '../../backends/types.js';
+import { badRequest } from '../../core/errors.js';
+import { parseReasoningEffort } from '../single-model.js';
 
 /**
  * The request side of OpenAI's Responses API (`POST /v1/responses`): `input` as a string or as items
