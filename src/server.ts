@@ -23,15 +23,18 @@ import { installApiManagement } from './surfaces/access-hooks.js';
 import { HttpError, statusOf } from './core/errors.js';
 import { jsonBodyParser } from './core/json-body.js';
 import type { Services } from './surfaces/services.js';
-import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
-import { modelRoutes } from './surfaces/models.js';
 import { chatDispatchRoutes } from './surfaces/chat-dispatch.js';
-import { battleRoutes } from './surfaces/battles.js';
-import { leaderboardRoutes } from './surfaces/leaderboard.js';
-import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
-import { pullEventRoutes } from './surfaces/pull-events.js';
+import { arenaHealthRoutes } from './surfaces/arena/health.js';
+import { arenaStreamChatRoutes } from './surfaces/arena/stream-chat.js';
+import { arenaPullRoutes } from './surfaces/arena/pulls.js';
+import { arenaDeleteModelRoutes } from './surfaces/arena/delete-model.js';
+import { modelRoutes } from './surfaces/arena/models.js';
+import { battleRoutes } from './surfaces/arena/battles.js';
+import { leaderboardRoutes } from './surfaces/arena/leaderboard.js';
+import { runRoutes } from './surfaces/arena/runs.js';
+import { pullEventRoutes } from './surfaces/arena/pull-events.js';
 import { ollamaGenerateRoutes } from './surfaces/ollama/generate.js';
 import { ollamaEmbedRoutes } from './surfaces/ollama/embed.js';
 import { ollamaModelRoutes } from './surfaces/ollama/models.js';
@@ -44,8 +47,8 @@ import { openAiCompletionRoutes } from './surfaces/openai/completions.js';
 import { openAiEmbeddingRoutes } from './surfaces/openai/embeddings.js';
 import { openAiModelRoutes } from './surfaces/openai/models.js';
 import { openAiResponsesRoutes } from './surfaces/openai/responses.js';
-import { sessionRoutes } from './surfaces/sessions.js';
-import { adminRoutes } from './surfaces/admin.js';
+import { sessionRoutes } from './surfaces/ollama/sessions.js';
+import { adminRoutes } from './surfaces/admin/routes.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
 declare module 'fastify' {
@@ -244,7 +247,10 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   });
 
   await app.register(infoRoutes(services));
-  await app.register(arenaRoutes(services));
+  await app.register(arenaHealthRoutes(services));
+  await app.register(arenaStreamChatRoutes(services));
+  await app.register(arenaPullRoutes(services));
+  await app.register(arenaDeleteModelRoutes(services));
   await app.register(modelRoutes(services));
   await app.register(chatDispatchRoutes(services));
   await app.register(battleRoutes(services));
@@ -268,7 +274,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(openAiResponsesRoutes(services));
   await app.register(sessionRoutes(services));
   await app.register(adminRoutes(services));
-  await app.register((await import('./surfaces/evals.js')).evalRoutes(services));
+  await app.register((await import('./surfaces/arena/evals.js')).evalRoutes(services));
 
   // On close, requests in flight get a grace period to finish; then their generations and pulls are
   // stopped and each ends with its last line. Models are unloaded (onClose) only once none is in use.

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.js';
-import { arenaBodySchema, arenaChat } from './arena.js';
+import { arenaBodySchema } from './arena/request.js';
+import { arenaChat } from './arena/chat.js';
 import { ollamaChat } from './ollama/chat.js';
 import { badRequest } from '../core/errors.js';
 

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
-import type { ModelParameters } from '../core/catalog.js';
-import type { NewKey } from '../core/api-keys.js';
-import { SCOPES, type Scope } from '../core/auth.js';
-import { normaliseModelName } from '../shared/model-names.js';
-import { modelDetails } from './models.js';
-import { badRequest, HttpError } from '../core/errors.js';
-import { isRecord } from '../shared/is-record.js';
+import type { Services } from '../services.js';
+import type { ModelParameters } from '../../core/catalog.js';
+import type { NewKey } from '../../core/api-keys.js';
+import { SCOPES, type Scope } from '../../core/auth.js';
+import { normaliseModelName } from '../../shared/model-names.js';
+import { modelDetails } from '../arena/models.js';
+import { badRequest, HttpError } from '../../core/errors.js';
+import { isRecord } from '../../shared/is-record.js';
 
 /**
  * The admin API (docs/admin-api.md): API keys, usage totals and the model catalog. Every route needs

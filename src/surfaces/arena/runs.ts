@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../core/arena.js';
-import { EXPORT_TYPES, exportRun, isBlind, maySee, mayUseModel, notAllowedMessage, runSummaryView, runView, type ExportFormat } from '../core/runs.js';
-import { RunStore, type RunKind, type RunRecord } from '../store/runs.js';
+import type { Services } from '../services.js';
+import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../../core/arena.js';
+import { EXPORT_TYPES, exportRun, isBlind, maySee, mayUseModel, notAllowedMessage, runSummaryView, runView, type ExportFormat } from '../../core/runs.js';
+import { RunStore, type RunKind, type RunRecord } from '../../store/runs.js';
 import { answerSchema } from './battles.js';
-import { streamArena } from './arena.js';
-import { badRequest, HttpError } from '../core/errors.js';
+import { streamArena } from './stream.js';
+import { badRequest, HttpError } from '../../core/errors.js';
 
 /** Run history (issue 4): list, show, re-run and export saved comparisons and battles. */
 

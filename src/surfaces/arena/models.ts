@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
-import type { RoutedModel } from '../core/router.js';
-import { HttpError } from '../core/errors.js';
-import { ApiKeys } from '../core/api-keys.js';
+import type { Services } from '../services.js';
+import type { RoutedModel } from '../../core/router.js';
+import { HttpError } from '../../core/errors.js';
+import { ApiKeys } from '../../core/api-keys.js';
 
 /**
  * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and

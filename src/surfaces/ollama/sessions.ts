@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
+import type { Services } from '../services.js';
 
 /** Seed 004's sessions: read and delete a server-side conversation kept by `/api/chat`. */
 export function sessionRoutes(services: Services) {

@@ -1,13 +1,14 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import { ArenaValidationError, parseHistory } from '../core/arena.js';
-import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../core/battles.js';
-import { anonymiseAnswers, maySee, mayUseModel } from '../core/runs.js';
-import { BattleStore, type BattleRecord } from '../store/battles.js';
-import { RunStore } from '../store/runs.js';
-import { arenaBodySchema, catalogDefaults, streamArena } from './arena.js';
-import { badRequest, HttpError } from '../core/errors.js';
+import type { Services } from '../services.js';
+import { ArenaValidationError, parseHistory } from '../../core/arena.js';
+import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../../core/battles.js';
+import { anonymiseAnswers, maySee, mayUseModel } from '../../core/runs.js';
+import { BattleStore, type BattleRecord } from '../../store/battles.js';
+import { RunStore } from '../../store/runs.js';
+import { arenaBodySchema, catalogDefaults } from './request.js';
+import { streamArena } from './stream.js';
+import { badRequest, HttpError } from '../../core/errors.js';
 
 /** Blind battles (issue 4): start one as an anonymous stream, vote once, then see who was who. */
 
