@@ -6,6 +6,7 @@ import { ShutdownError } from './shutdown.js';
 import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
 import { isRecord } from '../shared/is-record.js';
+import { PushStream } from '../shared/push-stream.js';
 
 /**
  * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
@@ -234,13 +235,8 @@ export async function* runArena(
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  const queue: ArenaEvent[] = [];
-  let wake: (() => void) | undefined;
-  let pending = request.instances.length;
-  const emit = (event: ArenaEvent) => {
-    queue.push(event);
-    wake?.();
-  };
+  const queue = new PushStream<ArenaEvent>();
+  const emit = (event: ArenaEvent) => queue.push(event);
   const runOne = async (instance: ModelInstance) => {
     const started = performance.now();
     let firstToken: number | undefined;
@@ -278,18 +274,12 @@ export async function* runArena(
           : { tokens: 0, duration_s: Number((durationMs / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
         ...(cut ? { shutdown: true as const } : {}),
       });
-    } finally {
-      pending--;
-      wake?.();
     }
   };
-  const all = Promise.all(request.instances.map(runOne));
+  // runOne never throws (every failure is an event): the stream ends once every instance has ended.
+  const all = Promise.all(request.instances.map(runOne)).then(() => queue.end());
   try {
-    while (pending > 0 || queue.length > 0) {
-      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      while (queue.length > 0) yield queue.shift()!;
-    }
+    yield* queue;
   } finally {
     controller.abort(new Error('arena request ended'));
     signal.removeEventListener('abort', onAbort);
