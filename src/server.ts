@@ -19,7 +19,7 @@ import { SessionService } from './core/sessions.js';
 import { Drain, drainRequests } from './core/shutdown.js';
 import { openStore } from './store/database.js';
 import { closeApiManagement, openApiManagement } from './core/api-management.js';
-import { installApiManagement } from './surfaces/access-hooks.js';
+import { installApiManagement, withSurface } from './surfaces/access-hooks.js';
 import { HttpError, statusOf } from './core/errors.js';
 import { jsonBodyParser } from './core/json-body.js';
 import type { Services } from './surfaces/services.js';
@@ -247,33 +247,33 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   });
 
   await app.register(infoRoutes(services));
-  await app.register(arenaHealthRoutes(services));
-  await app.register(arenaStreamChatRoutes(services));
-  await app.register(arenaPullRoutes(services));
-  await app.register(arenaDeleteModelRoutes(services));
-  await app.register(modelRoutes(services));
+  await app.register(withSurface('arena', arenaHealthRoutes(services)));
+  await app.register(withSurface('arena', arenaStreamChatRoutes(services)));
+  await app.register(withSurface('arena', arenaPullRoutes(services)));
+  await app.register(withSurface('arena', arenaDeleteModelRoutes(services)));
+  await app.register(withSurface('arena', modelRoutes(services)));
   await app.register(chatDispatchRoutes(services));
-  await app.register(battleRoutes(services));
-  await app.register(leaderboardRoutes(services));
-  await app.register(runRoutes(services));
+  await app.register(withSurface('arena', battleRoutes(services)));
+  await app.register(withSurface('arena', leaderboardRoutes(services)));
+  await app.register(withSurface('arena', runRoutes(services)));
   await app.register(webRoutes());
-  await app.register(pullEventRoutes(services));
+  await app.register(withSurface('arena', pullEventRoutes(services)));
   // The Ollama API (`POST /api/chat` with `messages` is dispatched above).
-  await app.register(ollamaGenerateRoutes(services));
-  await app.register(ollamaEmbedRoutes(services));
-  await app.register(ollamaModelRoutes(services));
-  await app.register(ollamaPullRoutes(services));
-  await app.register(ollamaManageRoutes(services));
-  await app.register(ollamaVersionRoutes());
-  await app.register(ollamaCreateRoutes(services));
+  await app.register(withSurface('ollama', ollamaGenerateRoutes(services)));
+  await app.register(withSurface('ollama', ollamaEmbedRoutes(services)));
+  await app.register(withSurface('ollama', ollamaModelRoutes(services)));
+  await app.register(withSurface('ollama', ollamaPullRoutes(services)));
+  await app.register(withSurface('ollama', ollamaManageRoutes(services)));
+  await app.register(withSurface('ollama', ollamaVersionRoutes()));
+  await app.register(withSurface('ollama', ollamaCreateRoutes(services)));
   // The OpenAI API under /v1.
-  await app.register(openAiChatCompletionRoutes(services));
-  await app.register(openAiCompletionRoutes(services));
-  await app.register(openAiEmbeddingRoutes(services));
-  await app.register(openAiModelRoutes(services));
-  await app.register(openAiResponsesRoutes(services));
-  await app.register(sessionRoutes(services));
-  await app.register(adminRoutes(services));
+  await app.register(withSurface('openai', openAiChatCompletionRoutes(services)));
+  await app.register(withSurface('openai', openAiCompletionRoutes(services)));
+  await app.register(withSurface('openai', openAiEmbeddingRoutes(services)));
+  await app.register(withSurface('openai', openAiModelRoutes(services)));
+  await app.register(withSurface('openai', openAiResponsesRoutes(services)));
+  await app.register(withSurface('sessions', sessionRoutes(services)));
+  await app.register(withSurface('admin', adminRoutes(services)));
   await app.register((await import('./surfaces/arena/evals.js')).evalRoutes(services));
 
   // On close, requests in flight get a grace period to finish; then their generations and pulls are

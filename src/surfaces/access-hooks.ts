@@ -3,7 +3,7 @@
  * allow-lists and inactive models, and one usage record per request, as Fastify hooks.
  */
 import crypto from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { bearerToken, MANAGE_REFUSED, mayManageModels } from '../core/auth.js';
 import { accessOf, usesModels } from '../core/route-access.js';
@@ -22,8 +22,11 @@ import { isRecord } from '../shared/is-record.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The surface a route's usage is recorded under (`arena`, `ollama`, `openai`...); see surfaceOf. */
-    surface?: string;
+    /**
+     * The API a route's usage is recorded under (`arena`, `ollama`, `openai`...): given where the route
+     * is registered (withSurface) or by the route itself, which may decide per request (a function).
+     */
+    surface?: string | ((request: FastifyRequest) => string);
   }
 }
 
@@ -31,22 +34,25 @@ const CLIENT_CLOSED_REQUEST = 499;
 /** The statuses of a request refused before it ran: no credential, no permission, over the rate limit. */
 const REFUSALS = new Set([401, 403, 429]);
 
-const ARENA_ROUTES = ['/api/stream_chat', '/api/models', '/api/health', '/api/pull_model', '/api/delete_model', '/api/pulls', '/api/battles', '/api/runs', '/api/leaderboard'];
-
-/** Which API a request used, for the usage ledger: its route's `config.surface`, else its route's path. */
+/** The API a request used, for the usage ledger: its route's `config.surface`; `ollama` for a route that names none. */
 export function surfaceOf(request: FastifyRequest): string {
-  const configured = request.routeOptions.config?.surface;
-  if (configured) return configured;
-  const route = request.routeOptions.url ?? '';
-  if (route.startsWith('/v1/')) return 'openai';
-  if (route === '/api/chat') return isRecord(request.body) && request.body.history !== undefined ? 'arena' : 'ollama';
-  if (route.startsWith('/api/models/')) return 'models';
-  if (route.startsWith('/api/sessions')) return 'sessions';
-  if (route.startsWith('/api/admin/')) return 'admin';
-  if (ARENA_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) return 'arena';
-  return 'ollama';
+  const surface = request.routeOptions.config?.surface;
+  if (typeof surface === 'function') return surface(request);
+  return surface ?? 'ollama';
 }
 
+/**
+ * Registers an API's route plugin so that each of its routes is recorded under `surface`, unless the
+ * route names its own: the routes' registration is the one table of which API a path belongs to.
+ */
+export function withSurface(surface: string, plugin: FastifyPluginAsync): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('onRoute', (route) => {
+      route.config = { ...route.config, surface: route.config?.surface ?? surface };
+    });
+    await app.register(plugin);
+  };
+}
 
 /**
  * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), else

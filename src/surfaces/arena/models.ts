@@ -59,13 +59,14 @@ export function modelRoutes(services: Services) {
       return { models: models.map((m) => modelDetails(m, services)) };
     });
 
+    // One model's details, load and unload are counted apart from the Arena's list, as the `models` API.
     app.get('/api/models/:name', {
-      config: { access: 'model' },
+      config: { access: 'model', surface: 'models' },
       schema: { tags: ['models'], summary: 'One model with its details' },
     }, async (request) => modelDetails(await find(services, (request.params as { name: string }).name), services));
 
     app.post('/api/models/:name/load', {
-      config: { access: 'manage' },
+      config: { access: 'manage', surface: 'models' },
       schema: { tags: ['models'], summary: 'Load a model into memory now' },
     }, async (request) => {
       const { name } = request.params as { name: string };
@@ -75,7 +76,7 @@ export function modelRoutes(services: Services) {
     });
 
     app.post('/api/models/:name/unload', {
-      config: { access: 'manage' },
+      config: { access: 'manage', surface: 'models' },
       schema: { tags: ['models'], summary: 'Unload a model from memory' },
     }, async (request) => {
       const { name } = request.params as { name: string };
