@@ -5,7 +5,7 @@ import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
 import type { Winner } from '../domain/arena.js';
 import type { ModelRouter } from './router.js';
-import { notAllowedMessage } from './runs.js';
+import { notAllowedMessage } from './run-access.js';
 import type { BattleRecord, Contestant } from '../store/battles.js';
 import { isRecord } from '../shared/is-record.js';
 

@@ -4,7 +4,7 @@ import type { Principal } from '../core/auth.js';
 import type { Catalog } from '../core/catalog.js';
 import { inactiveMessage } from '../core/catalog.js';
 import type { ModelRouter } from '../core/router.js';
-import { maySee, notAllowedMessage, ownerOf } from '../core/runs.js';
+import { maySee, notAllowedMessage, ownerOf } from '../core/run-access.js';
 import { FINISHED, type CellKey, type EvalRecord, type EvalStore } from '../store/evals.js';
 import { timeOrderedId } from '../store/runs.js';
 import { HttpError, badRequest } from '../core/errors.js';

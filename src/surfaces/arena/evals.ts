@@ -10,7 +10,7 @@ import { MAX_CELLS, MAX_CONFIGURATIONS } from '../../evals/suite.js';
 import { catalogDefaults } from './request.js';
 import { badRequest } from '../../core/errors.js';
 import { ndjson, sendStream, sse } from '../http.js';
-import { EXPORT_TYPES } from '../../core/runs.js';
+import { EXPORT_TYPES } from '../../core/run-export.js';
 import { integerQuery } from './runs.js';
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import { ArenaValidationError, checkModelsExist, historyFor, instanceMessages, parseArenaRequest, type InstanceDefaults, type ArenaRequest } from '../../core/arena.js';
 import type { ModelInstance } from '../../domain/arena.js';
-import { maySee } from '../../core/runs.js';
+import { maySee } from '../../core/run-access.js';
 import { RunStore, type RunRecord } from '../../store/runs.js';
 import { badRequest, HttpError } from '../../core/errors.js';
 

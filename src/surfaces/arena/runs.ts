@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../../core/arena.js';
-import { EXPORT_TYPES, exportRun, isBlind, maySee, mayUseModel, notAllowedMessage, runSummaryView, runView, type ExportFormat } from '../../core/runs.js';
+import { EXPORT_TYPES, exportRun, type ExportFormat } from '../../core/run-export.js';
+import { isBlind, runSummaryView, runView } from '../../core/run-views.js';
+import { maySee, mayUseModel, notAllowedMessage } from '../../core/run-access.js';
 import { RunStore, type RunKind, type RunRecord } from '../../store/runs.js';
 import { answerSchema } from './battles.js';
 import { streamArena } from './stream.js';
