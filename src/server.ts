@@ -59,7 +59,7 @@ declare module 'fastify' {
   }
 }
 
-/** The surface a route belongs to decides the error format (SPEC rule 5). */
+/** The API a route belongs to decides the error format: OpenAI's error object under /v1, `{"error": "..."}` elsewhere. */
 export function isOpenAiPath(url: string): boolean {
   return url.startsWith('/v1/') || url === '/v1';
 }
@@ -194,7 +194,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   // a web page of another origin, though: such a form post needs no CORS preflight, so accepting it
   // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
   // An empty JSON body is no body (Fastify's default refuses it with its own message), so that each
-  // route answers with its seed's message (`No messages provided`, `Model name is required`).
+  // route answers with the message its API's clients know (`No messages provided`, `Model name is required`).
   // Large bodies are parsed on a worker thread, so that a megabytes-long prompt stalls no other request.
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   const parseJson = jsonBodyParser(config.bodyLimitBytes, (request, body, done) => defaultJsonParser(request, body, done));

@@ -9,7 +9,7 @@ import { isRecord } from '../shared/is-record.js';
 import { PushStream } from '../shared/push-stream.js';
 
 /**
- * The Arena's request model (seeds 000 and 001): one conversation sent to several model instances,
+ * The Arena's request model: one conversation sent to several model instances,
  * each a model with its own sampling settings, run concurrently.
  */
 
@@ -125,7 +125,7 @@ function assertUniqueIds(instances: ModelInstance[]): void {
 /** A model's default sampling settings, e.g. from the admin catalog. */
 export type InstanceDefaults = (model: string) => Partial<Record<Setting, unknown>> | undefined;
 
-/** Validates an Arena body: the messages first (seed's `No messages provided`), then the instances. */
+/** Validates an Arena body: the messages first (`No messages provided`, the message Arena clients know), then the instances. */
 export function parseArenaRequest(body: unknown): ArenaRequest {
   const record = isRecord(body) ? body : {};
   const history = parseHistory(record.history);
@@ -159,7 +159,7 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
 /**
  * Resolves every instance's model (unknown models are a client error found before any generation
  * starts) and fills the settings the client omitted with the model's defaults, when `defaults` gives
- * valid ones: client value, then model default, then seed 001's default. Generated ids follow.
+ * valid ones: client value, then model default, then the Arena's own default (INSTANCE_DEFAULTS). Generated ids follow.
  */
 export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<void> {
   for (const instance of instances) {
@@ -190,7 +190,7 @@ export function instanceOptions(instance: ModelInstance): GenerationOptions {
     top_k: instance.top_k,
     repeat_penalty: instance.repeat_penalty,
     num_predict: instance.num_predict,
-    // Seed 001: an instance's seed 0 means random; to backends a seed is always a fixed one.
+    // To the Arena an instance's seed 0 means random; to backends a seed is always a fixed one.
     seed: instance.seed === 0 ? undefined : instance.seed,
   };
 }

@@ -55,7 +55,7 @@ export function withSurface(surface: string, plugin: FastifyPluginAsync): Fastif
 }
 
 /**
- * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), else
+ * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI), else
  * Ollama's legacy `name` (which its surface accepts on every route), the Arena's `models` and
  * `model_instances[].model`, a battle's `pool`, and the `:name` of the `/api/models/{name}` routes.
  * It must read every field a handler may take a model from, or that field gets past the checks.

@@ -7,8 +7,8 @@ import { badRequest } from '../core/errors.js';
 import { isRecord } from '../shared/is-record.js';
 
 /**
- * SPEC rule 1: `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request;
- * a body with `messages` is a single-model (Ollama / seed 002 / seed 004) request.
+ * `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request; a body with
+ * `messages` is a single-model (Ollama) request.
  */
 export function chatDispatchRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {

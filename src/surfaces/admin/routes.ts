@@ -10,7 +10,7 @@ import { isRecord } from '../../shared/is-record.js';
 
 /**
  * The admin API (docs/admin-api.md): API keys, usage totals and the model catalog. Every route needs
- * the admin token (SPEC rule 7); bad input is a 400 that changes nothing.
+ * the admin token (`WEB_CHAT_TOKEN`); bad input is a 400 that changes nothing.
  */
 
 const admin = { access: 'admin' } as const;

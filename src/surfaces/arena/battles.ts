@@ -11,7 +11,7 @@ import { arenaBodySchema, catalogDefaults } from './request.js';
 import { streamArena } from './stream.js';
 import { badRequest, HttpError } from '../../core/errors.js';
 
-/** Blind battles (issue 4): start one as an anonymous stream, vote once, then see who was who. */
+/** Blind battles: start one as an anonymous stream, vote once, then see who was who. */
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 

@@ -18,7 +18,7 @@ interface InstanceResult {
 /** What a request's own fault (e.g. a prompt longer than the context) answered with, per instance. */
 const clientErrors = new WeakMap<InstanceResult, number>();
 
-/** Runs an Arena request to the end and shapes the seed's single or multiple answer. */
+/** Runs an Arena request to the end and answers one object: a single answer for one instance, `results` for several. */
 export async function arenaChat(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const arena = await parseAndCheck(services, request.body);
   const continues = await continuedRun(services, request, arena);
@@ -52,7 +52,7 @@ export async function arenaChat(services: Services, request: FastifyRequest, rep
     const status = clientErrors.get(only);
     if (only.error !== null && status !== undefined) return reply.code(status).send({ error: only.error, model: only.model });
     if (only.error !== null) {
-      // Seeds 000/001's server error: the backend's own message goes in `details`.
+      // The Arena's server error: the backend's own message goes in `details`, as Arena clients read it.
       return reply.code(500).send({ error: 'An unexpected error occurred', details: only.error, model: only.model });
     }
     return only;

@@ -6,7 +6,7 @@ export function arenaDeleteModelRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/delete_model', {
       config: { access: 'admin' },
-      attachValidation: true, // the schema documents; the handler answers with the seed's message
+      attachValidation: true, // the schema documents; the handler answers with the Arena's message
       schema: {
         tags: ['arena'],
         summary: 'Delete a model from every backend that has it',

@@ -5,8 +5,8 @@ import { HttpError } from '../../core/errors.js';
 import { ApiKeys } from '../../core/api-keys.js';
 
 /**
- * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and
- * `GET /api/models/{name}` give seed 002 + 004 objects; seed 004's load and unload.
+ * `GET /api/models` is the Arena's list of names; `?details=true` and `GET /api/models/{name}` give
+ * objects with metadata, catalog fields and backends; load and unload put a model in memory or out.
  */
 
 export function modelDetails(model: RoutedModel, services: Services) {

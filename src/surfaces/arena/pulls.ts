@@ -8,7 +8,7 @@ export function arenaPullRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/pull_model', {
       config: { access: 'admin' },
-      attachValidation: true, // the schema documents; the handler answers with the seed's message
+      attachValidation: true, // the schema documents; the handler answers with the Arena's message
       schema: {
         tags: ['arena'],
         summary: 'Start downloading a model (URL, hf:owner/repo/file.gguf, or an Ollama name); returns at once',

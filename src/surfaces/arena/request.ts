@@ -36,7 +36,7 @@ const instanceSchema = {
   },
 } as const;
 
-/** Documentation only: the handler validates, so that the seed's exact messages come back. */
+/** Documentation only: the handler validates, so that the Arena's exact messages come back. */
 export const arenaBodySchema = {
   type: 'object',
   properties: {
@@ -52,7 +52,7 @@ export const arenaBodySchema = {
   },
 } as const;
 
-/** The admin catalog's default parameters of a model, in the Arena's terms (seed 002's max_tokens is num_predict). */
+/** The admin catalog's default parameters of a model, in the Arena's terms (the catalog's max_tokens is num_predict). */
 export function catalogDefaults(services: Services): InstanceDefaults {
   return (model) => {
     const parameters = services.catalog.get(model)?.parameters;

@@ -9,7 +9,7 @@ import { answerSchema } from './battles.js';
 import { streamArena } from './stream.js';
 import { badRequest, HttpError } from '../../core/errors.js';
 
-/** Run history (issue 4): list, show, re-run and export saved comparisons and battles. */
+/** Run history: list, show, re-run and export saved comparisons and battles. */
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;

@@ -8,7 +8,7 @@ export function arenaStreamChatRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/stream_chat', {
       config: { access: 'model' },
-      attachValidation: true, // the schema documents; parseArenaRequest validates with the seed's messages
+      attachValidation: true, // the schema documents; parseArenaRequest validates with the Arena's messages
       schema: {
         tags: ['arena'],
         summary: 'Stream every instance of a comparison as interleaved NDJSON',

@@ -9,7 +9,7 @@ import { finishReason } from '../openai/finish-reason.js';
 import { bodyOf, parseCommon, parseMessages } from './request.js';
 import { chatMessage, completionId, loadOrUnload, respond, type Shape } from './respond.js';
 
-/** `POST /api/chat` with `messages`: one model, Ollama's wire format, seed 004's sessions. */
+/** `POST /api/chat` with `messages`: one model, Ollama's wire format, and a server-side session (`session_id`) that keeps the conversation. */
 export async function ollamaChat(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const common = parseCommon(body);

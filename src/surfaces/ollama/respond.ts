@@ -50,7 +50,7 @@ export async function loadOrUnload(
 export interface Shape {
   /** The field carrying text in a streamed line (`message` or `response`), with thoughts beside it. */
   piece(text: string, toolCalls?: ToolCall[], thinking?: string): Record<string, unknown>;
-  /** SPEC rule 2's superset fields beyond Ollama's, on a non-streamed answer. */
+  /** The OpenAI-style fields beyond Ollama's (`usage`, `id`, `choices`...) on a non-streamed answer. */
   superset(text: string, stats: GenerationStats, toolCalls?: ToolCall[]): Record<string, unknown>;
   /** Runs when the generation finished normally, before the final line goes out (sessions record the turn). */
   finished?(text: string, stats: GenerationStats): Promise<void>;
@@ -71,7 +71,7 @@ export function completionId(): string {
   return responseId('cmpl');
 }
 
-/** Streams or collects one generation in Ollama's format (or seed 004's SSE), as the request asks. */
+/** Streams or collects one generation in Ollama's format (or SSE, for `Accept: text/event-stream`), as the request asks. */
 export async function respond(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -119,7 +119,7 @@ export async function respond(
         if (stats.doneReason === 'abort') return;
         await shape.finished?.(text, stats);
         if (eventStream) {
-          // Seed 004's final event, with the tool calls in Ollama's shape when the model made any.
+          // The final SSE event, with the tool calls in Ollama's shape when the model made any.
           const toolCalls = stats.toolCalls?.length ? { tool_calls: ollamaToolCalls(stats.toolCalls) } : {};
           yield sse({ done: true, ...shape.extra, full_text: text, ...toolCalls, done_reason: doneReason(stats), usage: usageOf(stats) });
           return;
