@@ -157,19 +157,24 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
 }
 
 /**
- * Resolves every instance's model (unknown models are a client error found before any generation
- * starts) and fills the settings the client omitted with the model's defaults, when `defaults` gives
- * valid ones: client value, then model default, then the Arena's own default (INSTANCE_DEFAULTS). Generated ids follow.
+ * Every instance completed for running, as new objects (the parsed ones are left as they are): its
+ * model resolved to the name the router serves it under (unknown models are a client error found
+ * before any generation starts), the settings the client omitted filled with the model's defaults
+ * when `defaults` gives valid ones (client value, then model default, then INSTANCE_DEFAULTS), and a
+ * generated id built again from the settings it ends with. What the client omitted is known only for
+ * instances as parseArenaRequest returned them; others (a saved run's) get their model resolved alone.
  */
-export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<void> {
-  for (const instance of instances) {
+export async function resolveInstances(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<ModelInstance[]> {
+  const resolved: ModelInstance[] = [];
+  for (const parsed of instances) {
+    const instance = { ...parsed };
+    resolved.push(instance);
     try {
-      const resolved = await router.resolve(instance.model);
-      instance.model = resolved.name;
+      instance.model = (await router.resolve(parsed.model)).name;
     } catch {
-      throw new ArenaValidationError(`Model not found: ${instance.model}`);
+      throw new ArenaValidationError(`Model not found: ${parsed.model}`);
     }
-    const left = unsaid.get(instance);
+    const left = unsaid.get(parsed);
     const modelDefaults = left && defaults?.(instance.model);
     if (!left || !modelDefaults) continue;
     for (const key of left.settings) {
@@ -180,7 +185,21 @@ export async function checkModelsExist(router: ModelRouter, instances: ModelInst
     }
     if (left.generatedId) instance.id = instanceId({ ...instance, model: left.writtenModel });
   }
-  assertUniqueIds(instances);
+  assertUniqueIds(resolved);
+  return resolved;
+}
+
+/** `request` with its instances resolved (resolveInstances), each still answering its own conversation if it has one. */
+export async function resolveArenaRequest(router: ModelRouter, request: ArenaRequest, defaults?: InstanceDefaults): Promise<ArenaRequest> {
+  const instances = await resolveInstances(router, request.instances, defaults);
+  const own = request.ownHistories;
+  if (!own) return { ...request, instances };
+  const ownHistories = new Map<ModelInstance, ChatMessage[]>();
+  request.instances.forEach((parsed, index) => {
+    const history = own.get(parsed);
+    if (history) ownHistories.set(instances[index]!, history);
+  });
+  return { ...request, instances, ownHistories };
 }
 
 export function instanceOptions(instance: ModelInstance): GenerationOptions {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ChatMessage } from '../backends/types.js';
-import { ArenaValidationError, checkModelsExist, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
+import { ArenaValidationError, resolveInstances, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
 import type { Winner } from '../domain/arena.js';
@@ -29,7 +29,7 @@ export class ModelNotAllowedError extends Error {}
  * The contestants a battle may draw from, each keyed by its configuration: the client's `id`, else
  * the configuration key built from the resolved model name, settings and system prompt. No pool
  * means every model the caller may use. Settings a contestant leaves out come from `defaults` (the
- * catalog's), then seed 001's, as in a comparison.
+ * catalog's), then the Arena's own (INSTANCE_DEFAULTS), as in a comparison.
  */
 export async function resolvePool(
   router: ModelRouter,
@@ -68,9 +68,9 @@ export async function resolvePool(
     if (error instanceof ArenaValidationError) throw new ArenaValidationError(error.message.replace(/model_instances\[/g, 'pool['));
     throw error;
   }
-  await checkModelsExist(router, instances, defaults);
+  const resolved = await resolveInstances(router, instances, defaults);
   const seen = new Set<string>();
-  return instances.map((instance, index) => {
+  return resolved.map((instance, index) => {
     if (!allowed(instance.model)) throw new ModelNotAllowedError(notAllowedMessage(instance.model));
     // Built keys use the resolved name, so `x` and `x:latest` are one configuration.
     const id = given[index] ? instance.id : configurationKey(instance);

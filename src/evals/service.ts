@@ -1,4 +1,4 @@
-import { ArenaValidationError, checkModelsExist, type InstanceDefaults } from '../core/arena.js';
+import { ArenaValidationError, resolveInstances, type InstanceDefaults } from '../core/arena.js';
 import { ApiKeys } from '../core/api-keys.js';
 import type { Principal } from '../core/auth.js';
 import type { Catalog } from '../core/catalog.js';
@@ -35,8 +35,8 @@ export class EvalService {
     try {
       const suite = parseSuite(document);
       this.checkAccess(suite, principal);
-      await checkModelsExist(this.deps.router, suite.instances, this.deps.defaults);
-      if (suite.judge) await checkModelsExist(this.deps.router, [suite.judge.instance], this.deps.defaults);
+      suite.instances = await resolveInstances(this.deps.router, suite.instances, this.deps.defaults);
+      if (suite.judge) suite.judge.instance = (await resolveInstances(this.deps.router, [suite.judge.instance], this.deps.defaults))[0]!;
       for (const assertion of [...suite.assert, ...suite.prompts.flatMap((p) => p.assert)]) {
         if (assertion.type !== 'similar') continue;
         assertion.model = await this.deps.router.resolve(assertion.model).then(

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
-import { ArenaValidationError, checkModelsExist, historyFor, instanceMessages, parseArenaRequest, type InstanceDefaults, type ArenaRequest } from '../../core/arena.js';
+import { ArenaValidationError, resolveArenaRequest, historyFor, instanceMessages, parseArenaRequest, type InstanceDefaults, type ArenaRequest } from '../../core/arena.js';
 import type { ModelInstance } from '../../domain/arena.js';
 import { maySee } from '../../core/run-access.js';
 import { RunStore, type RunRecord } from '../../store/runs.js';
@@ -95,8 +95,7 @@ function instancesMismatch(saved: ModelInstance[], sent: ModelInstance[]): strin
 
 export async function parseAndCheck(services: Services, body: unknown): Promise<ArenaRequest> {
   try {
-    const request = parseArenaRequest(body);
-    await checkModelsExist(services.router, request.instances, catalogDefaults(services));
+    const request = await resolveArenaRequest(services.router, parseArenaRequest(body), catalogDefaults(services));
     await checkPromptLengths(services, request);
     return request;
   } catch (error) {
