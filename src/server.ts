@@ -19,7 +19,7 @@ import { SessionService } from './core/sessions.js';
 import { Drain, drainRequests } from './core/shutdown.js';
 import { openStore } from './store/database.js';
 import { closeApiManagement, openApiManagement } from './core/api-management.js';
-import { installApiManagement, withSurface } from './surfaces/access-hooks.js';
+import { installApiManagement, surfaceOf, withSurface } from './surfaces/access-hooks.js';
 import { HttpError, statusOf } from './core/errors.js';
 import { jsonBodyParser } from './core/json-body.js';
 import type { Services } from './surfaces/services.js';
@@ -65,11 +65,13 @@ export function isOpenAiPath(url: string): boolean {
 }
 
 /**
- * Whether a request gets OpenAI's error format: from its matched route, or for a request no route
- * matched, from the prefix of the not-found handler the router chose (`/v1` has its own).
+ * Whether a request gets OpenAI's error format: from the API its matched route was registered under,
+ * or for a request no route matched, from the prefix of the not-found handler the router chose (`/v1`
+ * has its own).
  */
 function speaksOpenAi(request: FastifyRequest): boolean {
-  return isOpenAiPath(request.routeOptions.url ?? request.server.prefix);
+  if (request.routeOptions.url !== undefined) return surfaceOf(request) === 'openai';
+  return isOpenAiPath(request.server.prefix);
 }
 
 function errorBody(request: FastifyRequest, status: number, message: string, type?: string, code?: string, details?: string) {

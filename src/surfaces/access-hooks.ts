@@ -27,6 +27,13 @@ declare module 'fastify' {
      * is registered (withSurface) or by the route itself, which may decide per request (a function).
      */
     surface?: string | ((request: FastifyRequest) => string);
+    /** The path parameter that names a model (`/api/models/:name`), checked as a body's `model` is. */
+    modelParam?: string;
+    /**
+     * What the route may do with a model the catalog has made inactive: `read` its details (anyone
+     * but an API key, with GET) or `unload` it (whoever may manage models). Nobody may use one.
+     */
+    inactiveModel?: 'read' | 'unload';
   }
 }
 
@@ -57,7 +64,7 @@ export function withSurface(surface: string, plugin: FastifyPluginAsync): Fastif
 /**
  * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI), else
  * Ollama's legacy `name` (which its surface accepts on every route), the Arena's `models` and
- * `model_instances[].model`, a battle's `pool`, and the `:name` of the `/api/models/{name}` routes.
+ * `model_instances[].model`, a battle's `pool`, and the path parameter a route names in `config.modelParam`.
  * It must read every field a handler may take a model from, or that field gets past the checks.
  */
 export function requestedModels(request: FastifyRequest): string[] {
@@ -75,8 +82,9 @@ export function requestedModels(request: FastifyRequest): string[] {
       }
     }
   }
-  const params = request.params as Record<string, unknown> | undefined;
-  if (request.routeOptions.url?.startsWith('/api/models/') && typeof params?.name === 'string') names.push(params.name);
+  const param = request.routeOptions.config?.modelParam;
+  const named = param === undefined ? undefined : (request.params as Record<string, unknown> | undefined)?.[param];
+  if (typeof named === 'string') names.push(named);
   return names.filter((name) => name.trim() !== '');
 }
 
@@ -137,9 +145,9 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     if (!principal || !usesModels(request)) return;
     // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
     // back on; whoever may manage models may unload it. Nobody may use it, load it included.
-    const route = request.routeOptions.url;
+    const inactive = request.routeOptions.config?.inactiveModel;
     const mayReadInactive =
-      (principal.kind !== 'key' && request.method === 'GET' && route === '/api/models/:name') || (route === '/api/models/:name/unload' && mayManageModels(principal));
+      (inactive === 'read' && principal.kind !== 'key' && request.method === 'GET') || (inactive === 'unload' && mayManageModels(principal));
     for (const name of requestedModels(request)) {
       if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
         throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');

@@ -61,12 +61,12 @@ export function modelRoutes(services: Services) {
 
     // One model's details, load and unload are counted apart from the Arena's list, as the `models` API.
     app.get('/api/models/:name', {
-      config: { access: 'model', surface: 'models' },
+      config: { access: 'model', surface: 'models', modelParam: 'name', inactiveModel: 'read' },
       schema: { tags: ['models'], summary: 'One model with its details' },
     }, async (request) => modelDetails(await find(services, (request.params as { name: string }).name), services));
 
     app.post('/api/models/:name/load', {
-      config: { access: 'manage', surface: 'models' },
+      config: { access: 'manage', surface: 'models', modelParam: 'name' },
       schema: { tags: ['models'], summary: 'Load a model into memory now' },
     }, async (request) => {
       const { name } = request.params as { name: string };
@@ -76,7 +76,7 @@ export function modelRoutes(services: Services) {
     });
 
     app.post('/api/models/:name/unload', {
-      config: { access: 'manage', surface: 'models' },
+      config: { access: 'manage', surface: 'models', modelParam: 'name', inactiveModel: 'unload' },
       schema: { tags: ['models'], summary: 'Unload a model from memory' },
     }, async (request) => {
       const { name } = request.params as { name: string };
