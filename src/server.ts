@@ -48,7 +48,9 @@ import { openAiEmbeddingRoutes } from './surfaces/openai/embeddings.js';
 import { openAiModelRoutes } from './surfaces/openai/models.js';
 import { openAiResponsesRoutes } from './surfaces/openai/responses.js';
 import { sessionRoutes } from './surfaces/ollama/sessions.js';
-import { adminRoutes } from './surfaces/admin/routes.js';
+import { adminKeyRoutes } from './surfaces/admin/keys.js';
+import { adminUsageRoutes } from './surfaces/admin/usage.js';
+import { adminModelRoutes } from './surfaces/admin/models.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
 declare module 'fastify' {
@@ -275,7 +277,9 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   await app.register(withSurface('openai', openAiModelRoutes(services)));
   await app.register(withSurface('openai', openAiResponsesRoutes(services)));
   await app.register(withSurface('sessions', sessionRoutes(services)));
-  await app.register(withSurface('admin', adminRoutes(services)));
+  await app.register(withSurface('admin', adminKeyRoutes(services)));
+  await app.register(withSurface('admin', adminUsageRoutes(services)));
+  await app.register(withSurface('admin', adminModelRoutes(services)));
   await app.register((await import('./surfaces/arena/evals.js')).evalRoutes(services));
 
   // On close, requests in flight get a grace period to finish; then their generations and pulls are
