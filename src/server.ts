@@ -19,25 +19,38 @@ import { SessionService } from './core/sessions.js';
 import { Drain, drainRequests } from './core/shutdown.js';
 import { openStore } from './store/database.js';
 import { closeApiManagement, openApiManagement } from './core/api-management.js';
-import { installApiManagement } from './surfaces/access-hooks.js';
+import { installApiManagement, surfaceOf, withSurface } from './surfaces/access-hooks.js';
 import { HttpError, statusOf } from './core/errors.js';
 import { jsonBodyParser } from './core/json-body.js';
 import type { Services } from './surfaces/services.js';
-import { arenaRoutes } from './surfaces/arena.js';
 import { infoRoutes } from './surfaces/info.js';
-import { modelRoutes } from './surfaces/models.js';
 import { chatDispatchRoutes } from './surfaces/chat-dispatch.js';
-import { battleRoutes } from './surfaces/battles.js';
-import { leaderboardRoutes } from './surfaces/leaderboard.js';
-import { runRoutes } from './surfaces/runs.js';
 import { webRoutes } from './surfaces/web.js';
-import { pullEventRoutes } from './surfaces/pull-events.js';
-import { ollamaRoutes } from './surfaces/ollama.js';
-import { openAiRoutes } from './surfaces/openai.js';
-import { ollamaCreateRoutes } from './surfaces/ollama-create.js';
-import { openAiResponsesRoutes } from './surfaces/openai-responses.js';
-import { sessionRoutes } from './surfaces/sessions.js';
-import { adminRoutes } from './surfaces/admin.js';
+import { arenaHealthRoutes } from './surfaces/arena/health.js';
+import { arenaStreamChatRoutes } from './surfaces/arena/stream-chat.js';
+import { arenaPullRoutes } from './surfaces/arena/pulls.js';
+import { arenaDeleteModelRoutes } from './surfaces/arena/delete-model.js';
+import { modelRoutes } from './surfaces/arena/models.js';
+import { battleRoutes } from './surfaces/arena/battles.js';
+import { leaderboardRoutes } from './surfaces/arena/leaderboard.js';
+import { runRoutes } from './surfaces/arena/runs.js';
+import { pullEventRoutes } from './surfaces/arena/pull-events.js';
+import { ollamaGenerateRoutes } from './surfaces/ollama/generate.js';
+import { ollamaEmbedRoutes } from './surfaces/ollama/embed.js';
+import { ollamaModelRoutes } from './surfaces/ollama/models.js';
+import { ollamaPullRoutes } from './surfaces/ollama/pull.js';
+import { ollamaManageRoutes } from './surfaces/ollama/manage.js';
+import { ollamaVersionRoutes } from './surfaces/ollama/version.js';
+import { ollamaCreateRoutes } from './surfaces/ollama/create.js';
+import { openAiChatCompletionRoutes } from './surfaces/openai/chat-completions.js';
+import { openAiCompletionRoutes } from './surfaces/openai/completions.js';
+import { openAiEmbeddingRoutes } from './surfaces/openai/embeddings.js';
+import { openAiModelRoutes } from './surfaces/openai/models.js';
+import { openAiResponsesRoutes } from './surfaces/openai/responses.js';
+import { sessionRoutes } from './surfaces/ollama/sessions.js';
+import { adminKeyRoutes } from './surfaces/admin/keys.js';
+import { adminUsageRoutes } from './surfaces/admin/usage.js';
+import { adminModelRoutes } from './surfaces/admin/models.js';
 
 /** Everything the surfaces share: built once per server, handed to each route plugin. */
 declare module 'fastify' {
@@ -48,17 +61,19 @@ declare module 'fastify' {
   }
 }
 
-/** The surface a route belongs to decides the error format (docs/api-contract.md, errors). */
+/** The API a route belongs to decides the error format: OpenAI's error object under /v1, `{"error": "..."}` elsewhere. */
 export function isOpenAiPath(url: string): boolean {
   return url.startsWith('/v1/') || url === '/v1';
 }
 
 /**
- * Whether a request gets OpenAI's error format: from its matched route, or for a request no route
- * matched, from the prefix of the not-found handler the router chose (`/v1` has its own).
+ * Whether a request gets OpenAI's error format: from the API its matched route was registered under,
+ * or for a request no route matched, from the prefix of the not-found handler the router chose (`/v1`
+ * has its own).
  */
 function speaksOpenAi(request: FastifyRequest): boolean {
-  return isOpenAiPath(request.routeOptions.url ?? request.server.prefix);
+  if (request.routeOptions.url !== undefined) return surfaceOf(request) === 'openai';
+  return isOpenAiPath(request.server.prefix);
 }
 
 function errorBody(request: FastifyRequest, status: number, message: string, type?: string, code?: string, details?: string) {
@@ -183,7 +198,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   // a web page of another origin, though: such a form post needs no CORS preflight, so accepting it
   // would let any site drive a local server (Ollama guards this with OLLAMA_ORIGINS).
   // An empty JSON body is no body (Fastify's default refuses it with its own message), so that each
-  // route answers with its documented message (`No messages provided`, `Model name is required`).
+  // route answers with the message its API's clients know (`No messages provided`, `Model name is required`).
   // Large bodies are parsed on a worker thread, so that a megabytes-long prompt stalls no other request.
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   const parseJson = jsonBodyParser(config.bodyLimitBytes, (request, body, done) => defaultJsonParser(request, body, done));
@@ -236,21 +251,36 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   });
 
   await app.register(infoRoutes(services));
-  await app.register(arenaRoutes(services));
-  await app.register(modelRoutes(services));
+  await app.register(withSurface('arena', arenaHealthRoutes(services)));
+  await app.register(withSurface('arena', arenaStreamChatRoutes(services)));
+  await app.register(withSurface('arena', arenaPullRoutes(services)));
+  await app.register(withSurface('arena', arenaDeleteModelRoutes(services)));
+  await app.register(withSurface('arena', modelRoutes(services)));
   await app.register(chatDispatchRoutes(services));
-  await app.register(battleRoutes(services));
-  await app.register(leaderboardRoutes(services));
-  await app.register(runRoutes(services));
+  await app.register(withSurface('arena', battleRoutes(services)));
+  await app.register(withSurface('arena', leaderboardRoutes(services)));
+  await app.register(withSurface('arena', runRoutes(services)));
   await app.register(webRoutes());
-  await app.register(pullEventRoutes(services));
-  await app.register(ollamaRoutes(services));
-  await app.register(ollamaCreateRoutes(services));
-  await app.register(openAiRoutes(services));
-  await app.register(openAiResponsesRoutes(services));
-  await app.register(sessionRoutes(services));
-  await app.register(adminRoutes(services));
-  await app.register((await import('./surfaces/evals.js')).evalRoutes(services));
+  await app.register(withSurface('arena', pullEventRoutes(services)));
+  // The Ollama API (`POST /api/chat` with `messages` is dispatched above).
+  await app.register(withSurface('ollama', ollamaGenerateRoutes(services)));
+  await app.register(withSurface('ollama', ollamaEmbedRoutes(services)));
+  await app.register(withSurface('ollama', ollamaModelRoutes(services)));
+  await app.register(withSurface('ollama', ollamaPullRoutes(services)));
+  await app.register(withSurface('ollama', ollamaManageRoutes(services)));
+  await app.register(withSurface('ollama', ollamaVersionRoutes()));
+  await app.register(withSurface('ollama', ollamaCreateRoutes(services)));
+  // The OpenAI API under /v1.
+  await app.register(withSurface('openai', openAiChatCompletionRoutes(services)));
+  await app.register(withSurface('openai', openAiCompletionRoutes(services)));
+  await app.register(withSurface('openai', openAiEmbeddingRoutes(services)));
+  await app.register(withSurface('openai', openAiModelRoutes(services)));
+  await app.register(withSurface('openai', openAiResponsesRoutes(services)));
+  await app.register(withSurface('sessions', sessionRoutes(services)));
+  await app.register(withSurface('admin', adminKeyRoutes(services)));
+  await app.register(withSurface('admin', adminUsageRoutes(services)));
+  await app.register(withSurface('admin', adminModelRoutes(services)));
+  await app.register((await import('./surfaces/arena/evals.js')).evalRoutes(services));
 
   // On close, requests in flight get a grace period to finish; then their generations and pulls are
   // stopped and each ends with its last line. Models are unloaded (onClose) only once none is in use.

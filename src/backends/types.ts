@@ -143,3 +143,20 @@ export class BackendError extends Error {
     this.name = 'BackendError';
   }
 }
+
+/**
+ * A backend's refusal (400) of a prompt longer than the model's context. A conversation is fitted to
+ * the context by leaving its oldest exchanges out for as long as its backend raises this.
+ */
+export class ContextOverflowError extends BackendError {
+  constructor(
+    message: string,
+    /** The prompt's length in tokens, when the backend counted it. */
+    readonly promptTokens?: number,
+    /** The context the prompt did not fit, in tokens, when the backend knows it. */
+    readonly contextSize?: number,
+  ) {
+    super(message, 400);
+    this.name = 'ContextOverflowError';
+  }
+}

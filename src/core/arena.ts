@@ -5,9 +5,11 @@ import type { ModelRouter } from './router.js';
 import { ShutdownError } from './shutdown.js';
 import { generateFitting } from './context-fit.js';
 import { INSTANCE_DEFAULTS, INSTANCE_RANGES, instanceId, type InstanceSetting } from '../shared/instances.js';
+import { isRecord } from '../shared/is-record.js';
+import { PushStream } from '../shared/push-stream.js';
 
 /**
- * The Arena's request model (the Arena API): one conversation sent to several model instances,
+ * The Arena's request model: one conversation sent to several model instances,
  * each a model with its own sampling settings, run concurrently.
  */
 
@@ -43,9 +45,6 @@ const RANGES = INSTANCE_RANGES;
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 export function parseHistory(history: unknown): ChatMessage[] {
   if (!Array.isArray(history) || history.length === 0) throw new ArenaValidationError('No messages provided');
@@ -126,7 +125,7 @@ function assertUniqueIds(instances: ModelInstance[]): void {
 /** A model's default sampling settings, e.g. from the admin catalog. */
 export type InstanceDefaults = (model: string) => Partial<Record<Setting, unknown>> | undefined;
 
-/** Validates an Arena body: the messages first (seed's `No messages provided`), then the instances. */
+/** Validates an Arena body: the messages first (`No messages provided`, the message Arena clients know), then the instances. */
 export function parseArenaRequest(body: unknown): ArenaRequest {
   const record = isRecord(body) ? body : {};
   const history = parseHistory(record.history);
@@ -158,19 +157,24 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
 }
 
 /**
- * Resolves every instance's model (unknown models are a client error found before any generation
- * starts) and fills the settings the client omitted with the model's defaults, when `defaults` gives
- * valid ones: client value, then model default, then the Arena API's default. Generated ids follow.
+ * Every instance completed for running, as new objects (the parsed ones are left as they are): its
+ * model resolved to the name the router serves it under (unknown models are a client error found
+ * before any generation starts), the settings the client omitted filled with the model's defaults
+ * when `defaults` gives valid ones (client value, then model default, then INSTANCE_DEFAULTS), and a
+ * generated id built again from the settings it ends with. What the client omitted is known only for
+ * instances as parseArenaRequest returned them; others (a saved run's) get their model resolved alone.
  */
-export async function checkModelsExist(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<void> {
-  for (const instance of instances) {
+export async function resolveInstances(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<ModelInstance[]> {
+  const resolved: ModelInstance[] = [];
+  for (const parsed of instances) {
+    const instance = { ...parsed };
+    resolved.push(instance);
     try {
-      const resolved = await router.resolve(instance.model);
-      instance.model = resolved.name;
+      instance.model = (await router.resolve(parsed.model)).name;
     } catch {
-      throw new ArenaValidationError(`Model not found: ${instance.model}`);
+      throw new ArenaValidationError(`Model not found: ${parsed.model}`);
     }
-    const left = unsaid.get(instance);
+    const left = unsaid.get(parsed);
     const modelDefaults = left && defaults?.(instance.model);
     if (!left || !modelDefaults) continue;
     for (const key of left.settings) {
@@ -181,7 +185,21 @@ export async function checkModelsExist(router: ModelRouter, instances: ModelInst
     }
     if (left.generatedId) instance.id = instanceId({ ...instance, model: left.writtenModel });
   }
-  assertUniqueIds(instances);
+  assertUniqueIds(resolved);
+  return resolved;
+}
+
+/** `request` with its instances resolved (resolveInstances), each still answering its own conversation if it has one. */
+export async function resolveArenaRequest(router: ModelRouter, request: ArenaRequest, defaults?: InstanceDefaults): Promise<ArenaRequest> {
+  const instances = await resolveInstances(router, request.instances, defaults);
+  const own = request.ownHistories;
+  if (!own) return { ...request, instances };
+  const ownHistories = new Map<ModelInstance, ChatMessage[]>();
+  request.instances.forEach((parsed, index) => {
+    const history = own.get(parsed);
+    if (history) ownHistories.set(instances[index]!, history);
+  });
+  return { ...request, instances, ownHistories };
 }
 
 export function instanceOptions(instance: ModelInstance): GenerationOptions {
@@ -191,7 +209,7 @@ export function instanceOptions(instance: ModelInstance): GenerationOptions {
     top_k: instance.top_k,
     repeat_penalty: instance.repeat_penalty,
     num_predict: instance.num_predict,
-    // The Arena API: an instance's seed 0 means random; to backends a seed is always a fixed one.
+    // To the Arena an instance's seed 0 means random; to backends a seed is always a fixed one.
     seed: instance.seed === 0 ? undefined : instance.seed,
   };
 }
@@ -236,13 +254,8 @@ export async function* runArena(
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  const queue: ArenaEvent[] = [];
-  let wake: (() => void) | undefined;
-  let pending = request.instances.length;
-  const emit = (event: ArenaEvent) => {
-    queue.push(event);
-    wake?.();
-  };
+  const queue = new PushStream<ArenaEvent>();
+  const emit = (event: ArenaEvent) => queue.push(event);
   const runOne = async (instance: ModelInstance) => {
     const started = performance.now();
     let firstToken: number | undefined;
@@ -280,18 +293,12 @@ export async function* runArena(
           : { tokens: 0, duration_s: Number((durationMs / 1000).toFixed(3)), tokens_per_sec: 0, eval_tokens_per_sec: 0, ttft_s: null, prompt_tokens: 0 },
         ...(cut ? { shutdown: true as const } : {}),
       });
-    } finally {
-      pending--;
-      wake?.();
     }
   };
-  const all = Promise.all(request.instances.map(runOne));
+  // runOne never throws (every failure is an event): the stream ends once every instance has ended.
+  const all = Promise.all(request.instances.map(runOne)).then(() => queue.end());
   try {
-    while (pending > 0 || queue.length > 0) {
-      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      while (queue.length > 0) yield queue.shift()!;
-    }
+    yield* queue;
   } finally {
     controller.abort(new Error('arena request ended'));
     signal.removeEventListener('abort', onAbort);

@@ -1,12 +1,13 @@
 import crypto from 'node:crypto';
 import type { ChatMessage } from '../domain/chat.js';
-import { ArenaValidationError, checkModelsExist, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
+import { ArenaValidationError, resolveInstances, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
 import type { Winner } from '../domain/arena.js';
 import type { ModelRouter } from './router.js';
-import { notAllowedMessage } from './runs.js';
+import { notAllowedMessage } from './run-access.js';
 import type { BattleRecord, Contestant } from '../store/battles.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * Blind battles: two contestants drawn from a pool answer the same conversation as the anonymous
@@ -23,15 +24,12 @@ export const VARIANT_TEMPERATURES = [0.3, 0.7, 1.1, 1.5] as const;
 
 export class ModelNotAllowedError extends Error {}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The contestants a battle may draw from, each keyed by its configuration: the client's `id`, else
  * the configuration key built from the resolved model name, settings and system prompt. No pool
  * means every model the caller may use. Settings a contestant leaves out come from `defaults` (the
- * catalog's), then the Arena API's, as in a comparison.
+ * catalog's), then the Arena's own (INSTANCE_DEFAULTS), as in a comparison.
  */
 export async function resolvePool(
   router: ModelRouter,
@@ -70,9 +68,9 @@ export async function resolvePool(
     if (error instanceof ArenaValidationError) throw new ArenaValidationError(error.message.replace(/model_instances\[/g, 'pool['));
     throw error;
   }
-  await checkModelsExist(router, instances, defaults);
+  const resolved = await resolveInstances(router, instances, defaults);
   const seen = new Set<string>();
-  return instances.map((instance, index) => {
+  return resolved.map((instance, index) => {
     if (!allowed(instance.model)) throw new ModelNotAllowedError(notAllowedMessage(instance.model));
     // Built keys use the resolved name, so `x` and `x:latest` are one configuration.
     const id = given[index] ? instance.id : configurationKey(instance);

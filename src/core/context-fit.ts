@@ -1,5 +1,5 @@
-import { BackendError, type GenerationEvent } from '../backends/types.js';
-import type { ChatMessage } from '../domain/chat.js';
+import { ContextOverflowError, type GenerationEvent } from '../backends/types.js';
+import { type ChatMessage } from '../domain/chat.js';
 import { withoutOldestExchange } from '../backends/truncate-prompt.js';
 
 /**
@@ -7,14 +7,6 @@ import { withoutOldestExchange } from '../backends/truncate-prompt.js';
  * out of the prompt instead of refusing. Clients that resend the whole history on every turn (Open
  * WebUI, LangChain) and server-side sessions both rely on it.
  */
-
-/**
- * A backend's refusal of a prompt longer than the model's context: the embedded engine's ("more than
- * the 512-token context") or an Ollama server's with `truncate: false` ("exceeds the context length").
- */
-function isContextOverflow(error: unknown): boolean {
-  return error instanceof BackendError && error.status === 400 && /more than the \d+-token context|exceeds? (the )?(maximum )?context length/i.test(error.message);
-}
 
 /**
  * Runs a chat, dropping the oldest exchanges while the prompt does not fit. The newest message is
@@ -41,7 +33,7 @@ export async function* generateFitting(
       first = await events.next();
     } catch (error) {
       const shorter = withoutOldestExchange(earlier);
-      if (options.truncate !== false && isContextOverflow(error) && shorter.length < earlier.length) {
+      if (options.truncate !== false && error instanceof ContextOverflowError && shorter.length < earlier.length) {
         earlier = shorter;
         dropped++;
         continue;

@@ -1,5 +1,6 @@
 import type { OutputFormat } from '../backends/types.js';
 import type { GenerationOptions } from '../domain/chat.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * The one place where the sampling settings of every single-model surface become `GenerationOptions`:
@@ -69,10 +70,6 @@ const KIND_NAMES: Record<Kind, string> = {
   stop: 'a string or an array of strings',
 };
 
-/** A JSON object (not an array, not null). */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Checks one value against its rule; `label` is how the message names the field. */
 function check(label: string, value: unknown, rule: Rule): number | boolean | string | string[] {

@@ -6,7 +6,30 @@ import { checkPullSource, isFileSource } from '../backends/embedded/pull-source.
 import type { PullPolicy } from '../backends/embedded/pull-policy.js';
 import type { Principal } from './auth.js';
 import type { ModelRouter } from './router.js';
-import type { PullJob } from '../domain/models.js';
+import { PushStream } from '../shared/push-stream.js';
+
+export interface PullJob {
+  id: string;
+  /**
+   * What the client asked for: a URL, an `hf:` reference or an Ollama registry name. A URL is shown
+   * without its query string (where download tokens travel); only the running download has it.
+   */
+  source: string;
+  /** The model name it will have when done. */
+  model: string;
+  backend: string;
+  status: string;
+  /** The layer being downloaded (`sha256:…`), as Ollama's progress lines carry it. */
+  digest?: string;
+  total?: number;
+  completed?: number;
+  /** 0-100 when the size is known. */
+  percent?: number;
+  state: 'running' | 'success' | 'error' | 'cancelled';
+  error?: string;
+  startedAt: string;
+  finishedAt?: string;
+}
 
 const FINISHED_JOBS_KEPT = 100;
 
@@ -132,24 +155,24 @@ export class PullJobs {
   async *follow(id: string, signal?: AbortSignal): AsyncGenerator<PullJob> {
     const entry = this.jobs.get(id);
     if (!entry) return;
-    const queue: PullJob[] = [];
-    let wake: (() => void) | undefined;
+    // Updates that arrive while the caller is busy wait here; the last one (the job's end) ends the
+    // stream, and so does the caller's signal, once what was already queued has been handed over.
+    const queue = new PushStream<PullJob>();
     const listener = (job: PullJob) => {
       if (job.id !== id) return;
       queue.push(job);
-      wake?.();
+      if (job.state !== 'running') queue.end();
     };
     this.events.on('update', listener);
-    const onAbort = () => wake?.();
+    const onAbort = () => queue.end();
     signal?.addEventListener('abort', onAbort);
     try {
-      yield { ...entry.job };
-      while (entry.job.state === 'running' || queue.length > 0) {
-        if (signal?.aborted) return;
-        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-        while (queue.length > 0) yield queue.shift()!;
-      }
+      const snapshot = { ...entry.job };
+      yield snapshot;
+      if (signal?.aborted) return;
+      // A job that had already ended hands over only what was queued meanwhile.
+      if (snapshot.state !== 'running') queue.end();
+      yield* queue;
     } finally {
       this.events.off('update', listener);
       signal?.removeEventListener('abort', onAbort);

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { ToolCall, ToolDefinition } from '../domain/chat.js';
-import { isRecord, OptionsError } from './options.js';
+import { OptionsError } from './options.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
  * Tool calling across the two wire formats: both take `tools` as `{type: "function", function: {name,

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import type { ArenaMetrics } from '../domain/arena.js';
-import { isRecord } from '../core/options.js';
+import { isRecord } from '../shared/is-record.js';
 import { SuiteError } from './suite-error.js';
 import type { Assertion, AssertionResult } from '../domain/evals.js';
 

@@ -1,12 +1,12 @@
-import { ArenaValidationError, checkModelsExist, type InstanceDefaults } from '../core/arena.js';
+import { ArenaValidationError, resolveInstances, type InstanceDefaults } from '../core/arena.js';
 import { ApiKeys } from '../core/api-keys.js';
 import type { Principal } from '../core/auth.js';
 import type { Catalog } from '../core/catalog.js';
 import { inactiveMessage } from '../core/catalog.js';
 import type { ModelRouter } from '../core/router.js';
-import { maySee, notAllowedMessage, ownerOf } from '../core/runs.js';
+import { maySee, notAllowedMessage, ownerOf } from '../core/run-access.js';
 import { FINISHED, type EvalRecord, type EvalStore } from '../store/evals.js';
-import type { CellKey } from '../domain/evals.js';
+import { type CellKey } from '../domain/evals.js';
 import { timeOrderedId } from '../store/runs.js';
 import { HttpError, badRequest } from '../core/errors.js';
 import type { EvalView } from '../domain/evals.js';
@@ -37,8 +37,8 @@ export class EvalService {
     try {
       const suite = parseSuite(document);
       this.checkAccess(suite, principal);
-      await checkModelsExist(this.deps.router, suite.instances, this.deps.defaults);
-      if (suite.judge) await checkModelsExist(this.deps.router, [suite.judge.instance], this.deps.defaults);
+      suite.instances = await resolveInstances(this.deps.router, suite.instances, this.deps.defaults);
+      if (suite.judge) suite.judge.instance = (await resolveInstances(this.deps.router, [suite.judge.instance], this.deps.defaults))[0]!;
       for (const assertion of [...suite.assert, ...suite.prompts.flatMap((p) => p.assert)]) {
         if (assertion.type !== 'similar') continue;
         assertion.model = await this.deps.router.resolve(assertion.model).then(

@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ChatMessage } from '../domain/chat.js';
 import { parseArenaRequest, parseHistory } from '../core/arena.js';
 import type { ModelInstance } from '../domain/arena.js';
-import { isRecord } from '../core/options.js';
+import { isRecord } from '../shared/is-record.js';
 import { configurationKey, INSTANCE_RANGES, type InstanceSetting } from '../shared/instances.js';
 import { parseAssertions } from './assertions.js';
 import { SuiteError } from './suite-error.js';

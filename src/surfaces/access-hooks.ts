@@ -3,7 +3,7 @@
  * allow-lists and inactive models, and one usage record per request, as Fastify hooks.
  */
 import crypto from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { bearerToken, MANAGE_REFUSED, mayManageModels } from '../core/auth.js';
 import { accessOf, usesModels } from '../core/route-access.js';
@@ -18,11 +18,22 @@ import type { UsageRecord } from '../store/usage.js';
 import { HttpError } from '../core/errors.js';
 import type { ApiManagement } from '../core/api-management.js';
 import { streamedBody } from './http.js';
+import { isRecord } from '../shared/is-record.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The surface a route's usage is recorded under (`arena`, `ollama`, `openai`...); see surfaceOf. */
-    surface?: string;
+    /**
+     * The API a route's usage is recorded under (`arena`, `ollama`, `openai`...): given where the route
+     * is registered (withSurface) or by the route itself, which may decide per request (a function).
+     */
+    surface?: string | ((request: FastifyRequest) => string);
+    /** The path parameter that names a model (`/api/models/:name`), checked as a body's `model` is. */
+    modelParam?: string;
+    /**
+     * What the route may do with a model the catalog has made inactive: `read` its details (anyone
+     * but an API key, with GET) or `unload` it (whoever may manage models). Nobody may use one.
+     */
+    inactiveModel?: 'read' | 'unload';
   }
 }
 
@@ -30,30 +41,30 @@ const CLIENT_CLOSED_REQUEST = 499;
 /** The statuses of a request refused before it ran: no credential, no permission, over the rate limit. */
 const REFUSALS = new Set([401, 403, 429]);
 
-const ARENA_ROUTES = ['/api/stream_chat', '/api/models', '/api/health', '/api/pull_model', '/api/delete_model', '/api/pulls', '/api/battles', '/api/runs', '/api/leaderboard'];
-
-/** Which API a request used, for the usage ledger: its route's `config.surface`, else its route's path. */
+/** The API a request used, for the usage ledger: its route's `config.surface`; `ollama` for a route that names none. */
 export function surfaceOf(request: FastifyRequest): string {
-  const configured = request.routeOptions.config?.surface;
-  if (configured) return configured;
-  const route = request.routeOptions.url ?? '';
-  if (route.startsWith('/v1/')) return 'openai';
-  if (route === '/api/chat') return isRecord(request.body) && request.body.history !== undefined ? 'arena' : 'ollama';
-  if (route.startsWith('/api/models/')) return 'models';
-  if (route.startsWith('/api/sessions')) return 'sessions';
-  if (route.startsWith('/api/admin/')) return 'admin';
-  if (ARENA_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) return 'arena';
-  return 'ollama';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  const surface = request.routeOptions.config?.surface;
+  if (typeof surface === 'function') return surface(request);
+  return surface ?? 'ollama';
 }
 
 /**
- * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI, seed 002), else
+ * Registers an API's route plugin so that each of its routes is recorded under `surface`, unless the
+ * route names its own: the routes' registration is the one table of which API a path belongs to.
+ */
+export function withSurface(surface: string, plugin: FastifyPluginAsync): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('onRoute', (route) => {
+      route.config = { ...route.config, surface: route.config?.surface ?? surface };
+    });
+    await app.register(plugin);
+  };
+}
+
+/**
+ * Every model a request names, wherever its API puts it: `model` (Ollama, OpenAI), else
  * Ollama's legacy `name` (which its surface accepts on every route), the Arena's `models` and
- * `model_instances[].model`, a battle's `pool`, and the `:name` of the `/api/models/{name}` routes.
+ * `model_instances[].model`, a battle's `pool`, and the path parameter a route names in `config.modelParam`.
  * It must read every field a handler may take a model from, or that field gets past the checks.
  */
 export function requestedModels(request: FastifyRequest): string[] {
@@ -71,8 +82,9 @@ export function requestedModels(request: FastifyRequest): string[] {
       }
     }
   }
-  const params = request.params as Record<string, unknown> | undefined;
-  if (request.routeOptions.url?.startsWith('/api/models/') && typeof params?.name === 'string') names.push(params.name);
+  const param = request.routeOptions.config?.modelParam;
+  const named = param === undefined ? undefined : (request.params as Record<string, unknown> | undefined)?.[param];
+  if (typeof named === 'string') names.push(named);
   return names.filter((name) => name.trim() !== '');
 }
 
@@ -133,9 +145,9 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     if (!principal || !usesModels(request)) return;
     // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
     // back on; whoever may manage models may unload it. Nobody may use it, load it included.
-    const route = request.routeOptions.url;
+    const inactive = request.routeOptions.config?.inactiveModel;
     const mayReadInactive =
-      (principal.kind !== 'key' && request.method === 'GET' && route === '/api/models/:name') || (route === '/api/models/:name/unload' && mayManageModels(principal));
+      (inactive === 'read' && principal.kind !== 'key' && request.method === 'GET') || (inactive === 'unload' && mayManageModels(principal));
     for (const name of requestedModels(request)) {
       if (principal.kind === 'key' && !ApiKeys.allows(principal, name)) {
         throw new HttpError(403, `This API key is not allowed to use model '${name}'`, 'permission_error', 'model_not_allowed');

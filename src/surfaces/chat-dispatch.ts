@@ -1,17 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services.js';
-import { arenaBodySchema, arenaChat } from './arena.js';
-import { ollamaChat } from './ollama.js';
+import { arenaBodySchema } from './arena/request.js';
+import { arenaChat } from './arena/chat.js';
+import { ollamaChat } from './ollama/chat.js';
 import { badRequest } from '../core/errors.js';
+import { isRecord } from '../shared/is-record.js';
 
 /**
- * SPEC rule 1: `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request;
- * a body with `messages` is a single-model (Ollama / seed 002 / seed 004) request.
+ * `POST /api/chat` is two APIs on one path. A body with `history` is an Arena request; a body with
+ * `messages` is a single-model (Ollama) request.
  */
 export function chatDispatchRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/api/chat', {
-      config: { access: 'model' },
+      // Its usage counts under the API the body speaks.
+      config: { access: 'model', surface: (request) => (isRecord(request.body) && request.body.history !== undefined ? 'arena' : 'ollama') },
       // The schema documents both bodies; each handler validates with its own API's messages.
       attachValidation: true,
       schema: {

@@ -31,7 +31,7 @@ export function healthBody<T extends object>(services: Pick<Services, 'shared' |
 }
 
 /**
- * `GET /` (SPEC rule 6: the web UI for a browser, seed 004's JSON for anything else), `HEAD /`
+ * `GET /` (docs/api-contract.md, the root: the web UI for a browser, the extended Ollama API's JSON for anything else), `HEAD /`
  * (Ollama clients' liveness probe) and `GET /health`.
  */
 export function infoRoutes(services: Services) {

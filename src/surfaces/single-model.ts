@@ -48,18 +48,12 @@ export function responseId(prefix: string): string {
   return `${prefix}-${ID_BASE}${idCounter.toString(16).padStart(12, '0')}`;
 }
 
-/** The OpenAI / seed 002 finish reason of a generation. */
-export function finishReason(stats: GenerationStats): 'stop' | 'length' | 'tool_calls' {
-  if (stats.toolCalls?.length) return 'tool_calls';
-  return stats.doneReason === 'length' ? 'length' : 'stop';
-}
-
-/** Seed 002's and OpenAI's `usage` object. */
+/** OpenAI's `usage` object, which the Ollama answers carry too. */
 export function usageOf(stats: GenerationStats): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
   return { prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, total_tokens: stats.promptTokens + stats.completionTokens };
 }
 
-/** Whether the client asked for Server-Sent Events (SPEC rule 3). */
+/** Whether the client asked for Server-Sent Events (`Accept: text/event-stream`) instead of NDJSON. */
 export function wantsEventStream(accept: string | undefined): boolean {
   return accept?.toLowerCase().includes('text/event-stream') === true;
 }

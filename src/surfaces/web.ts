@@ -28,7 +28,7 @@ export function sendWebApp(reply: FastifyReply): boolean {
 /**
  * The web UI's files: the hashed bundles under `/assets/` (cached for good, since a new build has new
  * names), and index.html for browser requests to the app's pages. `GET /` is answered in info.ts, which
- * also serves the JSON of seed 004 to non-browsers. Other clients asking these paths get the usual 404.
+ * also serves the JSON of the extended Ollama API to non-browsers. Other clients asking these paths get the usual 404.
  */
 export function webRoutes() {
   return async function (app: FastifyInstance): Promise<void> {

@@ -1,21 +1,23 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import { ArenaValidationError, parseHistory } from '../core/arena.js';
-import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../core/battles.js';
-import { anonymiseAnswers, maySee, mayUseModel } from '../core/runs.js';
-import { BattleStore, type BattleRecord } from '../store/battles.js';
-import { RunStore } from '../store/runs.js';
-import { arenaBodySchema, catalogDefaults, streamArena } from './arena.js';
-import { badRequest, HttpError } from '../core/errors.js';
+import type { Services } from '../services.js';
+import { ArenaValidationError, parseHistory } from '../../core/arena.js';
+import { battleRequest, ModelNotAllowedError, parseWinner, pickContestants, resolvePool, revealed } from '../../core/battles.js';
+import { anonymiseAnswers } from '../../core/run-views.js';
+import { maySee, mayUseModel } from '../../core/run-access.js';
+import { BattleStore, type BattleRecord } from '../../store/battles.js';
+import { RunStore } from '../../store/runs.js';
+import { arenaBodySchema, catalogDefaults } from './request.js';
+import { streamArena } from './stream.js';
+import { badRequest, HttpError } from '../../core/errors.js';
 
-/** Blind battles (issue 4): start one as an anonymous stream, vote once, then see who was who. */
+/** Blind battles: start one as an anonymous stream, vote once, then see who was who. */
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 
 const contestantSchema = {
   type: 'object',
-  description: 'A revealed side: its configuration key (SPEC rule 9), model and every setting',
+  description: 'A revealed side: its configuration key (its instance id), model and every setting',
   properties: {
     instance_id: { type: 'string' },
     model: { type: 'string' },

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
+import type { Services } from '../services.js';
 
-/** Seed 004's sessions: read and delete a server-side conversation kept by `/api/chat`. */
+/** Sessions: read and delete a server-side conversation kept by `/api/chat` under its `session_id`. */
 export function sessionRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     const params = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Services } from './services.js';
-import { pullJobFor } from '../core/pull-jobs.js';
-import type { PullJob } from '../domain/models.js';
-import { PushStream } from '../shared/push-stream.js';
-import { ndjson, sendStream } from './http.js';
+import type { Services } from '../services.js';
+import { pullJobFor } from '../../core/pull-jobs.js';
+import { type PullJob } from '../../domain/models.js';
+import { PushStream } from '../../shared/push-stream.js';
+import { ndjson, sendStream } from '../http.js';
 
 /** A line now and then keeps proxies from closing a quiet stream and lets a client notice a dead one. */
 const HEARTBEAT_MS = 15_000;

@@ -5,15 +5,16 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import type { GenerationOptions } from '../domain/chat.js';
-import type { ModelfileSettings } from '../core/catalog.js';
-import type { ModelParameters } from '../domain/models.js';
-import { isRecord, parseOllamaOptions } from '../core/options.js';
-import { normaliseModelName } from '../shared/model-names.js';
-import { badRequest, HttpError } from '../core/errors.js';
-import { ndjson, sendStream } from './http.js';
-import { parseMessages } from './ollama.js';
+import type { Services } from '../services.js';
+import type { GenerationOptions } from '../../domain/chat.js';
+import type { ModelfileSettings } from '../../core/catalog.js';
+import type { ModelParameters } from '../../domain/models.js';
+import { parseOllamaOptions } from '../../core/options.js';
+import { isRecord } from '../../shared/is-record.js';
+import { normaliseModelName } from '../../shared/model-names.js';
+import { badRequest, HttpError } from '../../core/errors.js';
+import { ndjson, sendStream } from '../http.js';
+import { parseMessages } from './request.js';
 
 /**
  * Ollama's `/api/create` and `/api/blobs/:digest`: a new model `from` an existing one with a system

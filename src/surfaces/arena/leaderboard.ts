@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
-import { contestantView } from '../core/battles.js';
-import { computeLeaderboard, DEFAULT_ROUNDS, type LeaderboardRow, type Vote } from '../core/leaderboard.js';
-import { BattleStore, type VotedBattle } from '../store/battles.js';
-import { badRequest } from '../core/errors.js';
-import { EvalStore } from '../store/evals.js';
-import { agreement, type Agreement } from '../evals/agreement.js';
+import type { Services } from '../services.js';
+import { contestantView } from '../../core/battles.js';
+import { computeLeaderboard, DEFAULT_ROUNDS, type LeaderboardRow, type Vote } from '../../core/leaderboard.js';
+import { BattleStore, type VotedBattle } from '../../store/battles.js';
+import { badRequest } from '../../core/errors.js';
+import { EvalStore } from '../../store/evals.js';
+import { agreement, type Agreement } from '../../evals/agreement.js';
 
 /** `GET /api/leaderboard`: Bradley–Terry ratings of models, or of configurations, from the votes. */
 

@@ -1,16 +1,16 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import type { GenerationStats } from '../backends/types.js';
-import type { ChatMessage, ToolCall } from '../domain/chat.js';
-import { GenerationService } from '../core/generation.js';
-import { isRecord } from '../core/options.js';
-import type { OpenSession } from '../core/sessions.js';
-import { generateFitting } from '../core/context-fit.js';
-import { badRequest } from '../core/errors.js';
-import { clientGone, sendStream } from './http.js';
-import { primed, rejectImages, thinkOption } from './single-model.js';
-import { parseResponsesRequest, type ResponsesRequest } from './openai-responses-input.js';
+import type { Services } from '../services.js';
+import type { GenerationStats } from '../../backends/types.js';
+import type { ChatMessage, ToolCall } from '../../domain/chat.js';
+import { GenerationService } from '../../core/generation.js';
+import { isRecord } from '../../shared/is-record.js';
+import type { OpenSession } from '../../core/sessions.js';
+import { generateFitting } from '../../core/context-fit.js';
+import { badRequest } from '../../core/errors.js';
+import { clientGone, sendStream } from '../http.js';
+import { primed, rejectImages, thinkOption } from '../single-model.js';
+import { parseResponsesRequest, type ResponsesRequest } from './responses-input.js';
 
 /**
  * OpenAI's Responses API (`POST /v1/responses`), what the openai client's `responses.create` and

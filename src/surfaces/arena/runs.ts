@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from './services.js';
-import { ArenaValidationError, checkModelsExist, type ArenaRequest } from '../core/arena.js';
-import { EXPORT_TYPES, exportRun, isBlind, maySee, mayUseModel, notAllowedMessage, runSummaryView, runView, type ExportFormat } from '../core/runs.js';
-import { RunStore, type RunKind, type RunRecord } from '../store/runs.js';
+import type { Services } from '../services.js';
+import { ArenaValidationError, resolveArenaRequest, type ArenaRequest } from '../../core/arena.js';
+import { EXPORT_TYPES, exportRun, type ExportFormat } from '../../core/run-export.js';
+import { isBlind, runSummaryView, runView } from '../../core/run-views.js';
+import { maySee, mayUseModel, notAllowedMessage } from '../../core/run-access.js';
+import { RunStore, type RunKind, type RunRecord } from '../../store/runs.js';
 import { answerSchema } from './battles.js';
-import { streamArena } from './arena.js';
-import { badRequest, HttpError } from '../core/errors.js';
+import { streamArena } from './stream.js';
+import { badRequest, HttpError } from '../../core/errors.js';
 
-/** Run history (issue 4): list, show, re-run and export saved comparisons and battles. */
+/** Run history: list, show, re-run and export saved comparisons and battles. */
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
@@ -178,14 +180,15 @@ export function runRoutes(services: Services) {
       const run = await visibleRun(request);
       // Re-running an unvoted battle would show who the contestants are before the vote.
       if (isBlind(run)) throw new HttpError(409, 'Vote on this battle before re-running it');
-      const arena: ArenaRequest = { history: run.history, instances: run.instances.map((i) => ({ ...i })), legacy: run.legacy };
+      const saved: ArenaRequest = { history: run.history, instances: run.instances, legacy: run.legacy };
       const own = run.histories;
-      if (own) arena.ownHistories = new Map(arena.instances.filter((i) => own[i.id]).map((i) => [i, own[i.id]!]));
+      if (own) saved.ownHistories = new Map(saved.instances.filter((i) => own[i.id]).map((i) => [i, own[i.id]!]));
       // The key's allow-list may have changed since the run was made.
-      const refused = arena.instances.find((i) => !mayUseModel(request.principal, i.model));
+      const refused = saved.instances.find((i) => !mayUseModel(request.principal, i.model));
       if (refused) throw new HttpError(403, notAllowedMessage(refused.model), 'permission_error', 'model_not_allowed');
+      let arena: ArenaRequest;
       try {
-        await checkModelsExist(services.router, arena.instances);
+        arena = await resolveArenaRequest(services.router, saved);
       } catch (error) {
         if (error instanceof ArenaValidationError) throw badRequest(error.message);
         throw error;

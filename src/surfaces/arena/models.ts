@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from './services.js';
-import type { RoutedModel } from '../core/router.js';
-import { HttpError } from '../core/errors.js';
-import { ApiKeys } from '../core/api-keys.js';
-import { providerKind } from '../backends/provider.js';
+import type { Services } from '../services.js';
+import { providerKind } from '../../backends/provider.js';
+import type { RoutedModel } from '../../core/router.js';
+import { HttpError } from '../../core/errors.js';
+import { ApiKeys } from '../../core/api-keys.js';
 
 /**
- * SPEC rule 4: `GET /api/models` is the Arena's list of names; `?details=true` and
- * `GET /api/models/{name}` give seed 002 + 004 objects; seed 004's load and unload.
+ * `GET /api/models` is the Arena's list of names; `?details=true` and `GET /api/models/{name}` give
+ * objects with metadata, catalog fields and backends; load and unload put a model in memory or out.
  */
 
 export function modelDetails(model: RoutedModel, services: Services) {
@@ -60,13 +60,14 @@ export function modelRoutes(services: Services) {
       return { models: models.map((m) => modelDetails(m, services)) };
     });
 
+    // One model's details, load and unload are counted apart from the Arena's list, as the `models` API.
     app.get('/api/models/:name', {
-      config: { access: 'model' },
+      config: { access: 'model', surface: 'models', modelParam: 'name', inactiveModel: 'read' },
       schema: { tags: ['models'], summary: 'One model with its details' },
     }, async (request) => modelDetails(await find(services, (request.params as { name: string }).name), services));
 
     app.post('/api/models/:name/load', {
-      config: { access: 'manage' },
+      config: { access: 'manage', surface: 'models', modelParam: 'name' },
       schema: { tags: ['models'], summary: 'Load a model into memory now' },
     }, async (request) => {
       const { name } = request.params as { name: string };
@@ -76,7 +77,7 @@ export function modelRoutes(services: Services) {
     });
 
     app.post('/api/models/:name/unload', {
-      config: { access: 'manage' },
+      config: { access: 'manage', surface: 'models', modelParam: 'name', inactiveModel: 'unload' },
       schema: { tags: ['models'], summary: 'Unload a model from memory' },
     }, async (request) => {
       const { name } = request.params as { name: string };

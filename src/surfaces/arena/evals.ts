@@ -1,16 +1,16 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Services } from './services.js';
-import { PushStream } from '../shared/push-stream.js';
-import { EvalStore, FINISHED } from '../store/evals.js';
-import { exportEval, type EvalExportFormat } from '../evals/export.js';
-import { EVALS_SURFACE } from '../evals/pacing.js';
-import { EvalJobs, type EvalEvent } from '../evals/runner.js';
-import { EvalService } from '../evals/service.js';
-import { MAX_CELLS, MAX_CONFIGURATIONS } from '../evals/suite.js';
-import { catalogDefaults } from './arena.js';
-import { badRequest } from '../core/errors.js';
-import { ndjson, sendStream, sse } from './http.js';
-import { EXPORT_TYPES } from '../core/runs.js';
+import type { Services } from '../services.js';
+import { PushStream } from '../../shared/push-stream.js';
+import { EvalStore, FINISHED } from '../../store/evals.js';
+import { exportEval, type EvalExportFormat } from '../../evals/export.js';
+import { EVALS_SURFACE } from '../../evals/pacing.js';
+import { EvalJobs, type EvalEvent } from '../../evals/runner.js';
+import { EvalService } from '../../evals/service.js';
+import { MAX_CELLS, MAX_CONFIGURATIONS } from '../../evals/suite.js';
+import { catalogDefaults } from './request.js';
+import { badRequest } from '../../core/errors.js';
+import { ndjson, sendStream, sse } from '../http.js';
+import { EXPORT_TYPES } from '../../core/run-export.js';
 import { integerQuery } from './runs.js';
 
 /**

@@ -1,10 +1,11 @@
-import type { OutputFormat, ThinkOption } from '../backends/types.js';
-import type { ChatMessage, ToolCall, ToolDefinition } from '../domain/chat.js';
-import { isRecord, parseOpenAiOptions } from '../core/options.js';
-import { applyToolChoice } from '../core/tools.js';
-import type { GenerationOptions } from '../domain/chat.js';
-import { badRequest } from '../core/errors.js';
-import { parseReasoningEffort } from './single-model.js';
+import type { OutputFormat, ThinkOption } from '../../backends/types.js';
+import type { ChatMessage, ToolCall, ToolDefinition } from '../../domain/chat.js';
+import { parseOpenAiOptions } from '../../core/options.js';
+import { isRecord } from '../../shared/is-record.js';
+import { applyToolChoice } from '../../core/tools.js';
+import type { GenerationOptions } from '../../domain/chat.js';
+import { badRequest } from '../../core/errors.js';
+import { parseReasoningEffort } from '../single-model.js';
 
 /**
  * The request side of OpenAI's Responses API (`POST /v1/responses`): `input` as a string or as items
