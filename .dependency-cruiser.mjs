@@ -1,41 +1,66 @@
 /**
- * The dependency rule, checked by `npm test`. The server's floors, from the outside in:
- *   main / server (composition root) → surfaces (HTTP) → core, evals (the product's rules)
- *   → backends (model servers) and store (the database) → domain (the product's vocabulary)
- *   and shared (plain data helpers).
- * An inner floor never imports an outer one, and no module takes part in a cycle, type-only
- * imports included: a cycle is a knot a reader has to untie to understand either end.
+ * The dependency rule, checked by `npm test` (docs/architecture.md explains the floors):
+ *   main, app (composition root), cli → http → arena, access → gateway → providers → domain
+ *   store → domain;  shared and domain import nothing of the server;  web → domain, shared
+ * An inner floor never imports an outer one, and no module takes part in a cycle, type-only imports
+ * included: a cycle is a knot a reader has to untie to understand either end.
  */
 export default {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     {
-      name: 'inner-floors-do-not-import-surfaces',
-      comment: 'HTTP is the outermost floor: the rules of the product do not know about routes or replies.',
+      name: 'domain-and-shared-are-the-innermost',
+      comment: 'The vocabulary and the plain helpers the browser shares import nothing else of the server.',
       severity: 'error',
-      from: { path: '^src/(core|evals|backends|store|shared)/' },
-      to: { path: '^src/surfaces/' },
+      from: { path: '^src/(domain|shared)/' },
+      to: { path: '^src/(?!domain/|shared/)' },
     },
     {
-      name: 'backends-and-store-do-not-import-the-product',
-      comment: 'Model servers and the database are adapters: they know the shapes they speak, not the product rules.',
+      name: 'providers-know-only-the-vocabulary',
+      comment: 'Model servers are adapters: the gateway, the product rules, HTTP and the database are not theirs to know.',
       severity: 'error',
-      from: { path: '^src/(backends|store)/' },
-      to: { path: '^src/(core|evals|surfaces|server|main|config)' },
+      from: { path: '^src/providers/' },
+      to: { path: '^src/(gateway|access|arena|http|store|app|main|cli|config)' },
     },
     {
-      name: 'shared-and-domain-import-nothing-of-the-server',
-      comment: 'src/domain (the product vocabulary) and src/shared (plain data logic) are what the web UI may use too.',
+      name: 'store-knows-only-the-vocabulary',
+      comment: 'The database layer stores the domain’s shapes; it applies no product rule.',
       severity: 'error',
-      from: { path: '^src/(shared|domain)/' },
-      to: { path: '^src/(?!shared/|domain/)' },
+      from: { path: '^src/store/' },
+      to: { path: '^src/(providers|gateway|access|arena|http|app|main|cli|config)' },
     },
     {
-      name: 'web-uses-only-shared',
-      comment: 'The browser bundle reaches the server over HTTP only; it may reuse src/domain and src/shared.',
+      name: 'gateway-has-no-http-nor-product-rules',
+      comment: 'The one generation path: routing, generation, options. Who may call it and what the arena does with it are above it.',
+      severity: 'error',
+      from: { path: '^src/gateway/' },
+      to: { path: '^src/(access|arena|http|app|main|cli)' },
+    },
+    {
+      name: 'access-and-arena-do-not-know-http',
+      comment: 'Rules of the product, usable from the CLI as from a route: Fastify stays in http/.',
+      severity: 'error',
+      from: { path: '^src/(access|arena)/' },
+      to: { path: '^src/(http|app|main|cli)' },
+    },
+    {
+      name: 'only-composition-roots-import-them',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(main\\.ts$|cli/)' },
+      to: { path: '^src/(app|main)\\.ts$' },
+    },
+    {
+      name: 'web-uses-only-domain-and-shared',
+      comment: 'The browser bundle reaches the server over HTTP only; it may reuse the vocabulary and the plain helpers.',
       severity: 'error',
       from: { path: '^web/' },
       to: { path: '^src/(?!shared/|domain/)' },
+    },
+    {
+      name: 'the-app-never-imports-tests-or-benchmarks',
+      severity: 'error',
+      from: { path: '^(src|web)/' },
+      to: { path: '^(test|bench)/' },
     },
     {
       name: 'tests-do-not-import-benchmarks',
@@ -44,17 +69,11 @@ export default {
       to: { path: '^bench/' },
     },
     {
-      name: 'benchmarks-use-only-test-helpers',
+      name: 'benchmarks-use-only-test-support',
       comment: 'Benchmarks start servers as the tests do, through test/support, and nothing else of test/.',
       severity: 'error',
       from: { path: '^bench/' },
       to: { path: '^test/(?!support/)' },
-    },
-    {
-      name: 'only-the-composition-root-imports-the-composition-root',
-      severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(main\\.ts$|cli/)' },
-      to: { path: '^src/(server|main)\\.ts$' },
     },
   ],
   options: {

@@ -8,7 +8,7 @@
  */
 import { postJson, startServer } from '../test/support/server.js';
 import { readNdjson } from '../src/shared/ndjson.js';
-import { bookkeeping } from '../src/evals/runner.js';
+import { bookkeeping } from '../src/arena/evals/runner.js';
 import { fmt, machine, percentile, table } from './lib.js';
 
 const PROMPTS = Number(process.argv[2] ?? 50);

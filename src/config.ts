@@ -1,6 +1,6 @@
 import path from 'node:path';
 import os from 'node:os';
-import { DEFAULT_REGISTRY } from './backends/embedded/ollama-registry.js';
+import { DEFAULT_REGISTRY } from './providers/embedded/ollama-registry.js';
 
 /** Every setting, read once from the environment. */
 export interface Config {

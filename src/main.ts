@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.js';
 import { pino } from 'pino';
-import { buildServer } from './server.js';
-import { createBackends } from './backends/index.js';
+import { buildServer } from './app.js';
+import { createBackends } from './providers/index.js';
 import { backendsLine, databaseLine, modelsLine, openLine, openUrl } from './start-report.js';
 
 /**

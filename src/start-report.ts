@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Config } from './config.js';
-import { providerKind, type ModelProvider } from './backends/provider.js';
+import { providerKind, type ModelProvider } from './providers/provider.js';
 import { describeDatabase } from './store/database.js';
-import { describeUrl as describeRedis } from './core/shared-events.js';
+import { describeUrl as describeRedis } from './access/shared-events.js';
 
 /**
  * The lines every start logs once the server listens, one readable sentence each, so that whoever

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EvalView } from '../domain/evals.js';
-import { summaryTable } from '../evals/export.js';
-import { readSuiteText } from '../evals/suite.js';
+import { summaryTable } from '../arena/evals/export.js';
+import { readSuiteText } from '../arena/evals/suite.js';
 import { readNdjson } from '../shared/ndjson.js';
 
 /**

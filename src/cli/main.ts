@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { EVAL_USAGE, EXIT, parseEvalArgs, runEvalCommand, UsageError, type EvalOptions } from './eval.js';
-import { SuiteError } from '../evals/suite-error.js';
+import { SuiteError } from '../arena/evals/suite-error.js';
 
 /**
  * The `ollama-arena` command. `eval` runs an evaluation suite, against --server or against a server
@@ -12,8 +12,8 @@ const io = { out: (text: string) => void process.stdout.write(text), err: (text:
 async function inProcess(options: EvalOptions): Promise<number> {
   const [{ loadConfig }, { buildServer }, { createBackends }, { pino }] = await Promise.all([
     import('../config.js'),
-    import('../server.js'),
-    import('../backends/index.js'),
+    import('../app.js'),
+    import('../providers/index.js'),
     import('pino'),
   ]);
   const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, PORT: '0', HOST: '127.0.0.1' });

@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { declareRouteAccess, withAccess } from '../../src/core/route-access.js';
+import { declareRouteAccess, withAccess } from '../../src/access/route-access.js';
 import { postJson, startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 import { rawRequest } from '../support/raw-http.js';
 

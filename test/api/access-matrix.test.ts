@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { RouteEntry } from '../../src/core/route-access.js';
+import type { RouteEntry } from '../../src/access/route-access.js';
 import { postJson, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { pooled, rawRequest, type RawResponse } from '../support/raw-http.js';
 import { createPgDatabase, testRedis, type TestDatabase } from '../support/stores.js';

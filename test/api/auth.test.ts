@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, type RunningServer } from '../support/server.js';
-import { bearerToken } from '../../src/core/auth.js';
+import { bearerToken } from '../../src/access/auth.js';
 
 /** WEB_CHAT_TOKEN as the Arena API describes it, and the open default (docs/api-contract.md, access). */
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LlamaStart, loadProcessLlama, START_RETRY_MIN_MS } from '../../src/backends/embedded/llama-start.js';
+import { LlamaStart, loadProcessLlama, START_RETRY_MIN_MS } from '../../src/providers/embedded/llama-start.js';
 import { postJson, startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 
 /**

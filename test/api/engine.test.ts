@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedEngine } from '../../src/backends/embedded/engine.js';
-import { GenerationService } from '../../src/core/generation.js';
+import { EmbeddedEngine } from '../../src/providers/embedded/engine.js';
+import { GenerationService } from '../../src/gateway/generation.js';
 import type { GenerationOptions } from '../../src/domain/chat.js';
 import { postJson, SHARED_MODELS, spawnServer, startServer, TEST_MODEL, type RunningServer } from '../support/server.js';
 

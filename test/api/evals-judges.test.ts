@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpenAICompatibleBackend } from '../../src/backends/openai/server.js';
+import { OpenAICompatibleBackend } from '../../src/providers/openai/server.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { postJson, startServer, type RunningServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
 import { runEval, STORY, type Json } from '../support/evals.js';
-import { combineOrders, parsePairVerdict, parseScore } from '../../src/evals/judge.js';
-import { isBoundedPattern, SafeMatcher } from '../../src/evals/safe-match.js';
-import { agreement } from '../../src/evals/agreement.js';
+import { combineOrders, parsePairVerdict, parseScore } from '../../src/arena/evals/judge.js';
+import { isBoundedPattern, SafeMatcher } from '../../src/arena/evals/safe-match.js';
+import { agreement } from '../../src/arena/evals/agreement.js';
 
 /**
  * LLM judges, played by OpenAI-compatible stand-ins (no judge-sized model runs here) that always give

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, type RunningServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
 import { followEval, getEval, runEval, startEval, STORY, type Json } from '../support/evals.js';
-import { wilson } from '../../src/evals/summary.js';
+import { wilson } from '../../src/arena/evals/summary.js';
 
 /**
  * Evaluations against the real server and the real story model, on SQLite and PostgreSQL: exact pass

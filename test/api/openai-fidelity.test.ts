@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { OpenAICompatibleBackend } from '../../src/backends/openai/server.js';
+import { OpenAICompatibleBackend } from '../../src/providers/openai/server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { ANSWER, STANDIN_MODEL, startOpenAiStandIn, type OpenAiStandIn } from '../support/openai-standin.js';

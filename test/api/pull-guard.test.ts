@@ -4,8 +4,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, SHARED_MODELS, spawnServer, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { serveFile, type FileServer } from '../support/file-server.js';
-import { PullPolicy } from '../../src/backends/embedded/pull-policy.js';
-import { STALE_MS } from '../../src/backends/embedded/partial-files.js';
+import { PullPolicy } from '../../src/providers/embedded/pull-policy.js';
+import { STALE_MS } from '../../src/providers/embedded/partial-files.js';
 
 /**
  * A pull cannot be turned into a probe of what only this machine can reach: loopback, link-local

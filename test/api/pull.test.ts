@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { serveFile, type FileServer } from '../support/file-server.js';
-import { nameFromSource, resolveSource } from '../../src/backends/embedded/pull-source.js';
+import { nameFromSource, resolveSource } from '../../src/providers/embedded/pull-source.js';
 
 /** The Arena API pull_model and delete_model, with real downloads from a local HTTP server. */
 

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, postJson, SHARED_MODELS, startServer, tempDir, type RunningServer } from '../support/server.js';
-import { OllamaBackend } from '../../src/backends/ollama/server.js';
+import { OllamaBackend } from '../../src/providers/ollama/server.js';
 import { serveRegistry, type RegistryServer } from '../support/registry-server.js';
-import { parseRegistryName } from '../../src/backends/embedded/ollama-registry.js';
-import { fileNameForModel, modelNameForFile } from '../../src/backends/embedded/gguf-catalog.js';
+import { parseRegistryName } from '../../src/providers/embedded/ollama-registry.js';
+import { fileNameForModel, modelNameForFile } from '../../src/providers/embedded/gguf-catalog.js';
 
 /**
  * Ollama registry names pulled by the embedded engine when no Ollama server is configured: the real

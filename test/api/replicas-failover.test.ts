@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OllamaBackend } from '../../src/backends/ollama/server.js';
+import { OllamaBackend } from '../../src/providers/ollama/server.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { ndjsonLines, postJson, spawnServer, startServer, tempDir, TEST_MODEL, type RunningServer, type SpawnedServer } from '../support/server.js';
 

@@ -1,4 +1,4 @@
-import { BackendError, type ChatRequest, type ModelInfo, type StreamPart } from '../../src/backends/provider.js';
+import { BackendError, type ChatRequest, type ModelInfo, type StreamPart } from '../../src/providers/provider.js';
 import { TestBackend, finish } from '../support/test-backend.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { instanceId, INSTANCE_DEFAULTS } from '../../src/core/arena.js';
+import { instanceId, INSTANCE_DEFAULTS } from '../../src/arena/arena.js';
 import { defaultSettings, instanceKey, PAGE_NUM_PREDICT, SETTINGS } from '../../web/src/components/arena-types.js';
 import { liveRate } from '../../web/src/components/MetricsBadge.js';
 import { wordDiff } from '../../web/src/components/wordDiff.js';

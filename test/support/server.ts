@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { buildServer, type BuildOptions } from '../../src/server.js';
-import type { Services } from '../../src/surfaces/services.js';
-import type { ModelProvider } from '../../src/backends/provider.js';
+import { buildServer, type BuildOptions } from '../../src/app.js';
+import type { Services } from '../../src/http/services.js';
+import type { ModelProvider } from '../../src/providers/provider.js';
 import { readNdjson } from '../../src/shared/ndjson.js';
 
 /** The shared test model, read in place from ../shared/models (never copied into the repo). */

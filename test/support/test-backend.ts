@@ -1,4 +1,4 @@
-import { BackendError, type ChatRequest, type CompletionRequest, type EmbedResult, type FinishStats, type ModelInfo, type ModelProvider, type StreamPart } from '../../src/backends/provider.js';
+import { BackendError, type ChatRequest, type CompletionRequest, type EmbedResult, type FinishStats, type ModelInfo, type ModelProvider, type StreamPart } from '../../src/providers/provider.js';
 import { type ToolCall } from '../../src/domain/chat.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fromOllamaChunk, fromOllamaModel, fromOllamaShow } from '../../src/backends/ollama/from-ollama.js';
-import type { OllamaChunk, OllamaModel, OllamaShow } from '../../src/backends/ollama/wire.js';
+import { fromOllamaChunk, fromOllamaModel, fromOllamaShow } from '../../src/providers/ollama/from-ollama.js';
+import type { OllamaChunk, OllamaModel, OllamaShow } from '../../src/providers/ollama/wire.js';
 import { fixtureJson, fixtureLines } from './fixtures.js';
 
 const partsOf = (name: string) => fixtureLines<OllamaChunk>(name).flatMap(fromOllamaChunk);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fromOpenAiFinishReason, fromOpenAiModels } from '../../src/backends/openai/from-openai.js';
-import { openAiParts } from '../../src/backends/openai/server.js';
-import type { OpenAiModelList } from '../../src/backends/openai/wire.js';
+import { fromOpenAiFinishReason, fromOpenAiModels } from '../../src/providers/openai/from-openai.js';
+import { openAiParts } from '../../src/providers/openai/server.js';
+import type { OpenAiModelList } from '../../src/providers/openai/wire.js';
 import { collectBatches, fixtureJson, fixtureResponse } from './fixtures.js';
 
 const partsOf = (name: string, chunkSize?: number) => collectBatches(openAiParts(fixtureResponse(name, chunkSize)));

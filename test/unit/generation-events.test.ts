@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { StreamPart } from '../../src/backends/provider.js';
-import { toGenerationEvents } from '../../src/core/generation-events.js';
+import type { StreamPart } from '../../src/providers/provider.js';
+import { toGenerationEvents } from '../../src/gateway/generation-events.js';
 
 async function* stream(...parts: StreamPart[]) {
   yield* parts;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeLeaderboard, fitRatings, seededRandom, type LeaderboardRow, type Vote } from '../../src/core/leaderboard.js';
+import { computeLeaderboard, fitRatings, seededRandom, type LeaderboardRow, type Vote } from '../../src/arena/leaderboard.js';
 
 /**
  * The Bradley–Terry maths against a hand-computed example.

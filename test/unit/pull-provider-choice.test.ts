@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelProvider, PullCapability, PullProgress } from '../../src/backends/provider.js';
-import { PullPolicy } from '../../src/backends/embedded/pull-policy.js';
-import { PullJobs } from '../../src/core/pull-jobs.js';
-import type { ModelRouter } from '../../src/core/router.js';
+import type { ModelProvider, PullCapability, PullProgress } from '../../src/providers/provider.js';
+import { PullPolicy } from '../../src/providers/embedded/pull-policy.js';
+import { PullJobs } from '../../src/access/pull-jobs.js';
+import type { ModelRouter } from '../../src/gateway/router.js';
 
 /** A provider that pulls instantly and records what it was asked. */
 function puller(id: string, pulls: PullCapability, extra: Partial<ModelProvider> = {}) {

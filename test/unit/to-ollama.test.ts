@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { keepAliveValue, toOllamaChat, toOllamaGenerate } from '../../src/backends/ollama/to-ollama.js';
-import type { ChatRequest } from '../../src/backends/provider.js';
+import { keepAliveValue, toOllamaChat, toOllamaGenerate } from '../../src/providers/ollama/to-ollama.js';
+import type { ChatRequest } from '../../src/providers/provider.js';
 import { fixtureJson } from './fixtures.js';
 
 const signal = new AbortController().signal;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openAiMessages, toOpenAiChat, toOpenAiCompletion } from '../../src/backends/openai/to-openai.js';
+import { openAiMessages, toOpenAiChat, toOpenAiCompletion } from '../../src/providers/openai/to-openai.js';
 
 const signal = new AbortController().signal;
 

@@ -1,4 +1,0 @@
-import { ArenaValidationError } from '../core/arena.js';
-
-/** A suite the server refuses, with a message that says what to change (answered as a 400). */
-export class SuiteError extends ArenaValidationError {}
