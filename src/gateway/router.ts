@@ -1,5 +1,4 @@
 import { normaliseModelName } from '../shared/model-names.js';
-import { typedRefusal } from './backend-refusals.js';
 import {
   BackendError,
   type ModelProvider,
@@ -194,7 +193,7 @@ export class ModelRouter {
         lastError = error;
         const retryable = error instanceof BackendError ? error.retryable : true;
         // A client that went away is no sign of a broken replica, and needs no second one.
-        if (yielded || !retryable || signal.aborted) throw typedRefusal(error);
+        if (yielded || !retryable || signal.aborted) throw error;
         this.markDown(backend);
       } finally {
         this.untrack(backend);

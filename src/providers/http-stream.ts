@@ -40,6 +40,11 @@ export class Upstream {
     private readonly headers: Record<string, string> = {},
     /** Default time to the response headers of a generation (see GENERATION_TIMEOUT_MS). */
     private readonly responseTimeoutMs = GENERATION_TIMEOUT_MS,
+    /**
+     * The provider's reading of a client error its server answered (a 4xx): a typed error where the
+     * wire format says what went wrong (a prompt longer than the context), else undefined.
+     */
+    private readonly clientError?: (status: number, message: string, body: string) => BackendError | undefined,
   ) {
     const base = new URL(baseUrl);
     this.target = { protocol: base.protocol, hostname: base.hostname.replace(/^\[|\]$/g, ''), port: base.port, basePath: base.pathname.replace(/\/+$/, '') };
@@ -126,7 +131,7 @@ export class Upstream {
     const message = errorMessage(body) ?? `${this.label} answered ${status}`;
     if (status >= 500) return new BackendError(`${this.label} failed: ${message}`, 502, true);
     if (status === 401 || status === 403) return new BackendError(`${this.label} refused the gateway's credentials (${status}): ${message}`, 502, true);
-    return new BackendError(message, status, false);
+    return this.clientError?.(status, message, body) ?? new BackendError(message, status, false);
   }
 
   /** A liveness probe: a GET of `path` answered with a 2xx within two seconds; changes are logged. */

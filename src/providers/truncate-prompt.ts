@@ -1,4 +1,4 @@
-import { BackendError } from './types.js';
+import { BackendError, ContextOverflowError } from './types.js';
 import type { ChatMessage } from '../domain/chat.js';
 
 /**
@@ -9,10 +9,10 @@ import type { ChatMessage } from '../domain/chat.js';
  * applied to the raw text before anything is tokenised.
  */
 
-/** The refusal message the context-fitting of conversations recognises (gateway/context-fit.ts). */
-export function contextOverflow(promptTokens: number, contextSize: number, model: string, atLeast = false): BackendError {
+/** The engine's refusal of a prompt longer than the context, typed so that callers test it with instanceof. */
+export function contextOverflow(promptTokens: number, contextSize: number, model: string, atLeast = false): ContextOverflowError {
   // `atLeast`: counted by the text's length alone (a lower bound), without tokenising it.
-  return new BackendError(`prompt is ${atLeast ? 'at least ' : ''}${promptTokens} tokens, more than the ${contextSize}-token context of '${model}'`, 400);
+  return new ContextOverflowError(`prompt is ${atLeast ? 'at least ' : ''}${promptTokens} tokens, more than the ${contextSize}-token context of '${model}'`, promptTokens, contextSize);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fromOllamaChunk, fromOllamaModel, fromOllamaShow } from '../../src/providers/ollama/from-ollama.js';
+import { fromOllamaChunk, fromOllamaModel, fromOllamaShow, ollamaClientError } from '../../src/providers/ollama/from-ollama.js';
+import { ContextOverflowError } from '../../src/providers/types.js';
 import type { OllamaChunk, OllamaModel, OllamaShow } from '../../src/providers/ollama/wire.js';
 import { fixtureJson, fixtureLines } from './fixtures.js';
 
@@ -83,5 +84,13 @@ describe('Ollama listings', () => {
     const [tagged] = fixtureJson<{ models: OllamaModel[] }>('ollama/tags.json').models;
     expect(fromOllamaModel(tagged!, {}, undefined, false).loaded).toBeUndefined();
     expect(fromOllamaModel(tagged!, {}, undefined, true).loaded).toBe(false);
+  });
+});
+
+describe('ollamaClientError', () => {
+  it("types Ollama's refusal of a prompt longer than the context, and nothing else", () => {
+    expect(ollamaClientError(400, 'the input length exceeds the context length')).toBeInstanceOf(ContextOverflowError);
+    expect(ollamaClientError(400, 'invalid options: num_predict')).toBeUndefined();
+    expect(ollamaClientError(404, 'model "x" not found, try pulling it first')).toBeUndefined();
   });
 });

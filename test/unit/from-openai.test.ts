@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fromOpenAiFinishReason, fromOpenAiModels } from '../../src/providers/openai/from-openai.js';
+import { fromOpenAiFinishReason, fromOpenAiModels, openAiClientError } from '../../src/providers/openai/from-openai.js';
+import { ContextOverflowError } from '../../src/providers/types.js';
 import { openAiParts } from '../../src/providers/openai/server.js';
 import type { OpenAiModelList } from '../../src/providers/openai/wire.js';
 import { collectBatches, fixtureJson, fixtureResponse } from './fixtures.js';
@@ -79,5 +80,14 @@ describe('fromOpenAiModels', () => {
     expect(models[0]!.modifiedAt).toBe(new Date(1721172741 * 1000).toISOString());
     expect(models[0]!.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(ids.get('Qwen/Qwen2.5-7B-Instruct:latest')).toBe('Qwen/Qwen2.5-7B-Instruct');
+  });
+});
+
+describe('openAiClientError', () => {
+  it('types a context_length_exceeded refusal, and nothing else', () => {
+    const body = (code: string) => JSON.stringify({ error: { message: 'too long', type: 'invalid_request_error', code } });
+    expect(openAiClientError(400, 'too long', body('context_length_exceeded'))).toBeInstanceOf(ContextOverflowError);
+    expect(openAiClientError(400, 'bad', body('invalid_value'))).toBeUndefined();
+    expect(openAiClientError(400, 'bad', 'not json')).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { DoneReason, ModelInfo } from '../provider.js';
+import { BackendError, ContextOverflowError, type DoneReason, type ModelInfo } from '../provider.js';
 import type { ToolCall } from '../../domain/chat.js';
 import type { UpstreamPart } from '../http-stream.js';
 import { normaliseModelName } from '../../shared/model-names.js';
@@ -74,4 +74,12 @@ export function fromOllamaModel(model: OllamaModel, shown: Partial<ModelInfo>, r
     loadedSizeBytes: running?.size,
     expiresAt: running?.expires_at,
   };
+}
+
+/**
+ * An Ollama server's 400 for a prompt longer than the context (what it answers when a request says
+ * `truncate: false`: "the input length exceeds the context length"), as the typed error.
+ */
+export function ollamaClientError(status: number, message: string): BackendError | undefined {
+  return status === 400 && /exceeds? (the )?(maximum )?context length/i.test(message) ? new ContextOverflowError(message) : undefined;
 }

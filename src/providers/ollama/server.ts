@@ -13,7 +13,7 @@ import {
 } from '../provider.js';
 import { GENERATION_TIMEOUT_MS, METADATA_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, ndjsonBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
 import { normaliseModelName } from '../../shared/model-names.js';
-import { fromOllamaChunk, fromOllamaModel, fromOllamaShow } from './from-ollama.js';
+import { fromOllamaChunk, fromOllamaModel, fromOllamaShow, ollamaClientError } from './from-ollama.js';
 import { keepAliveValue, toOllamaChat, toOllamaEmbed, toOllamaGenerate } from './to-ollama.js';
 import type { OllamaChunk, OllamaEmbedResponse, OllamaModel, OllamaPullLine, OllamaShow } from './wire.js';
 
@@ -55,7 +55,7 @@ export class OllamaBackend implements ModelProvider {
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.id = `ollama:${this.baseUrl}`;
-    this.upstream = new Upstream(this.baseUrl, `Ollama at ${this.baseUrl}`, {}, options.responseTimeoutMs);
+    this.upstream = new Upstream(this.baseUrl, `Ollama at ${this.baseUrl}`, {}, options.responseTimeoutMs, ollamaClientError);
     this.reachability = new ReachabilityLog(this.id, 'Ollama server', options.logger, options.optional);
   }
 

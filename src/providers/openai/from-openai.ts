@@ -1,4 +1,4 @@
-import type { DoneReason, ModelInfo, TokenLogprob } from '../provider.js';
+import { BackendError, ContextOverflowError, type DoneReason, type ModelInfo, type TokenLogprob } from '../provider.js';
 import type { ToolCall } from '../../domain/chat.js';
 import type { UpstreamPart } from '../http-stream.js';
 import { nameDigest } from '../digests.js';
@@ -101,4 +101,15 @@ export function fromOpenAiModels(list: OpenAiModelList | undefined, providerId: 
       digest: nameDigest(providerId, entry.id),
     };
   });
+}
+
+/** An OpenAI-compatible server's refusal of a prompt longer than the context (`code: "context_length_exceeded"`), as the typed error. */
+export function openAiClientError(status: number, message: string, body: string): BackendError | undefined {
+  if (status !== 400) return undefined;
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return code === 'context_length_exceeded' ? new ContextOverflowError(message) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,7 +10,7 @@ import {
   type StreamPart,
 } from '../provider.js';
 import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
-import { OpenAiStreamState, fromOpenAiChunk, fromOpenAiModels, fromOpenAiStreamEnd } from './from-openai.js';
+import { OpenAiStreamState, fromOpenAiChunk, fromOpenAiModels, fromOpenAiStreamEnd, openAiClientError } from './from-openai.js';
 import { toOpenAiChat, toOpenAiCompletion } from './to-openai.js';
 import type { OpenAiChunk, OpenAiEmbeddings, OpenAiModelList } from './wire.js';
 
@@ -70,7 +70,7 @@ export class OpenAICompatibleBackend implements ModelProvider {
     this.baseUrl = apiBase(baseUrl);
     this.id = `${name}:${this.baseUrl}`;
     // The key goes in a header only: ids, labels and errors name the URL, never the key.
-    this.upstream = new Upstream(this.baseUrl, `OpenAI-compatible server at ${this.baseUrl}`, options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}, options.responseTimeoutMs);
+    this.upstream = new Upstream(this.baseUrl, `OpenAI-compatible server at ${this.baseUrl}`, options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}, options.responseTimeoutMs, openAiClientError);
     this.reachability = new ReachabilityLog(this.id, 'OpenAI-compatible server', options.logger);
   }
 
