@@ -62,7 +62,7 @@ declare module 'fastify' {
 }
 
 /** The API a route belongs to decides the error format: OpenAI's error object under /v1, `{"error": "..."}` elsewhere. */
-export function isOpenAiPath(url: string): boolean {
+function isOpenAiPath(url: string): boolean {
   return url.startsWith('/v1/') || url === '/v1';
 }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
  * copied from elsewhere has times that say nothing about the sources here.
  */
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 
 /** The file in web/dist holding the hash of the sources that build was made from. */
 export const STAMP_FILE = '.sources-sha256';

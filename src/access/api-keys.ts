@@ -12,12 +12,12 @@ import type { KeyView, Tier } from '../domain/access.js';
 export type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
 /** The management API's tiers: requests per minute. */
-export const TIER_RPM: Record<Tier, number> = { standard: 60, premium: 300 };
+const TIER_RPM: Record<Tier, number> = { standard: 60, premium: 300 };
 
 /** Every secret starts with this, so people (and secret scanners) recognise it. */
-export const KEY_PREFIX = 'oa-';
+const KEY_PREFIX = 'oa-';
 /** The management API's message for a key that does not open the API, whatever the reason. */
-export const INVALID_KEY = 'Invalid API key provided';
+const INVALID_KEY = 'Invalid API key provided';
 
 /**
  * How long a verified key is trusted from memory. With Redis, the shared epoch (read in the rate

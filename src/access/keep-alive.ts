@@ -6,7 +6,7 @@ import { mayManageModels, type Principal } from './auth.js';
  * after the request; any negative value keeps it loaded forever.
  */
 
-export class KeepAliveError extends Error {
+class KeepAliveError extends Error {
   readonly statusCode = 400;
 }
 

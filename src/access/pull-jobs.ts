@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { BackendError, type ModelProvider, type PullProgress } from '../providers/provider.js';
+import { BackendError, type ModelProvider } from '../providers/provider.js';
 import { isSafeModelName } from '../providers/embedded/gguf-catalog.js';
 import { checkPullSource, isFileSource } from '../providers/embedded/pull-source.js';
 import type { PullPolicy } from '../providers/embedded/pull-policy.js';
@@ -219,4 +219,4 @@ export class PullJobs {
   }
 }
 
-export type { PullProgress };
+;

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
  * epoch (see access/api-keys.ts) in a single atomic round trip.
  */
 
-export const WINDOW_MS = 60_000;
+const WINDOW_MS = 60_000;
 
 export interface Decision {
   allowed: boolean;

@@ -10,7 +10,7 @@ import type { Store } from '../store/database.js';
  * scope), is forgotten after `ttlMs` without a turn, and is invisible (404) to anyone else.
  */
 
-export class SessionError extends Error {
+class SessionError extends Error {
   constructor(
     message: string,
     readonly statusCode: 400 | 404,

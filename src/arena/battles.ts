@@ -14,13 +14,13 @@ import { isRecord } from '../shared/is-record.js';
  * sides `a` and `b`; their names and settings are revealed only by the vote.
  */
 
-export const WINNERS: readonly Winner[] = ['a', 'b', 'tie', 'both_bad'];
-export const MAX_POOL = 32;
+const WINNERS: readonly Winner[] = ['a', 'b', 'tie', 'both_bad'];
+const MAX_POOL = 32;
 /**
  * With one model there is nothing to compare across models, so its contestants are two of these
  * configurations: temperature is the setting whose effect people most want to judge.
  */
-export const VARIANT_TEMPERATURES = [0.3, 0.7, 1.1, 1.5] as const;
+const VARIANT_TEMPERATURES = [0.3, 0.7, 1.1, 1.5] as const;
 
 export class ModelNotAllowedError extends Error {}
 

@@ -45,7 +45,7 @@ export interface LeaderboardOptions {
 }
 
 export const DEFAULT_ROUNDS = 200;
-export const DEFAULT_PRIOR = 1;
+const DEFAULT_PRIOR = 1;
 const SCALE = 400;
 const ANCHOR = 1000;
 const MAX_ITERATIONS = 10_000;
@@ -146,7 +146,7 @@ function quantile(sorted: number[], q: number): number {
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
 /** Below this many battles a row is marked provisional. */
-export const PROVISIONAL_BATTLES = 10;
+const PROVISIONAL_BATTLES = 10;
 
 /**
  * The narrowest 95% half-width a row's own record allows, in rating points: the normal approximation
@@ -155,7 +155,7 @@ export const PROVISIONAL_BATTLES = 10;
  * gets the same record in nearly every resample, and so a tighter interval than one with 7 battles.
  * This floor shrinks as 1/√battles, so fewer battles never mean a tighter interval.
  */
-export function minimumHalfWidth(battles: number, score: number): number {
+function minimumHalfWidth(battles: number, score: number): number {
   const n = battles + 2;
   const p = (score + 1) / n;
   return 1.96 * (SCALE / Math.LN10) / Math.sqrt(n * p * (1 - p));

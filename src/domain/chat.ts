@@ -3,7 +3,7 @@
  * and the web UI share them.
  */
 
-export type Role = 'system' | 'user' | 'assistant' | 'tool';
+type Role = 'system' | 'user' | 'assistant' | 'tool';
 
 export interface ToolCall {
   id?: string;

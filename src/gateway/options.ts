@@ -140,7 +140,7 @@ export function parseOllamaOptions(options: unknown, topLevel: { temperature?: u
 }
 
 /** The most choices (`n`) one chat or text completion may ask for: each is a generation of its own. */
-export const MAX_CHOICES = 8;
+const MAX_CHOICES = 8;
 
 const OPENAI_RULES: Record<string, Rule> = {
   temperature: { kind: 'number', min: 0, max: 2 },

@@ -67,7 +67,7 @@ export function withSurface(surface: string, plugin: FastifyPluginAsync): Fastif
  * `model_instances[].model`, a battle's `pool`, and the path parameter a route names in `config.modelParam`.
  * It must read every field a handler may take a model from, or that field gets past the checks.
  */
-export function requestedModels(request: FastifyRequest): string[] {
+function requestedModels(request: FastifyRequest): string[] {
   const names: string[] = [];
   const body = request.body;
   if (isRecord(body)) {

@@ -10,7 +10,7 @@ import { errorCodes, type FastifyRequest } from 'fastify';
  */
 
 /** Bodies up to this size are parsed in place: below it, a round trip to the worker costs more than it saves. */
-export const OFF_THREAD_BYTES = 256 * 1024;
+const OFF_THREAD_BYTES = 256 * 1024;
 
 // Plain JavaScript, run with `eval`, so that it loads the same way under tsx, a build, and the test runner.
 // The reviver refuses what Fastify's default parser refuses: `__proto__` keys and `constructor.prototype`.

@@ -187,7 +187,7 @@ function isOk(response: http.IncomingMessage): boolean {
 }
 
 /** `{"error": "..."}` (Ollama) or `{"error": {"message": "..."}}` (OpenAI); plain text as a fallback. */
-export function errorMessage(body: string): string | undefined {
+function errorMessage(body: string): string | undefined {
   try {
     const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
     const error = parsed.error;
@@ -203,7 +203,7 @@ export function errorMessage(body: string): string | undefined {
   return text === '' ? undefined : text;
 }
 
-export async function readBody(response: http.IncomingMessage): Promise<string> {
+async function readBody(response: http.IncomingMessage): Promise<string> {
   response.setEncoding('utf8');
   let text = '';
   for await (const chunk of response) text += chunk as string;
@@ -218,7 +218,7 @@ export async function readBody(response: http.IncomingMessage): Promise<string> 
  */
 
 /** The body's complete lines, one array per network chunk (a line split across chunks, or a multi-byte character, is joined). */
-export async function* lineBatches(response: http.IncomingMessage): AsyncGenerator<string[]> {
+async function* lineBatches(response: http.IncomingMessage): AsyncGenerator<string[]> {
   const decoder = new StringDecoder('utf8');
   let buffer = '';
   for await (const chunk of response) {

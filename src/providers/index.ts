@@ -14,7 +14,7 @@ export interface BackendSettings {
 }
 
 /** Builds one kind of provider, as many as its settings name (none when they name none). */
-export type ProviderFactory = (settings: BackendSettings, logger?: BackendLogger) => ModelProvider[];
+type ProviderFactory = (settings: BackendSettings, logger?: BackendLogger) => ModelProvider[];
 
 /** Every kind of remote provider: a new one is a folder beside these and one line here. */
 const FACTORIES: ProviderFactory[] = [ollamaProviders, openAiProviders];

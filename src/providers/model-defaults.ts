@@ -8,7 +8,7 @@ import type { GenerationOptions } from '../domain/chat.js';
  */
 
 /** Ollama's DefaultOptions (api/types.go) for the settings the engine maps. */
-export const OLLAMA_DEFAULTS: Readonly<GenerationOptions> = {
+const OLLAMA_DEFAULTS: Readonly<GenerationOptions> = {
   temperature: 0.8,
   top_k: 40,
   top_p: 0.9,
@@ -29,7 +29,7 @@ const GGUF_SAMPLING: Record<string, keyof GenerationOptions> = {
 };
 
 /** The sampling defaults a GGUF file declares (flattened metadata, as /api/show's model_info holds it). */
-export function ggufSamplingDefaults(modelInfo: Record<string, unknown> | undefined): GenerationOptions {
+function ggufSamplingDefaults(modelInfo: Record<string, unknown> | undefined): GenerationOptions {
   const defaults: Record<string, number> = {};
   for (const [key, option] of Object.entries(GGUF_SAMPLING)) {
     const value = modelInfo?.[key];

@@ -52,7 +52,7 @@ export interface NewTurn {
   createdAt: string;
 }
 
-export interface BattleVote {
+interface BattleVote {
   id: string;
   winner: string | null;
   voted_at: string | null;
@@ -104,7 +104,7 @@ export function timeOrderedId(): string {
 }
 
 /** The prompt a listing shows: the last user message, shortened. */
-export function promptOf(history: ChatMessage[]): string {
+function promptOf(history: ChatMessage[]): string {
   const last = [...history].reverse().find((m) => m.role === 'user') ?? history[history.length - 1];
   const text = last?.content ?? '';
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;

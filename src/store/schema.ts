@@ -20,7 +20,7 @@ export interface Tables {
 }
 
 /** Server-wide values every replica must share (e.g. the API-key HMAC secret). */
-export interface SettingsTable {
+interface SettingsTable {
   name: string;
   value: string;
 }
@@ -96,7 +96,7 @@ export interface RunsTable {
 }
 
 /** One turn of a continued run (src/store/runs.ts). */
-export interface RunTurnsTable {
+interface RunTurnsTable {
   run_id: string;
   turn: number;
   status: string;
@@ -108,7 +108,7 @@ export interface RunTurnsTable {
 }
 
 /** A blind battle between two contestants of a run (src/store/battles.ts). */
-export interface BattlesTable {
+interface BattlesTable {
   id: string;
   run_id: string;
   owner_key_id: string | null;
@@ -127,7 +127,7 @@ export interface BattlesTable {
 }
 
 /** A server-side conversation of the extended Ollama API (src/store/sessions.ts). */
-export interface SessionsTable {
+interface SessionsTable {
   id: string;
   /** `key:<id>` for a session made with an API key, `shared` otherwise. */
   owner: string;
@@ -142,7 +142,7 @@ export interface SessionsTable {
 }
 
 /** An evaluation job (src/store/evals.ts). */
-export interface EvaluationsTable {
+interface EvaluationsTable {
   id: string;
   owner_key_id: string | null;
   name: string;
@@ -166,7 +166,7 @@ export interface EvaluationsTable {
   lease_expires_at: string | null;
 }
 
-export interface EvalCellsTable {
+interface EvalCellsTable {
   eval_id: string;
   prompt_index: number;
   instance_id: string;
@@ -184,7 +184,7 @@ export interface EvalCellsTable {
 }
 
 /** A judge's verdict on two configurations' answers (src/store/evals.ts). */
-export interface JudgeVotesTable {
+interface JudgeVotesTable {
   id: string;
   eval_id: string;
   owner_key_id: string | null;

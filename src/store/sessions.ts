@@ -26,14 +26,14 @@ export interface SessionTurn {
  * 250,000 tokens), so that no follow-up loses what truncation would have kept, while a client cannot
  * make each turn write, and the next one read back, megabytes that no model will ever see.
  */
-export const SESSION_MAX_CHARS = 1_000_000;
+const SESSION_MAX_CHARS = 1_000_000;
 
 /**
  * The newest part of a conversation within `maxChars` characters, cut as truncation cuts a prompt:
  * the oldest messages go first, and a message that straddles the bound keeps its end. System
  * messages stay while they fit, since truncation keeps them too.
  */
-export function newestWithin(messages: ChatMessage[], maxChars = SESSION_MAX_CHARS): ChatMessage[] {
+function newestWithin(messages: ChatMessage[], maxChars = SESSION_MAX_CHARS): ChatMessage[] {
   let room = maxChars;
   const kept: ChatMessage[] = [];
   for (const message of messages) if (message.role === 'system') room -= message.content.length;

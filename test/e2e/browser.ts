@@ -8,8 +8,8 @@ import { REPO_ROOT, startServer, type RunningServer } from '../support/server.js
  * Every e2e test saves the page it checked. With UPDATE_SCREENSHOTS=1 they become the README's
  * (docs/screenshots); otherwise they go to test-results/, so that a test run never edits tracked files.
  */
-export const SCREENSHOTS = path.join(REPO_ROOT, process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'test-results/screenshots');
-export const DESKTOP = { width: 1280, height: 860 };
+const SCREENSHOTS = path.join(REPO_ROOT, process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'test-results/screenshots');
+const DESKTOP = { width: 1280, height: 860 };
 export const PHONE = { width: 390, height: 844 };
 /** The laptop size the web UI is judged at. */
 export const LAPTOP = { width: 1440, height: 900 };

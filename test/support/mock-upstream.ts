@@ -200,7 +200,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
  * the answer back, nothing else. The benchmark puts it beside our gateway as the floor of one extra
  * process hop on the machine at hand.
  */
-export async function startBareProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+async function startBareProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
   const server = http.createServer((request, response) => {
     const upstream = http.request(`${target}${request.url}`, { method: request.method, headers: request.headers, agent }, (answer) => {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { listenOnLoopback } from './listen.js';
 
 /** How one name behaves: like a good registry by default, or broken in one of the ways real ones break. */
-export interface RegistryModel {
+interface RegistryModel {
   /** The manifest advertises a digest the served bytes do not have. */
   wrongDigest?: boolean;
   /** The CDN cuts the connection after this many bytes, having promised the whole blob. */

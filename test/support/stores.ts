@@ -3,8 +3,8 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 
 /** The machine's real PostgreSQL and Redis (`.ci/run` starts them). */
-export const PG_TEST_URL = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const REDIS_TEST_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+const PG_TEST_URL = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_TEST_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestDatabase {
   url: string;

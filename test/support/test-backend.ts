@@ -25,7 +25,7 @@ export abstract class TestBackend implements ModelProvider {
   async close(): Promise<void> {}
 }
 
-export function testStats(promptTokens: number, completionTokens: number, durationNs: number, toolCalls?: ToolCall[]): FinishStats {
+function testStats(promptTokens: number, completionTokens: number, durationNs: number, toolCalls?: ToolCall[]): FinishStats {
   return {
     promptTokens,
     completionTokens,

@@ -6,7 +6,7 @@ import type http from 'node:http';
 /** Samples of the upstreams' wire formats, as their documentation shows them, under test/fixtures/. */
 const DIR = path.join(import.meta.dirname, '..', 'fixtures');
 
-export const fixtureText = (name: string): string => fs.readFileSync(path.join(DIR, name), 'utf8');
+const fixtureText = (name: string): string => fs.readFileSync(path.join(DIR, name), 'utf8');
 
 export const fixtureJson = <T>(name: string): T => JSON.parse(fixtureText(name)) as T;
 

@@ -12,7 +12,7 @@ import type { Assertion, AssertionResult } from '../../domain/evals.js';
 
 const TEXT_TYPES = new Set(['contains', 'not_contains', 'equals']);
 const NUMBER_TYPES = new Set(['max_latency', 'max_ttft', 'min_tokens_per_sec', 'max_tokens']);
-export const ASSERTION_TYPES = [...TEXT_TYPES, 'regex', 'is_json', 'json_schema', ...NUMBER_TYPES, 'similar'];
+const ASSERTION_TYPES = [...TEXT_TYPES, 'regex', 'is_json', 'json_schema', ...NUMBER_TYPES, 'similar'];
 const MAX_PATTERN = 1_000;
 
 const schemaChecker = new Ajv({ strict: false, allErrors: false });

@@ -34,7 +34,7 @@ import type { Suite } from '../../domain/evals.js';
  */
 
 /** Evaluation generations one replica runs at once, all evaluations together. */
-export const MAX_RUNNING = 8;
+const MAX_RUNNING = 8;
 
 export type EvalEvent =
   | { type: 'status'; status: EvalStatus; error?: string | null }
@@ -80,7 +80,7 @@ export function judgementsOf(suite: Suite, plan: CellKey[]): number {
   return pairs;
 }
 
-export interface LeaseTimes {
+interface LeaseTimes {
   /** How often leases are renewed and expired ones looked for. */
   renewMs: number;
   /** How long a lease holds unrenewed. */

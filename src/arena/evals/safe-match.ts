@@ -44,7 +44,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export const MATCH_TIME_LIMIT_MS = 1_000;
+const MATCH_TIME_LIMIT_MS = 1_000;
 /** Answers up to this long may take the in-thread path for a pattern of bounded cost. */
 const FAST_PATH_MAX_CHARS = 4_000;
 

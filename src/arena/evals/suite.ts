@@ -20,10 +20,10 @@ export { SuiteError };
 export const MAX_CONFIGURATIONS = 64;
 /** Cells (prompts × configurations × repeats) one evaluation may run. */
 export const MAX_CELLS = 5_000;
-export const MAX_PROMPTS = 1_000;
-export const MAX_REPEATS = 20;
-export const MAX_CONCURRENCY = 16;
-export const DEFAULT_CONCURRENCY = 4;
+const MAX_PROMPTS = 1_000;
+const MAX_REPEATS = 20;
+const MAX_CONCURRENCY = 16;
+const DEFAULT_CONCURRENCY = 4;
 
 const GRID_NUMBERS: InstanceSetting[] = ['temperature', 'top_p', 'top_k', 'repeat_penalty', 'num_predict', 'seed'];
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import { sendWebApp, wantsHtml } from './web.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 /** A part of the service that does not work as configured, and why. */
 export interface Degradation {
@@ -11,7 +11,7 @@ export interface Degradation {
 }
 
 /** What works less well than configured right now: Redis away, the embedded engine unable to start. */
-export function degradations(services: Pick<Services, 'shared' | 'engine'>): Degradation[] {
+function degradations(services: Pick<Services, 'shared' | 'engine'>): Degradation[] {
   const found: Degradation[] = [];
   const redis = services.shared.unavailable;
   if (redis !== undefined) found.push({ component: 'redis', reason: redis });

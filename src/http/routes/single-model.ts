@@ -124,7 +124,7 @@ export async function visibleModels(services: Services, principal: Principal | u
 }
 
 /** The most alternatives per token a request may ask for (OpenAI's limit, which Ollama follows). */
-export const MAX_TOP_LOGPROBS = 20;
+const MAX_TOP_LOGPROBS = 20;
 
 /** `logprobs` (on or off) and `top_logprobs` as the number of alternatives, or undefined when off. */
 export function parseLogprobs(logprobs: unknown, top: unknown): number | undefined {

@@ -7,7 +7,7 @@ import { boundMessages } from './input-bound.js';
 import { generateWithLogprobs } from './logprobs.js';
 
 /** Chat messages in node-llama-cpp's history form; tool results travel as user turns. */
-export function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
   for (const message of messages) {
     if (message.role === 'system') history.push({ type: 'system', text: message.content });

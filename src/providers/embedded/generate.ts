@@ -9,7 +9,7 @@ import { couldFit, fewestTokens } from './input-bound.js';
 import type { LoadedModel, ModelPool } from './model-pool.js';
 
 /** node-llama-cpp's generation options, as chat and completion both pass them. */
-export type CommonGenerationOptions = {
+type CommonGenerationOptions = {
   signal: AbortSignal;
   stopOnAbortSignal: true;
   maxTokens: number;

@@ -24,7 +24,7 @@ const longestByModel = new WeakMap<LlamaModel, number>();
  * The most UTF-8 bytes of any vocabulary entry, read once per loaded model from its GGUF metadata;
  * 0 when the bound does not apply (unknown vocabulary, or one with a shrinking normaliser).
  */
-export function longestTokenBytes(model: LlamaModel): number {
+function longestTokenBytes(model: LlamaModel): number {
   const known = longestByModel.get(model);
   if (known !== undefined) return known;
   let longest = 0;

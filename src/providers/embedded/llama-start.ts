@@ -6,7 +6,7 @@ export type LlamaLoader = () => Promise<Llama>;
 
 /** The first retry waits this long, each next one twice as long, up to the maximum. */
 export const START_RETRY_MIN_MS = 1_000;
-export const START_RETRY_MAX_MS = 60_000;
+const START_RETRY_MAX_MS = 60_000;
 
 /**
  * node-llama-cpp's binding, loaded once per process: `build: "never"` uses only the prebuilt binaries

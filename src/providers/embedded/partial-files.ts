@@ -12,7 +12,7 @@ import { PARTIAL_SUFFIX } from './gguf-catalog.js';
  * into place or stale.
  */
 
-export const HEARTBEAT_MS = 5_000;
+const HEARTBEAT_MS = 5_000;
 export const STALE_MS = 20_000;
 
 /** The partial files this process is writing now (absolute paths): never orphans. */

@@ -39,7 +39,7 @@ function family(address: string): 'ipv4' | 'ipv6' | undefined {
 }
 
 /** A URL's hostname as an address or a name: brackets, a trailing dot and case do not matter. */
-export function bareHost(hostname: string): string {
+function bareHost(hostname: string): string {
   return hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
 }
 

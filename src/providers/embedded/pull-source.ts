@@ -3,7 +3,7 @@ import { malformed, parseRegistryName, splitRegistryName } from './ollama-regist
 import { redactUrl, type PullPolicy } from './pull-policy.js';
 
 /** Far longer than any model URL or name; a longer one is not a pull request. */
-export const MAX_SOURCE_LENGTH = 2048;
+const MAX_SOURCE_LENGTH = 2048;
 
 const HF_PART = '[A-Za-z0-9][A-Za-z0-9_.+-]*';
 const HF_REFERENCE = new RegExp(`^hf:${HF_PART}/${HF_PART}/(${HF_PART}/)*${HF_PART}\\.gguf$`, 'i');

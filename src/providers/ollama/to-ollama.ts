@@ -9,7 +9,7 @@ export function keepAliveValue(ms: number | undefined): number | string | undefi
 }
 
 /** Our normalised options in Ollama's `options` object; `extra` holds the rest of Ollama's keys. */
-export function ollamaOptions(options: GenerationOptions): Record<string, unknown> {
+function ollamaOptions(options: GenerationOptions): Record<string, unknown> {
   const { extra, seed, stop, ...known } = options;
   const out: Record<string, unknown> = { ...extra };
   for (const [key, value] of Object.entries(known)) if (value !== undefined) out[key] = value;
@@ -23,7 +23,7 @@ export function logprobsFields(top: number | undefined): Record<string, unknown>
   return top === undefined ? {} : { logprobs: true, top_logprobs: top };
 }
 
-export function toOllamaMessage(message: ChatMessage): Record<string, unknown> {
+function toOllamaMessage(message: ChatMessage): Record<string, unknown> {
   return {
     role: message.role,
     content: message.content,

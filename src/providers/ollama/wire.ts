@@ -28,7 +28,7 @@ export interface OllamaShow {
   capabilities?: string[];
 }
 
-export interface OllamaToolCall {
+interface OllamaToolCall {
   id?: string;
   function: { name: string; arguments: Record<string, unknown> };
 }

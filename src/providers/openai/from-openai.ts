@@ -15,7 +15,7 @@ export function fromOpenAiFinishReason(reason: string | null | undefined): DoneR
 const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
 
 /** A chunk's log-probabilities in the chat shape, whichever of OpenAI's two shapes the server sent. */
-export function fromOpenAiLogprobs(value: OpenAiChoiceChunk['logprobs']): TokenLogprob[] | undefined {
+function fromOpenAiLogprobs(value: OpenAiChoiceChunk['logprobs']): TokenLogprob[] | undefined {
   if (!value) return undefined;
   if (Array.isArray(value.content)) return value.content.length > 0 ? value.content : undefined;
   if (!Array.isArray(value.tokens) || value.tokens.length === 0) return undefined;

@@ -18,7 +18,7 @@ import type { OpenAiChunk, OpenAiEmbeddings, OpenAiModelList } from './wire.js';
  * The base URL as the OpenAI SDK takes it: a bare server (`http://host:8000`) gets `/v1`, a URL with a
  * path (`https://host/openai/v1`) is used as given.
  */
-export function apiBase(url: string): string {
+function apiBase(url: string): string {
   const parsed = new URL(url);
   return parsed.pathname === '/' || parsed.pathname === '' ? `${url.replace(/\/+$/, '')}/v1` : url.replace(/\/+$/, '');
 }

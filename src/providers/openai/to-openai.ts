@@ -3,7 +3,7 @@ import type { ChatMessage, GenerationOptions } from '../../domain/chat.js';
 import { logprobsFields } from '../ollama/to-ollama.js';
 
 /** Sampling settings in the request body; the non-OpenAI ones (top_k, min_p...) are what vLLM, llama.cpp and LM Studio accept. */
-export function openAiSampling(options: GenerationOptions, format: OutputFormat | undefined): Record<string, unknown> {
+function openAiSampling(options: GenerationOptions, format: OutputFormat | undefined): Record<string, unknown> {
   const body: Record<string, unknown> = {
     temperature: options.temperature,
     top_p: options.top_p,

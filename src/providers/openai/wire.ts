@@ -1,14 +1,14 @@
 /** The part of the OpenAI API's shapes this provider reads (chat completions and legacy completions). */
 import type { TokenLogprob } from '../provider.js';
 
-export interface OpenAiToolCallDelta {
+interface OpenAiToolCallDelta {
   index?: number;
   id?: string;
   function?: { name?: string; arguments?: string };
 }
 
 /** The legacy completions' parallel arrays of log-probabilities. */
-export interface OpenAiLegacyLogprobs {
+interface OpenAiLegacyLogprobs {
   tokens?: string[];
   token_logprobs?: number[];
   top_logprobs?: Record<string, number>[] | null;

@@ -1,7 +1,7 @@
 import { useState, type KeyboardEvent, type ReactNode } from 'react';
 
 /** The shortcut label for the platform: ⌘ on Apple keyboards, Ctrl elsewhere. */
-export const SEND_SHORTCUT = /Mac|iPhone|iPad/.test(navigator.platform) ? '⌘+Enter' : 'Ctrl+Enter';
+const SEND_SHORTCUT = /Mac|iPhone|iPad/.test(navigator.platform) ? '⌘+Enter' : 'Ctrl+Enter';
 
 /**
  * The prompt field with Send (Ctrl/Cmd+Enter) and, while answers stream, Stop. It clears itself once

@@ -79,14 +79,14 @@ export function settingsSummary(s: Partial<InstanceSettings>): string {
   return parts.join(' · ');
 }
 
-export interface Answer {
+interface Answer {
   response: string;
   metrics: Metrics | null;
   error: string | null;
 }
 
 /** A revealed battle side. */
-export interface Contestant extends InstanceSettings {
+interface Contestant extends InstanceSettings {
   instance_id: string;
 }
 
@@ -132,7 +132,7 @@ export interface RunTurn {
   answers: Record<string, Answer>;
 }
 
-export interface RunSummary {
+interface RunSummary {
   id: string;
   kind: Run['kind'];
   status: Run['status'];

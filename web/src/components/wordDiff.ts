@@ -11,7 +11,7 @@ export interface DiffPart {
 const MAX_WORDS = 3000;
 
 /** Words with the whitespace that follows each, so that joining the parts gives the text back. */
-export function words(text: string): string[] {
+function words(text: string): string[] {
   return text.match(/\S+\s*|\s+/g) ?? [];
 }
 

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { EvalView } from '../../../src/domain/evals.js';
 
 /** Word-level longest common subsequence: which words of each side the other side lacks. */
-export function wordDiff(a: string, b: string): { left: [string, boolean][]; right: [string, boolean][] } {
+function wordDiff(a: string, b: string): { left: [string, boolean][]; right: [string, boolean][] } {
   const x = a.split(/(\s+)/);
   const y = b.split(/(\s+)/);
   // Long answers would make the table large; past this size they are shown without highlights.

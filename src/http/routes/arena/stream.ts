@@ -27,7 +27,7 @@ export function shownModel(request: ArenaRequest, instance: ModelInstance): stri
 }
 
 /** One NDJSON line of `/api/stream_chat` (and of battles, anonymous). */
-export function streamLine(request: ArenaRequest, event: ArenaEvent, anonymous = false): string {
+function streamLine(request: ArenaRequest, event: ArenaEvent, anonymous = false): string {
   const who = identity(request, event, anonymous);
   if (event.type === 'token') {
     // Timing could tell a battle's contestants apart before the vote, so anonymous lines carry none.

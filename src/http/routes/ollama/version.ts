@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 
 /** The Ollama API level these routes follow, for clients that check `/api/version` before using a feature. */
-export const OLLAMA_API_VERSION = '0.12.0';
+const OLLAMA_API_VERSION = '0.12.0';
 
 export function ollamaVersionRoutes() {
   return async function (app: FastifyInstance): Promise<void> {

@@ -67,7 +67,7 @@ function parseArguments(value: unknown, where: string): Record<string, unknown> 
  * function's output is named after its call, found here or among `earlier` messages (the conversation
  * `previous_response_id` continues).
  */
-export function parseInput(value: unknown, earlier: ChatMessage[] = []): ChatMessage[] {
+function parseInput(value: unknown, earlier: ChatMessage[] = []): ChatMessage[] {
   if (typeof value === 'string') return [{ role: 'user', content: value }];
   if (!Array.isArray(value)) throw badRequest('input must be a string or an array of input items');
   const messages: ChatMessage[] = [];

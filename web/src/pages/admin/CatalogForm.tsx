@@ -36,7 +36,7 @@ function fieldInfo(key: NumericParameter) {
 }
 
 /** Whether the model has anything a reset would clear (a DELETE of an entry that is not there is a 404). */
-export function isCustomised(model: CatalogModel): boolean {
+function isCustomised(model: CatalogModel): boolean {
   return model.description !== '' || !model.is_active || Object.keys(model.parameters).length > 0;
 }
 

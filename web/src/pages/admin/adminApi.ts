@@ -11,7 +11,6 @@ import type { ModelDetails, ModelParameters } from '../../components/arena-types
 export type { Tier } from '../../../../src/domain/access.js';
 export type { UsageTotals };
 
-export type KeyStatus = KeyView['status'];
 
 /** A key as listed: everything but the secret, which the server keeps only as a hash. */
 export interface ApiKey extends Omit<KeyView, 'tier'> {

@@ -11,7 +11,7 @@ export interface Series {
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
-export function seriesColor(index: number): string {
+function seriesColor(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
@@ -22,7 +22,7 @@ export function colorMap(names: string[]): (name: string) => string {
 }
 
 /** A round axis maximum and its ticks: 1, 2 or 5 times a power of ten per step. */
-export function niceTicks(max: number, count = 4): number[] {
+function niceTicks(max: number, count = 4): number[] {
   if (max <= 0) return [0, 1];
   const rough = max / count;
   const power = 10 ** Math.floor(Math.log10(rough));
@@ -32,7 +32,7 @@ export function niceTicks(max: number, count = 4): number[] {
   return ticks;
 }
 
-export function compactNumber(value: number): string {
+function compactNumber(value: number): string {
   return new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 }).format(value);
 }
 

@@ -5,7 +5,7 @@ import { useState } from 'react';
  * and the user's gesture; where it is missing or refused, falls back to the older copy command on a
  * hidden text area. Answers whether either worked, so the caller can offer a manual selection instead.
  */
-export async function copyText(text: string): Promise<boolean> {
+async function copyText(text: string): Promise<boolean> {
   try {
     await navigator.clipboard.writeText(text);
     return true;

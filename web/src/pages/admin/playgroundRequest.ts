@@ -6,7 +6,7 @@ import { parseStops } from '../../components/stopSequences.js';
 
 export type PlaygroundApi = 'ollama-chat' | 'ollama-generate' | 'openai-chat';
 
-export const API_PATHS: Record<PlaygroundApi, string> = {
+const API_PATHS: Record<PlaygroundApi, string> = {
   'ollama-chat': '/api/chat',
   'ollama-generate': '/api/generate',
   'openai-chat': '/v1/chat/completions',
@@ -53,7 +53,7 @@ export interface BuiltRequest {
 }
 
 /** Whether the form asks for the extended Ollama API's SSE: only the Ollama routes speak it, and only when streamed. */
-export function wantsEvents(form: PlaygroundForm): boolean {
+function wantsEvents(form: PlaygroundForm): boolean {
   return form.events && form.stream && form.api !== 'openai-chat';
 }
 

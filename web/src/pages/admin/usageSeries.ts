@@ -3,7 +3,7 @@ import type { Series } from './charts.js';
 
 export type Metric = 'requests' | 'tokens';
 
-export function metricOf(row: UsageTotals, metric: Metric): number {
+function metricOf(row: UsageTotals, metric: Metric): number {
   return metric === 'requests' ? row.requests : totalTokens(row);
 }
 
