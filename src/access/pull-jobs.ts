@@ -7,29 +7,7 @@ import type { PullPolicy } from '../providers/embedded/pull-policy.js';
 import type { Principal } from './auth.js';
 import type { ModelRouter } from '../gateway/router.js';
 import { PushStream } from '../shared/push-stream.js';
-
-export interface PullJob {
-  id: string;
-  /**
-   * What the client asked for: a URL, an `hf:` reference or an Ollama registry name. A URL is shown
-   * without its query string (where download tokens travel); only the running download has it.
-   */
-  source: string;
-  /** The model name it will have when done. */
-  model: string;
-  backend: string;
-  status: string;
-  /** The layer being downloaded (`sha256:…`), as Ollama's progress lines carry it. */
-  digest?: string;
-  total?: number;
-  completed?: number;
-  /** 0-100 when the size is known. */
-  percent?: number;
-  state: 'running' | 'success' | 'error' | 'cancelled';
-  error?: string;
-  startedAt: string;
-  finishedAt?: string;
-}
+import type { PullJob } from '../domain/models.js';
 
 const FINISHED_JOBS_KEPT = 100;
 

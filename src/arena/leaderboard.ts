@@ -10,29 +10,12 @@
  * often produce such contestants; with it those ratings stay finite and the fit converges quickly.
  */
 import type { Winner } from '../domain/arena.js';
+import type { LeaderboardRow } from '../domain/arena.js';
 
 export interface Vote {
   a: string;
   b: string;
   winner: Winner;
-}
-
-export interface LeaderboardRow {
-  rank: number;
-  contestant: string;
-  rating: number;
-  ci_low: number;
-  ci_high: number;
-  battles: number;
-  wins: number;
-  losses: number;
-  /** Ties including `both_bad`. */
-  ties: number;
-  both_bad: number;
-  /** (wins + ties / 2) / battles: the same counting the rating uses. */
-  win_rate: number;
-  /** Fewer than PROVISIONAL_BATTLES battles: the rating may still move a lot. */
-  provisional: boolean;
 }
 
 export interface LeaderboardOptions {

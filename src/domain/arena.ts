@@ -37,3 +37,21 @@ export interface ArenaMetrics {
 
 /** A battle vote: contestant a or b won, a tie, or both answers were bad. */
 export type Winner = 'a' | 'b' | 'tie' | 'both_bad';
+
+export interface LeaderboardRow {
+  rank: number;
+  contestant: string;
+  rating: number;
+  ci_low: number;
+  ci_high: number;
+  battles: number;
+  wins: number;
+  losses: number;
+  /** Ties including `both_bad`. */
+  ties: number;
+  both_bad: number;
+  /** (wins + ties / 2) / battles: the same counting the rating uses. */
+  win_rate: number;
+  /** Fewer battles than the leaderboard's provisional threshold (src/arena/leaderboard.ts): the rating may still move a lot. */
+  provisional: boolean;
+}

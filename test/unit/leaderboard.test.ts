@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeLeaderboard, fitRatings, seededRandom, type LeaderboardRow, type Vote } from '../../src/arena/leaderboard.js';
+import { computeLeaderboard, fitRatings, seededRandom, type Vote } from '../../src/arena/leaderboard.js';
+import type { LeaderboardRow } from '../../src/domain/arena.js';
 
 /**
  * The Bradley–Terry maths against a hand-computed example.

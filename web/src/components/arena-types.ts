@@ -3,8 +3,7 @@
  * instance settings with their documented defaults and ranges. Where the server has the type, it is
  * imported (types only, erased from the bundle), so the two cannot drift apart.
  */
-import type { ModelInstance } from '../../../src/domain/arena.js';
-import type { ArenaMetrics } from '../../../src/domain/arena.js';
+import type { ArenaMetrics, ModelInstance } from '../../../src/domain/arena.js';
 import type { ModelParameters } from '../../../src/domain/models.js';
 import { configurationKey, INSTANCE_DEFAULTS, INSTANCE_RANGES } from '../../../src/shared/instances.js';
 export type { PullJob } from '../../../src/domain/models.js';
@@ -17,7 +16,7 @@ export interface ChatMessage {
 }
 
 export type { StopReason } from '../../../src/domain/arena.js';
-import type { StopReason } from '../../../src/domain/arena.js';
+import type { LeaderboardRow as RankedRow, StopReason } from '../../../src/domain/arena.js';
 
 /** One NDJSON line of `/api/stream_chat`, `/api/battles` and re-runs. */
 export interface StreamLine {
@@ -157,21 +156,10 @@ export interface RunList {
   offset: number;
 }
 
-export interface LeaderboardRow {
-  rank: number;
-  contestant: string;
+/** A leaderboard row as the API sends it: the ranking's figures, with the model and settings it stands for. */
+export interface LeaderboardRow extends RankedRow {
   model: string;
   settings: Contestant | null;
-  rating: number;
-  ci_low: number;
-  ci_high: number;
-  battles: number;
-  wins: number;
-  losses: number;
-  ties: number;
-  both_bad: number;
-  win_rate: number;
-  provisional: boolean;
 }
 
 export interface Leaderboard {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
 import { contestantView } from '../../../arena/battles.js';
-import { computeLeaderboard, DEFAULT_ROUNDS, type LeaderboardRow, type Vote } from '../../../arena/leaderboard.js';
+import { computeLeaderboard, DEFAULT_ROUNDS, type Vote } from '../../../arena/leaderboard.js';
+import type { LeaderboardRow } from '../../../domain/arena.js';
 import { BattleStore, type VotedBattle } from '../../../store/battles.js';
 import { badRequest } from '../../../gateway/errors.js';
 import { EvalStore } from '../../../store/evals.js';
