@@ -5,7 +5,7 @@ import fastifyStatic from '@fastify/static';
 import { withAccess } from '../../access/route-access.js';
 
 /** Where `vite build` puts the web app; absent until it has been built. */
-const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
+const WEB_DIST = path.resolve(import.meta.dirname, '../../../web/dist');
 
 /** The single-page app's own paths; a browser opening one of them (a reload, a shared link) gets the app. */
 const APP_PATHS = ['/battle', '/leaderboard', '/runs', '/runs/:id', '/evals', '/evals/:id', '/models', '/admin', '/admin/*'];
