@@ -23,6 +23,8 @@ export interface ArenaRequest {
    * `history`: in a multi-turn comparison each column's earlier answers are its own.
    */
   ownHistories?: Map<ModelInstance, ChatMessage[]>;
+  /** What the client left unsaid about each instance, for resolveInstances; absent on a saved run's request. */
+  unsaid?: UnsaidByInstance;
 }
 
 /** The conversation an instance answers: its own, or the request's. */
@@ -62,13 +64,21 @@ export function parseHistory(history: unknown): ChatMessage[] {
 type Setting = InstanceSetting;
 
 /**
- * What the client left unsaid about an instance, kept off the instance itself (runs store instances
- * as they are): the settings it omitted, the model name as written (the id is built from it), and
- * whether the id was generated. The model catalog's defaults may then fill the omitted settings.
+ * What the client left unsaid about an instance, kept beside the instance rather than on it (runs
+ * store instances as they are): the settings it omitted, the model name as written (the id is built
+ * from it), and whether the id was generated. The model catalog's defaults may then fill the omitted
+ * settings (resolveInstances).
  */
-const unsaid = new WeakMap<ModelInstance, { settings: Setting[]; writtenModel: string; generatedId: boolean }>();
+export interface Unsaid {
+  settings: Setting[];
+  writtenModel: string;
+  generatedId: boolean;
+}
 
-function parseInstance(raw: unknown, index: number, own: Map<ModelInstance, ChatMessage[]>): ModelInstance {
+/** What the client left unsaid, per parsed instance. */
+export type UnsaidByInstance = Map<ModelInstance, Unsaid>;
+
+function parseInstance(raw: unknown, index: number, own: Map<ModelInstance, ChatMessage[]>, unsaid: UnsaidByInstance): ModelInstance {
   if (!isRecord(raw)) throw new ArenaValidationError(`model_instances[${index}] must be an object`);
   if (typeof raw.model !== 'string' || raw.model.trim() === '') {
     throw new ArenaValidationError(`model_instances[${index}].model is required`);
@@ -132,11 +142,12 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
   let instances: ModelInstance[];
   let legacy = false;
   const ownHistories = new Map<ModelInstance, ChatMessage[]>();
+  const unsaid: UnsaidByInstance = new Map();
   if (record.model_instances !== undefined) {
     if (!Array.isArray(record.model_instances) || record.model_instances.length === 0) {
       throw new ArenaValidationError('model_instances must be a non-empty array');
     }
-    instances = record.model_instances.map((raw, index) => parseInstance(raw, index, ownHistories));
+    instances = record.model_instances.map((raw, index) => parseInstance(raw, index, ownHistories, unsaid));
   } else if (record.models !== undefined) {
     if (!Array.isArray(record.models) || record.models.length === 0 || record.models.some((m) => typeof m !== 'string' || m === '')) {
       throw new ArenaValidationError('models must be a non-empty array of model names');
@@ -153,7 +164,7 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
   }
   assertUniqueIds(instances);
   if (instances.length > 32) throw new ArenaValidationError('at most 32 model instances per request');
-  return { history, instances, legacy, ...(ownHistories.size > 0 ? { ownHistories } : {}) };
+  return { history, instances, legacy, unsaid, ...(ownHistories.size > 0 ? { ownHistories } : {}) };
 }
 
 /**
@@ -161,10 +172,10 @@ export function parseArenaRequest(body: unknown): ArenaRequest {
  * model resolved to the name the router serves it under (unknown models are a client error found
  * before any generation starts), the settings the client omitted filled with the model's defaults
  * when `defaults` gives valid ones (client value, then model default, then INSTANCE_DEFAULTS), and a
- * generated id built again from the settings it ends with. What the client omitted is known only for
- * instances as parseArenaRequest returned them; others (a saved run's) get their model resolved alone.
+ * generated id built again from the settings it ends with. What the client omitted is in `unsaid`, as
+ * parseArenaRequest found it; instances without an entry (a saved run's) get their model resolved alone.
  */
-export async function resolveInstances(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults): Promise<ModelInstance[]> {
+export async function resolveInstances(router: ModelRouter, instances: ModelInstance[], defaults?: InstanceDefaults, unsaid?: ReadonlyMap<ModelInstance, Unsaid>): Promise<ModelInstance[]> {
   const resolved: ModelInstance[] = [];
   for (const parsed of instances) {
     const instance = { ...parsed };
@@ -174,7 +185,7 @@ export async function resolveInstances(router: ModelRouter, instances: ModelInst
     } catch {
       throw new ArenaValidationError(`Model not found: ${parsed.model}`);
     }
-    const left = unsaid.get(parsed);
+    const left = unsaid?.get(parsed);
     const modelDefaults = left && defaults?.(instance.model);
     if (!left || !modelDefaults) continue;
     for (const key of left.settings) {
@@ -191,7 +202,7 @@ export async function resolveInstances(router: ModelRouter, instances: ModelInst
 
 /** `request` with its instances resolved (resolveInstances), each still answering its own conversation if it has one. */
 export async function resolveArenaRequest(router: ModelRouter, request: ArenaRequest, defaults?: InstanceDefaults): Promise<ArenaRequest> {
-  const instances = await resolveInstances(router, request.instances, defaults);
+  const instances = await resolveInstances(router, request.instances, defaults, request.unsaid);
   const own = request.ownHistories;
   if (!own) return { ...request, instances };
   const ownHistories = new Map<ModelInstance, ChatMessage[]>();

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ChatMessage } from '../domain/chat.js';
-import { ArenaValidationError, resolveInstances, parseArenaRequest, type ArenaRequest, type InstanceDefaults } from './arena.js';
+import { ArenaValidationError, resolveInstances, parseArenaRequest, type ArenaRequest, type InstanceDefaults, type UnsaidByInstance } from './arena.js';
 import type { ModelInstance } from '../domain/arena.js';
 import { configurationKey } from '../shared/instances.js';
 import type { Winner } from '../domain/arena.js';
@@ -60,15 +60,16 @@ export async function resolvePool(
   });
   const given = raw.map((entry) => typeof entry.id === 'string');
   let instances: ModelInstance[];
+  let unsaid: UnsaidByInstance | undefined;
   try {
     // Placeholder ids for now: the built ones wait for the resolved names and the defaults.
     const placeholders = raw.map((entry, index) => (given[index] ? entry : { ...entry, id: `pool entry ${index}` }));
-    instances = parseArenaRequest({ history, model_instances: placeholders }).instances;
+    ({ instances, unsaid } = parseArenaRequest({ history, model_instances: placeholders }));
   } catch (error) {
     if (error instanceof ArenaValidationError) throw new ArenaValidationError(error.message.replace(/model_instances\[/g, 'pool['));
     throw error;
   }
-  const resolved = await resolveInstances(router, instances, defaults);
+  const resolved = await resolveInstances(router, instances, defaults, unsaid);
   const seen = new Set<string>();
   return resolved.map((instance, index) => {
     if (!allowed(instance.model)) throw new ModelNotAllowedError(notAllowedMessage(instance.model));

@@ -127,6 +127,17 @@ describe.each(STORES)('model catalog on $store', ({ setup }) => {
       expect(finals).toHaveLength(2);
       for (const final of finals) expect(final.metrics!.tokens).toBeLessThanOrEqual(3);
     }
+    // And evaluation configurations: what a configuration sets stays its own.
+    const evaluation = await postJson(
+      `${server.url}/api/evals`,
+      { prompts: ['Once upon a time'], model_instances: [{ model: 'stories260K' }, { model: 'stories260K', num_predict: 5 }], judge: { model: 'stories260K', mode: 'score', rubric: 'Is it a story?' } },
+      admin,
+    );
+    expect(evaluation.status).toBe(201);
+    const { id } = (await evaluation.json()) as { id: string };
+    await fetch(`${server.url}/api/evals/${id}/cancel`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{}' });
+    const stored = (await (await fetch(`${server.url}/api/evals/${id}`, { headers: admin })).json()) as { instances: { num_predict: number }[] };
+    expect(stored.instances.map((i) => i.num_predict)).toEqual([3, 5]);
     expect((await put(server, 'stories260K', { parameters: {} })).status).toBe(200);
   });
 

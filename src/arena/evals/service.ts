@@ -1,4 +1,4 @@
-import { ArenaValidationError, resolveInstances, type InstanceDefaults } from '../arena.js';
+import { ArenaValidationError, resolveInstances, type InstanceDefaults, type UnsaidByInstance } from '../arena.js';
 import { ApiKeys } from '../../access/api-keys.js';
 import type { Principal } from '../../access/auth.js';
 import type { Catalog } from '../../access/catalog.js';
@@ -35,10 +35,11 @@ export class EvalService {
   /** Parses, checks every model against the router, the catalog and the caller's key. */
   async prepare(document: unknown, principal: Principal | null): Promise<Suite> {
     try {
-      const suite = parseSuite(document);
+      const unsaid: UnsaidByInstance = new Map();
+      const suite = parseSuite(document, unsaid);
       this.checkAccess(suite, principal);
-      suite.instances = await resolveInstances(this.deps.router, suite.instances, this.deps.defaults);
-      if (suite.judge) suite.judge.instance = (await resolveInstances(this.deps.router, [suite.judge.instance], this.deps.defaults))[0]!;
+      suite.instances = await resolveInstances(this.deps.router, suite.instances, this.deps.defaults, unsaid);
+      if (suite.judge) suite.judge.instance = (await resolveInstances(this.deps.router, [suite.judge.instance], this.deps.defaults, unsaid))[0]!;
       for (const assertion of [...suite.assert, ...suite.prompts.flatMap((p) => p.assert)]) {
         if (assertion.type !== 'similar') continue;
         assertion.model = await this.deps.router.resolve(assertion.model).then(

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import type { ChatMessage } from '../../domain/chat.js';
-import { parseArenaRequest, parseHistory } from '../arena.js';
+import { parseArenaRequest, parseHistory, type UnsaidByInstance } from '../arena.js';
 import type { ModelInstance } from '../../domain/arena.js';
 import { isRecord } from '../../shared/is-record.js';
 import { configurationKey, INSTANCE_RANGES, type InstanceSetting } from '../../shared/instances.js';
@@ -76,9 +76,15 @@ function parsePrompt(raw: unknown, index: number): SuitePrompt {
 }
 
 /** One configuration through the Arena's own instance validation, so both accept exactly the same settings. */
-function parseInstance(raw: Record<string, unknown>, where: string): ModelInstance {
+function parseInstance(raw: Record<string, unknown>, where: string, unsaid: UnsaidByInstance): ModelInstance {
   try {
-    const parse = (entry: Record<string, unknown>) => parseArenaRequest({ history: [{ role: 'user', content: '-' }], model_instances: [entry] }).instances[0]!;
+    const parse = (entry: Record<string, unknown>) => {
+      const request = parseArenaRequest({ history: [{ role: 'user', content: '-' }], model_instances: [entry] });
+      const instance = request.instances[0]!;
+      const left = request.unsaid?.get(instance);
+      if (left) unsaid.set(instance, left);
+      return instance;
+    };
     const instance = parse(raw);
     // The instance id leaves the system prompt out; two configurations differing in it alone need two ids.
     return instance.system && raw.id === undefined ? parse({ ...raw, id: configurationKey(instance) }) : instance;
@@ -139,7 +145,8 @@ function bounded(value: unknown, name: string, min: number, max: number, fallbac
  * Validates a suite document and expands its grid. Model names are checked here only for form; that
  * they exist (and may be used) is for the caller, which knows the router and the caller's key.
  */
-export function parseSuite(document: unknown): Suite {
+/** A suite document checked and expanded; what its configurations left unsaid goes into `unsaid`, for resolveInstances. */
+export function parseSuite(document: unknown, unsaid: UnsaidByInstance = new Map()): Suite {
   const raw = typeof document === 'string' ? readSuiteText(document) : document;
   if (!isRecord(raw)) throw new SuiteError('a suite must be an object with prompts and model_instances or grid');
   const known = new Set(['name', 'description', 'prompts', 'model_instances', 'grid', 'repeats', 'assert', 'judge', 'threshold', 'concurrency']);
@@ -154,9 +161,9 @@ export function parseSuite(document: unknown): Suite {
   if (listed.length > MAX_CONFIGURATIONS) throw new SuiteError(`at most ${MAX_CONFIGURATIONS} configurations per suite`);
   const instances = listed.map((entry, i) => {
     if (!isRecord(entry)) throw new SuiteError(`model_instances[${i}] must be an object`);
-    return parseInstance(entry, `model_instances[${i}]`);
+    return parseInstance(entry, `model_instances[${i}]`, unsaid);
   });
-  for (const [i, combo] of expandGrid(raw.grid, instances.length).entries()) instances.push(parseInstance(combo, `grid configuration ${i}`));
+  for (const [i, combo] of expandGrid(raw.grid, instances.length).entries()) instances.push(parseInstance(combo, `grid configuration ${i}`, unsaid));
   if (instances.length === 0) throw new SuiteError('the suite has no configurations: give model_instances or a grid');
   const seen = new Set<string>();
   for (const instance of instances) {
@@ -178,7 +185,7 @@ export function parseSuite(document: unknown): Suite {
   let judge: JudgeSpec | undefined;
   if (judgeRaw) {
     if (judgeRaw.mode === 'pairwise' && instances.length < 2) throw new SuiteError('a pairwise judge needs at least two configurations');
-    judge = { mode: judgeRaw.mode, rubric: judgeRaw.rubric, instance: parseInstance(judgeRaw.raw, 'judge') };
+    judge = { mode: judgeRaw.mode, rubric: judgeRaw.rubric, instance: parseInstance(judgeRaw.raw, 'judge', unsaid) };
   }
   let threshold: Suite['threshold'];
   if (raw.threshold !== undefined) {

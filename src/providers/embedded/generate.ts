@@ -7,19 +7,11 @@ import { withModelDefaults } from '../model-defaults.js';
 import { contextOverflow } from '../truncate-prompt.js';
 import { couldFit, fewestTokens } from './input-bound.js';
 import type { LoadedModel, ModelPool } from './model-pool.js';
+import type { SamplingSettings } from './sampling-settings.js';
 
 /** node-llama-cpp's generation options, as chat and completion both pass them. */
-type CommonGenerationOptions = {
-  signal: AbortSignal;
+type CommonGenerationOptions = SamplingSettings & {
   stopOnAbortSignal: true;
-  maxTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  seed?: number;
-  repeatPenalty?: { penalty?: number; presencePenalty?: number; frequencyPenalty?: number; lastTokens?: number };
-  customStopTriggers?: string[];
   grammar?: LlamaGrammar;
   onTextChunk: (text: string) => void;
   onToken: (tokens: Token[]) => void;

@@ -1,5 +1,6 @@
 import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import type { TokenLogprob } from '../types.js';
+import type { SamplingSettings } from './sampling-settings.js';
 
 /**
  * Generation with each token's log-probability on the embedded engine. node-llama-cpp's chat and
@@ -8,16 +9,7 @@ import type { TokenLogprob } from '../types.js';
  * what the helpers would around it: stop at the end of text, at a stop string, or at the token limit.
  */
 
-export interface LogprobGeneration {
-  signal: AbortSignal;
-  maxTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  seed?: number;
-  repeatPenalty?: { penalty?: number; presencePenalty?: number; frequencyPenalty?: number; lastTokens?: number };
-  customStopTriggers?: string[];
+export interface LogprobGeneration extends SamplingSettings {
   onToken: (tokens: Token[]) => void;
 }
 
