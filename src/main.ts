@@ -43,7 +43,7 @@ await app.listen({ port: config.port, host: config.host }).catch(cannotStart);
 // model servers probed are reported after listening, so that neither delays the health check.
 const models = await services.engine.listModels().catch(() => []);
 app.log.info({ modelsDir: config.modelsDir, models: models.length }, modelsLine(config.modelsDir, models.length));
-app.log.info(await backendsLine([services.engine, ...backends], config.ollamaHostsExplicit));
+app.log.info(await backendsLine([services.engine, ...backends]));
 app.log.info(databaseLine(config));
 const { port } = app.server.address() as AddressInfo;
 app.log.info({ url: openUrl(config.host, port) }, openLine(config.host, port));

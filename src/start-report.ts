@@ -60,15 +60,15 @@ async function probe(backend: ModelProvider): Promise<Reach> {
  * `backends: embedded llama.cpp; ollama http://host:11434 reachable; ...`. Ollama's default address,
  * tried when OLLAMA_HOSTS is unset, is said to be absent rather than unreachable: nothing is wrong.
  */
-export async function backendsLine(backends: ModelProvider[], ollamaHostsExplicit: boolean): Promise<string> {
+export async function backendsLine(backends: ModelProvider[]): Promise<string> {
   const parts = await Promise.all(
     backends.map(async (backend) => {
       if (backend.capabilities?.inProcess) return PROVIDER_NAMES[providerKind(backend)] ?? providerKind(backend);
       const kind = providerKind(backend);
       const [name, url] = [PROVIDER_NAMES[kind] ?? kind, backend.id.slice(kind.length + 1)];
       const reach = await probe(backend);
-      // A provider that may be absent is one tried by default (Ollama's default address).
-      if (reach !== 'reachable' && backend.absent !== undefined && !ollamaHostsExplicit) return `${name} ${url} not running (tried by default; set OLLAMA_HOSTS to choose)`;
+      // Only a provider tried by default (Ollama's default address) may be absent.
+      if (reach !== 'reachable' && backend.absent === true) return `${name} ${url} not running (tried by default; set OLLAMA_HOSTS to choose)`;
       return `${name} ${url} ${reach === 'no answer' ? `not answering within ${PROBE_MS / 1000} s` : reach}`;
     }),
   );
