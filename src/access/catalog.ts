@@ -119,6 +119,12 @@ export class Catalog {
     return true;
   }
 
+  /** GenerationService's policy hook: whether `prepare` would refuse or change a request for this model. */
+  changes(model: string): boolean {
+    const entry = this.get(model);
+    return entry !== undefined && (!entry.is_active || entry.modelfile !== undefined || Object.values(toOptions(entry.parameters)).some((value) => value !== undefined));
+  }
+
   /**
    * GenerationService's policy hook: refuses an inactive model and fills every option the request
    * left out with the model's catalog default.

@@ -1,15 +1,17 @@
+import type http from 'node:http';
 import type { ArenaMetrics } from '../domain/arena.js';
 import type {
   ChatRequest,
   CompletionRequest,
   GenerationEvent,
   GenerationStats,
+  RelayRequest,
   StreamPart,
   TokenLogprob,
 } from '../providers/provider.js';
 import { toGenerationEvents } from './generation-events.js';
 import type { Metrics } from './metrics.js';
-import type { ModelRouter } from './router.js';
+import type { ModelRouter, RoutedModel } from './router.js';
 import { ShutdownError } from './shutdown.js';
 
 /** Where a request's token counts go (the usage ledger of the API-management layer listens here). */
@@ -23,6 +25,31 @@ export interface UsageSink {
 export interface GenerationPolicy {
   /** Returns the request to run (e.g. with default options filled in), or throws to refuse it. */
   prepare<T extends ChatRequest | CompletionRequest>(request: T): T;
+  /** Whether `prepare` would refuse or change a request for this model. */
+  changes(model: string): boolean;
+}
+
+/** What the caller of `relayOpenAi` read off the answer it passed through, for the accounting. */
+export interface RelayOutcome {
+  /** Token counts as the server reported them. */
+  usage?: { promptTokens: number; completionTokens: number };
+  /** OpenAI's `finish_reason` (of the last choice that had one). */
+  finishReason?: string;
+  /** Pieces of answer streamed: each counts as a token when the server reported no usage. */
+  pieces: number;
+  /** The answer stopped before its end (the client left, the server failed, the shutdown cut it). */
+  incomplete: boolean;
+}
+
+/** A generation passed through in OpenAI's wire format: the server's response and the accounting's two calls. */
+export interface RelayedGeneration {
+  response: http.IncomingMessage;
+  /** True once the server's shutdown has cut it: the answer must end telling the client so. */
+  cut(): boolean;
+  /** The answer's first piece arrived (its time to first token). */
+  firstPiece(): void;
+  /** The answer ended: metrics and usage are taken once; later calls do nothing. */
+  finish(outcome: RelayOutcome): void;
 }
 
 export interface GenerationResult {
@@ -118,6 +145,50 @@ export class GenerationService {
     yield* start(this.policy ? this.policy.prepare(request) : request);
   }
 
+  /**
+   * Follows one generation from start to end: counts it as running (what the shutdown cuts), links
+   * the client's departure to its stop signal, and takes its metrics and usage once at the end.
+   */
+  private begin(model: string, client: AbortSignal, usage: UsageSink | undefined, stop: AbortController) {
+    const started = performance.now();
+    let firstAt: number | undefined;
+    let ended = false;
+    const forward = () => stop.abort(client.reason);
+    client.addEventListener('abort', forward, { once: true });
+    if (client.aborted) forward();
+    this.running.add(stop);
+    if (this.stopping) stop.abort(new ShutdownError());
+    this.metrics.generationsRunning.inc();
+    return {
+      cut: () => stop.signal.reason instanceof ShutdownError,
+      firstPiece: () => {
+        if (firstAt !== undefined) return;
+        firstAt = performance.now();
+        this.metrics.timeToFirstToken.observe({ model }, (firstAt - started) / 1000);
+      },
+      /**
+       * `reported`: the counts are the backend's own (charged even when zero); `evalSeconds`: how long
+       * the answer took after its first piece, when the backend said.
+       */
+      end: (outcome: string, promptTokens: number, completionTokens: number, reported: boolean, evalSeconds?: number) => {
+        if (ended) return;
+        ended = true;
+        client.removeEventListener('abort', forward);
+        this.running.delete(stop);
+        if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        this.metrics.tokensGenerated.inc({ model }, completionTokens);
+        this.metrics.promptTokens.inc({ model }, promptTokens);
+        const seconds = evalSeconds ?? (firstAt === undefined ? 0 : (performance.now() - firstAt) / 1000);
+        if (outcome !== 'abort' && outcome !== 'error' && seconds > 0 && completionTokens > 0) {
+          this.metrics.tokensPerSecond.observe({ model }, completionTokens / seconds);
+        }
+        if (reported || promptTokens > 0 || completionTokens > 0) usage?.add(model, promptTokens, completionTokens);
+        this.metrics.generationsRunning.dec();
+        this.metrics.generations.inc({ model, outcome });
+      },
+    };
+  }
+
   private async *observe(
     model: string,
     events: AsyncGenerator<GenerationEvent>,
@@ -127,46 +198,28 @@ export class GenerationService {
     client: AbortSignal,
     stop: AbortController,
   ): AsyncGenerator<GenerationEvent> {
-    const started = performance.now();
-    let first = true;
-    let outcome = 'abort';
+    const tracked = this.begin(model, client, usage, stop);
     /** Token events seen: what a generation that never reaches its final event is charged. */
     let streamed = 0;
-    let accounted = false;
-    const forward = () => stop.abort(client.reason);
-    client.addEventListener('abort', forward, { once: true });
-    if (client.aborted) forward();
-    this.running.add(stop);
-    if (this.stopping) stop.abort(new ShutdownError());
-    const cut = () => stop.signal.reason instanceof ShutdownError;
-    this.metrics.generationsRunning.inc();
+    let final: GenerationStats | undefined;
+    let outcome = 'abort';
     try {
       for await (const event of events) {
         if (event.type !== 'done') {
           streamed++;
-          if (first) {
-            first = false;
-            this.metrics.timeToFirstToken.observe({ model }, (performance.now() - started) / 1000);
-          }
+          tracked.firstPiece();
         } else {
-          const { stats } = event;
-          outcome = stats.doneReason;
-          this.metrics.tokensGenerated.inc({ model }, stats.completionTokens);
-          this.metrics.promptTokens.inc({ model }, stats.promptTokens);
-          if (stats.evalDurationNs > 0 && stats.completionTokens > 0) {
-            this.metrics.tokensPerSecond.observe({ model }, stats.completionTokens / (stats.evalDurationNs / 1e9));
-          }
-          usage?.add(model, stats.promptTokens, stats.completionTokens);
-          accounted = true;
+          final = event.stats;
+          outcome = final.doneReason;
           // Its backend stopped it as it stops an abandoned one; the client is still there and is
           // told why its answer ends here.
-          if (cut() && stats.doneReason === 'abort') throw new ShutdownError(stats);
+          if (tracked.cut() && final.doneReason === 'abort') throw new ShutdownError(final);
         }
         yield event;
       }
-      if (!accounted && cut()) throw new ShutdownError();
+      if (!final && tracked.cut()) throw new ShutdownError();
     } catch (error) {
-      if (cut()) {
+      if (tracked.cut()) {
         outcome = 'shutdown';
         usage?.cut?.();
         throw error instanceof ShutdownError ? error : new ShutdownError();
@@ -174,19 +227,48 @@ export class GenerationService {
       outcome = 'error';
       throw error;
     } finally {
-      client.removeEventListener('abort', forward);
-      this.running.delete(stop);
-      if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      if (!accounted && (streamed > 0 || prompt.tokens > 0)) {
-        // Stopped before its final event (client gone, error): the backend's counts never came, so
-        // each token event counts as one token, and the prompt as the backend told it (0 if it did not).
-        this.metrics.tokensGenerated.inc({ model }, streamed);
-        this.metrics.promptTokens.inc({ model }, prompt.tokens);
-        usage?.add(model, prompt.tokens, streamed);
-      }
-      this.metrics.generationsRunning.dec();
-      this.metrics.generations.inc({ model, outcome });
+      // Stopped before its final event (client gone, error), the backend's counts never came: each
+      // token event counts as one token, and the prompt as the backend told it (0 if it did not).
+      if (final) tracked.end(outcome, final.promptTokens, final.completionTokens, true, final.evalDurationNs / 1e9);
+      else tracked.end(outcome, prompt.tokens, streamed, false, 0);
     }
+  }
+
+  /** Whether a request for `model` may go to its server as the client wrote it: no policy changes or refuses it. */
+  mayRelay(model: string): boolean {
+    return this.policy?.changes(model) !== true;
+  }
+
+  /**
+   * A generation in OpenAI's wire format passed on as it is (see ModelProvider.relayOpenAi), with the
+   * same accounting as `chat`: the caller reads the figures off the answer and reports them to the
+   * returned generation. Failing before the answer begins, it throws (a ShutdownError when cut).
+   */
+  async relayOpenAi(model: string, routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, client: AbortSignal, usage?: UsageSink): Promise<RelayedGeneration> {
+    const stop = new AbortController();
+    const tracked = this.begin(model, client, usage, stop);
+    const outcomeOf = (incomplete: boolean, finishReason: string | undefined) => {
+      if (tracked.cut()) return 'shutdown';
+      if (!incomplete) return finishReason === 'length' ? 'length' : 'stop';
+      return client.aborted ? 'abort' : 'error';
+    };
+    let response: http.IncomingMessage;
+    try {
+      response = await this.router.relayOpenAi(routed, { ...request, signal: stop.signal });
+    } catch (error) {
+      if (tracked.cut()) usage?.cut?.();
+      tracked.end(outcomeOf(true, undefined), 0, 0, false);
+      throw tracked.cut() ? new ShutdownError() : error;
+    }
+    return {
+      response,
+      cut: tracked.cut,
+      firstPiece: tracked.firstPiece,
+      finish: ({ usage: counts, finishReason, pieces, incomplete }) => {
+        if (tracked.cut()) usage?.cut?.();
+        tracked.end(outcomeOf(incomplete, finishReason), counts?.promptTokens ?? 0, counts?.completionTokens ?? pieces, counts !== undefined);
+      },
+    };
   }
 
   /**

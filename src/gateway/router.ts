@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import { normaliseModelName } from '../shared/model-names.js';
 import {
   BackendError,
@@ -7,6 +8,7 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type ModelInfo,
+  type RelayRequest,
   type StreamPart,
 } from '../providers/provider.js';
 
@@ -208,6 +210,35 @@ export class ModelRouter {
 
   complete(request: CompletionRequest): AsyncGenerator<StreamPart> {
     return this.stream(request.model, request.signal, (backend, model) => backend.complete({ ...request, model }));
+  }
+
+  /** Every replica of the model takes OpenAI's wire format as it is (see relayOpenAi). */
+  relaysOpenAi(model: RoutedModel): boolean {
+    return model.replicas.every((backend) => backend.relayOpenAi !== undefined);
+  }
+
+  /**
+   * Passes a request in OpenAI's wire format to the best replica, failing over as `stream` does while
+   * no answer has begun: a replica that cannot be reached, fails, or refuses the gateway's key is
+   * marked down and the next one tried. The replica counts as busy until the response has closed.
+   */
+  async relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<http.IncomingMessage> {
+    let lastError: unknown;
+    for (const backend of this.ranked(model)) {
+      this.track(backend, () => undefined);
+      try {
+        const response = await backend.relayOpenAi!({ ...request, body: { ...request.body, model: model.name } });
+        response.once('close', () => this.untrack(backend));
+        return response;
+      } catch (error) {
+        this.untrack(backend);
+        lastError = error;
+        const retryable = error instanceof BackendError ? error.retryable : true;
+        if (!retryable || request.signal.aborted) throw error;
+        this.markDown(backend);
+      }
+    }
+    throw lastError ?? new BackendError(`model '${model.name}' not found`, 404);
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {

@@ -20,10 +20,17 @@ export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortS
  * blocks run, which stop the generation.
  */
 export function sendStream(reply: FastifyReply, contentType: string, chunks: AsyncIterable<string>): FastifyReply {
+  return sendStreamBody(reply, contentType, Readable.from(chunks, { objectMode: false }));
+}
+
+/**
+ * Sends a stream as it is written, unbuffered by any proxy in between. The usage record waits for
+ * `body` to close: whatever ends the answer accounts for it first.
+ */
+export function sendStreamBody(reply: FastifyReply, contentType: string, body: Readable): FastifyReply {
   reply.header('content-type', contentType);
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
-  const body = Readable.from(chunks, { objectMode: false });
   streamedBodies.set(reply.request, body);
   return reply.send(body);
 }

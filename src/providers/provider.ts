@@ -8,6 +8,7 @@
  * fails over. The router and the pull jobs ask a provider what it can do (an optional method is there
  * or not, a capability flag says what it means); nothing branches on which provider it is.
  */
+import type http from 'node:http';
 import type { ChatRequest, CompletionRequest, EmbedRequest, EmbedResult, GenerationStats, ModelInfo, PullProgress, TokenLogprob } from './types.js';
 import type { ToolCall } from '../domain/chat.js';
 
@@ -33,6 +34,19 @@ export type StreamPart =
   | { type: 'thinking'; text: string }
   | { type: 'tool-call'; call: ToolCall }
   | { type: 'finish'; stats: FinishStats };
+
+/**
+ * A request passed on in the wire format the client and the server share. The gateway reads only what
+ * its accounting needs off the answer; translating each event in and out was most of its cost per
+ * request against a bare proxy's.
+ */
+export interface RelayRequest {
+  /** `chat`: /chat/completions; `completion`: the legacy /completions. */
+  endpoint: 'chat' | 'completion';
+  /** The client's JSON body, `model` included (the provider sends its server's id for it). */
+  body: Record<string, unknown>;
+  signal: AbortSignal;
+}
 
 /** What a provider's `pull` accepts, and where the pulled model ends up. */
 export interface PullCapability {
@@ -76,6 +90,14 @@ export interface ModelProvider {
   chat(request: ChatRequest): AsyncIterable<StreamPart>;
   complete(request: CompletionRequest): AsyncIterable<StreamPart>;
   embed(request: EmbedRequest): Promise<EmbedResult>;
+  /**
+   * Sends a request that is already in OpenAI's wire format on as the client wrote it (its `model`
+   * replaced by the server's own id) and resolves with the response once its headers are in: a 2xx,
+   * or a 4xx about the client's request. A failure of the server, or of the gateway's credentials
+   * there, throws a retryable BackendError instead. Present where the server speaks OpenAI's wire
+   * format, so that the gateway's /v1 needs no translation in between (see RelayRequest).
+   */
+  relayOpenAi?(request: RelayRequest): Promise<http.IncomingMessage>;
   /** A cheap liveness probe: what brings a replica the router marked down back. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

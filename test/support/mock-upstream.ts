@@ -34,6 +34,8 @@ export interface MockUpstream {
   url: string;
   /** Generation and embedding requests received, by path. */
   hits: Map<string, number>;
+  /** The last body received, by path: what the gateway sent. */
+  lastBodies: Map<string, Record<string, unknown>>;
   setMode(mode: 'ok' | 'fail' | 'stall'): void;
   close(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   const delay = options.tokenDelayMs ?? 0;
   let mode = options.mode ?? 'ok';
   const hits = new Map<string, number>();
+  const lastBodies = new Map<string, Record<string, unknown>>();
   const sockets = new Set<net.Socket>();
 
   const json = (response: http.ServerResponse, status: number, body: unknown) => {
@@ -99,6 +102,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       }
       if (generation) {
         hits.set(path, (hits.get(path) ?? 0) + 1);
+        lastBodies.set(path, body);
         if (mode === 'stall') return; // holds the connection open and never answers
         if (mode === 'fail') return json(response, 500, path.startsWith('/v1') ? { error: { message: 'mock failure', type: 'server_error', code: null } } : { error: 'mock failure' });
         if (!known(body.model)) {
@@ -151,6 +155,8 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         case '/v1/chat/completions':
         case '/v1/completions': {
           const chat = path === '/v1/chat/completions';
+          // The server validates what only it reads, as OpenAI's does.
+          if (chat && !Array.isArray(body.messages)) return json(response, 400, { error: { message: "Invalid type for 'messages': expected an array", type: 'invalid_request_error', param: 'messages', code: 'invalid_type' } });
           const base = { id: 'chatcmpl-mock', object: chat ? 'chat.completion.chunk' : 'text_completion', created: created(), model, system_fingerprint: 'fp_mock' };
           const choice = (content: string | undefined, finish: string | null) =>
             chat ? { index: 0, delta: content === undefined ? {} : { role: 'assistant', content }, finish_reason: finish } : { index: 0, text: content ?? '', logprobs: null, finish_reason: finish };
@@ -185,6 +191,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     hits,
+    lastBodies,
     setMode: (next) => (mode = next),
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import {
   BackendError,
   type ChatRequest,
+  type RelayRequest,
   type CompletionRequest,
   type EmbedRequest,
   type EmbedResult,
@@ -95,6 +96,20 @@ export class OpenAICompatibleBackend implements ModelProvider {
 
   complete(request: CompletionRequest): AsyncIterable<StreamPart> {
     return generationStream(this.upstream, '/completions', toOpenAiCompletion(request, this.upstreamId(request.model)), request.signal, 'text/event-stream', openAiParts);
+  }
+
+  async relayOpenAi({ endpoint, body, signal }: RelayRequest): Promise<http.IncomingMessage> {
+    const response = await this.upstream.request(endpoint === 'chat' ? '/chat/completions' : '/completions', {
+      method: 'POST',
+      body: { ...body, model: this.upstreamId(String(body.model)) },
+      signal,
+      accept: body.stream === true ? 'text/event-stream' : 'application/json',
+    });
+    const status = response.statusCode ?? 502;
+    // The server's own 4xx is about the client's request and is its answer; its 5xx, or a refusal of
+    // the gateway's key, is the gateway's trouble (ensureOk throws those as retryable).
+    if (status >= 500 || status === 401 || status === 403) await this.upstream.ensureOk(response);
+    return response;
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {

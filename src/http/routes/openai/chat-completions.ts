@@ -8,6 +8,7 @@ import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '..
 import { badRequest } from '../../../gateway/errors.js';
 import { parseLogprobs, parseReasoningEffort, rejectImages, responseId, thinkOption } from '../single-model.js';
 import { finishReason } from './finish-reason.js';
+import { relayOpenAi, relays } from './relay.js';
 import { bodyOf, doc, modelOf, refuseUnsupported, streamOptions } from './request.js';
 import { choiceOptions, respond, respondMany, type Shape } from './respond.js';
 
@@ -67,14 +68,15 @@ function parseMessages(value: unknown): ChatMessage[] {
 async function chatCompletions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const name = modelOf(body);
+  const streaming = streamOptions(body);
+  const model = await services.router.resolve(name);
+  if (relays(services, model)) return relayOpenAi(services, request, reply, model, 'chat', body, streaming);
   const messages = parseMessages(body.messages);
   const options = parseOpenAiOptions(body);
   const format = parseOpenAiResponseFormat(body.response_format);
-  const streaming = streamOptions(body);
   refuseUnsupported(body);
   const { tools, toolChoice } = applyToolChoice(body.tool_choice, parseTools(body.tools));
   const logprobs = parseLogprobs(body.logprobs, body.top_logprobs);
-  const model = await services.router.resolve(name);
   rejectImages(model, messages.some((m) => m.images !== undefined));
   const think = thinkOption(model, parseReasoningEffort(body.reasoning_effort));
   // Thoughts travel as `reasoning`, the field Ollama's own /v1 uses.

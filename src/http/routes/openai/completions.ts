@@ -5,6 +5,7 @@ import { choiceCount, parseOpenAiOptions, parseOpenAiResponseFormat } from '../.
 import { badRequest } from '../../../gateway/errors.js';
 import { rejectSuffix, responseId } from '../single-model.js';
 import { finishReason } from './finish-reason.js';
+import { relayOpenAi, relays } from './relay.js';
 import { bodyOf, doc, modelOf, refuseUnsupported, streamOptions } from './request.js';
 import { choiceOptions, respond, respondMany, type Shape } from './respond.js';
 
@@ -41,16 +42,17 @@ function completionPrompt(value: unknown): string {
 async function completions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = bodyOf(request);
   const name = modelOf(body);
+  const streaming = streamOptions(body);
+  const model = await services.router.resolve(name);
+  if (relays(services, model)) return relayOpenAi(services, request, reply, model, 'completion', body, streaming);
   const prompt = completionPrompt(body.prompt ?? '');
   const options = parseOpenAiOptions(body);
   const format = parseOpenAiResponseFormat(body.response_format);
-  const streaming = streamOptions(body);
   refuseUnsupported(body);
   if (body.suffix !== undefined && body.suffix !== null && typeof body.suffix !== 'string') throw badRequest('suffix must be a string');
   if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw badRequest('echo must be a boolean');
   const suffix = (body.suffix as string | null | undefined) ?? undefined;
   const logprobs = completionLogprobs(body.logprobs);
-  const model = await services.router.resolve(name);
   rejectSuffix(model, suffix);
   const shape: Shape = {
     id: responseId('cmpl'),

@@ -36,7 +36,7 @@ export interface Shape {
 /** OpenAI's backend-configuration marker on every answer and chunk (Ollama's own /v1 sends `fp_ollama`). */
 const SYSTEM_FINGERPRINT = 'fp_ollama_arena';
 
-function errorFrame(error: unknown): string {
+export function errorFrame(error: unknown): string {
   const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
   const client = typeof status === 'number' && status >= 400 && status < 500;
   return sse({ error: { message: (error as Error).message, type: client ? 'invalid_request_error' : 'server_error', code: null } });

@@ -1,0 +1,102 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../services.js';
+import type { RoutedModel } from '../../../gateway/router.js';
+import type { RelayRequest } from '../../../providers/provider.js';
+import { BackendError } from '../../../providers/types.js';
+import { ShutdownError } from '../../../gateway/shutdown.js';
+import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../../providers/openai/relay-meter.js';
+import { isRecord } from '../../../shared/is-record.js';
+import { clientGone, sendStreamBody, sse } from '../../streaming.js';
+import { errorFrame } from './respond.js';
+import type { Body } from './request.js';
+
+/**
+ * A /v1 request for a model whose every server speaks OpenAI's wire format goes on as the client wrote
+ * it, and the answer comes back as the server wrote it, a network chunk per write: no event is parsed
+ * and rebuilt on the way, which was most of what the gateway cost per request beyond a bare proxy.
+ * The server validates what it alone reads (messages, sampling, tools); the gateway reads only what
+ * its accounting needs (see OpenAiStreamMeter).
+ */
+
+/** Whether this request can go on as written: every replica relays it and no catalog setting changes it. */
+export function relays(services: Services, model: RoutedModel): boolean {
+  return services.router.relaysOpenAi(model) && services.generation.mayRelay(model.name);
+}
+
+export async function relayOpenAi(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  model: RoutedModel,
+  endpoint: RelayRequest['endpoint'],
+  body: Body,
+  streaming: { stream: boolean; includeUsage: boolean },
+): Promise<unknown> {
+  const signal = clientGone(request, reply);
+  // A stream's token counts come only when asked for: the gateway always asks, for its own accounting,
+  // and keeps the usage event from a client that did not.
+  const sent = streaming.stream && !streaming.includeUsage ? { ...body, stream_options: { ...(isRecord(body.stream_options) ? body.stream_options : {}), include_usage: true } } : body;
+  const relayed = await services.generation.relayOpenAi(model.name, model, { endpoint, body: sent }, signal, request.usage);
+  const { response } = relayed;
+  const status = response.statusCode ?? 502;
+  const type = response.headers['content-type'] ?? 'application/json';
+  reply.code(status);
+  if (!streaming.stream || status !== 200 || !type.startsWith('text/event-stream')) {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+    } catch (error) {
+      relayed.finish({ pieces: 0, incomplete: true });
+      if (relayed.cut()) throw new ShutdownError();
+      throw signal.aborted ? error : new BackendError(`the model server's answer broke off: ${(error as Error).message}`, 502);
+    }
+    const answer = Buffer.concat(chunks);
+    const ok = status >= 200 && status < 300;
+    if (ok) relayed.firstPiece();
+    relayed.finish({ ...(ok ? meterOpenAiAnswer(answer) : {}), pieces: 0, incomplete: !ok });
+    return reply.header('content-type', type).send(answer);
+  }
+
+  const meter = new OpenAiStreamMeter(!streaming.includeUsage);
+  const out = new PassThrough();
+  const finish = (incomplete: boolean) => relayed.finish({ usage: meter.usage, finishReason: meter.finishReason, pieces: meter.pieces, incomplete });
+  // The usage record is taken when the client's connection closes: a client that leaves is charged
+  // for what it was sent, before anything else runs.
+  reply.raw.once('close', () => finish(!reply.raw.writableFinished));
+  let ended = false;
+  response.on('data', (chunk: Buffer) => {
+    relayed.firstPiece();
+    const pass = meter.read(chunk);
+    if (pass.length > 0 && !out.write(pass)) {
+      response.pause();
+      out.once('drain', () => response.resume());
+    }
+  });
+  response.once('end', () => {
+    ended = true;
+    const rest = meter.end();
+    finish(false);
+    out.end(rest);
+  });
+  response.on('error', () => undefined); // its 'close' below ends the answer
+  response.once('close', () => {
+    if (ended) return;
+    // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
+    // (nobody to tell), or by the server failing mid-way (an error event, as a stream that began with
+    // a 200 can only say it).
+    const rest = meter.end();
+    finish(true);
+    if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint))]));
+    else if (signal.aborted) out.destroy();
+    else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
+  });
+  return sendStreamBody(reply, type, out);
+}
+
+/** The last events of a stream the shutdown cut: the choice ends with finish_reason `error` and the error beside it. */
+function shutdownFrames(endpoint: RelayRequest['endpoint']): string {
+  const { message, type, code } = new ShutdownError();
+  const choice = endpoint === 'chat' ? { index: 0, delta: {}, logprobs: null, finish_reason: 'error' } : { index: 0, text: '', logprobs: null, finish_reason: 'error' };
+  return sse({ object: endpoint === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: Math.floor(Date.now() / 1000), choices: [choice], error: { message, type, code } }) + 'data: [DONE]\n\n';
+}
