@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import readline from 'node:readline';
 import { freePort, REPO_ROOT, tempDir } from '../test/support/server.js';
+import { ensureServerBuilt } from '../bin/server-build.mjs';
 
 /**
  * What the proxy benchmarks (gateway-overhead.ts, peers.ts) share: the mock upstream, the gateway and
@@ -50,7 +51,9 @@ export async function startMockProcessWithPid(args: string[]): Promise<{ urls: R
  */
 export async function startGateway(backends: { ollama?: string; openai?: string }, models: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // The server as `npm start` runs it: the one-file build of src/, made first if it is out of date.
+  await ensureServerBuilt();
+  const child = spawn(process.execPath, ['dist/main.mjs'], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

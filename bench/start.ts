@@ -30,12 +30,17 @@ interface Way {
 }
 
 const keepBuilt = () => undefined;
-const removeBuild = () => fs.rmSync(WEB_DIST, { recursive: true, force: true });
+/** As after `npm ci` on a fresh clone: neither the server nor the UI built. */
+const removeBuilds = () => {
+  fs.rmSync(WEB_DIST, { recursive: true, force: true });
+  fs.rmSync(path.join(REPO_ROOT, 'dist'), { recursive: true, force: true });
+};
 const ways: Way[] = [
-  { name: '`npm start`, UI already built', command: ['npm', 'start'], prepare: keepBuilt },
-  { name: '`npm start`, UI not built (first start)', command: ['npm', 'start'], prepare: removeBuild },
+  { name: '`npm start`, server and UI already built', command: ['npm', 'start'], prepare: keepBuilt },
+  { name: '`npm start`, nothing built (first start)', command: ['npm', 'start'], prepare: removeBuilds },
+  { name: 'server alone, built: `node dist/main.mjs`', command: [process.execPath, 'dist/main.mjs'], prepare: keepBuilt },
+  { name: 'server alone, through the loader: `node --import tsx src/main.ts`', command: [process.execPath, '--import', 'tsx', 'src/main.ts'], prepare: keepBuilt },
   { name: 'before: `npm run build:web && tsx src/main.ts` (built every start)', command: ['sh', '-c', 'npm run build:web && node_modules/.bin/tsx src/main.ts'], prepare: keepBuilt },
-  { name: 'server alone: `node --import tsx src/main.ts`, no launcher', command: [process.execPath, '--import', 'tsx', 'src/main.ts'], prepare: keepBuilt },
 ];
 
 /** CPU time (user + system, and that of children already waited for) of `pid` and all its descendants, in ms. */

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.js';
 import { pino } from 'pino';
@@ -47,3 +48,5 @@ app.log.info(await backendsLine([services.engine, ...backends]));
 app.log.info(databaseLine(config));
 const { port } = app.server.address() as AddressInfo;
 app.log.info({ url: openUrl(config.host, port) }, openLine(config.host, port));
+// Log lines are written in batches; the start's own are wanted at once.
+(app.log as FastifyBaseLogger & { flush(): void }).flush();

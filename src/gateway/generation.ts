@@ -30,7 +30,7 @@ export interface GenerationPolicy {
 }
 
 /** What the caller of `relayOpenAi` read off the answer it passed through, for the accounting. */
-export interface RelayOutcome {
+interface RelayOutcome {
   /** Token counts as the server reported them. */
   usage?: { promptTokens: number; completionTokens: number };
   /** OpenAI's `finish_reason` (of the last choice that had one). */

@@ -4,8 +4,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { withAccess } from '../../access/route-access.js';
 
+/**
+ * The project's root: the nearest folder above this module with a package.json. The module runs from
+ * src/ under tsx and from the one-file build in dist/ under `npm start`, at different depths.
+ */
+function projectRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return from;
+  }
+}
+
 /** Where `vite build` puts the web app; absent until it has been built. */
-const WEB_DIST = path.resolve(import.meta.dirname, '../../../web/dist');
+const WEB_DIST = path.join(projectRoot(import.meta.dirname), 'web', 'dist');
 
 /** The single-page app's own paths; a browser opening one of them (a reload, a shared link) gets the app. */
 const APP_PATHS = ['/battle', '/leaderboard', '/runs', '/runs/:id', '/evals', '/evals/:id', '/models', '/admin', '/admin/*'];

@@ -1,4 +1,5 @@
-import { LlamaChat, type ChatHistoryItem, type ChatModelFunctions } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatModelFunctions } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import type { ChatRequest } from '../provider.js';
 import type { ChatMessage, ToolCall } from '../../domain/chat.js';
 import { fitMessages, promptLimit } from '../truncate-prompt.js';
@@ -63,6 +64,7 @@ export async function runChat(request: ChatRequest, { live, sequence, common, op
     : undefined;
   const generationOptions = common(promptTokens);
   if (generationOptions.maxTokens === 0) return { promptTokens, stopReason: 'maxTokens' };
+  const { LlamaChat } = await llamaCpp();
   const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: live.chatWrapper, autoDisposeSequence: false });
   try {
     // llama.cpp takes one grammar at a time: tool calling brings its own, so `format` yields to it.

@@ -1,4 +1,5 @@
-import { LlamaCompletion, type LlamaModel, type Token } from 'node-llama-cpp';
+import type { LlamaModel, Token } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import type { CompletionRequest } from '../provider.js';
 import type { GenerationOptions } from '../../domain/chat.js';
 import { promptLimit, truncateTokens } from '../truncate-prompt.js';
@@ -47,6 +48,7 @@ export async function runCompletion(request: CompletionRequest, { live, sequence
     const result = await generateWithLogprobs(live.model, sequence, input, generationOptions, request.logprobs, emit);
     return { promptTokens: input.length, stopReason: result.stopReason, context: contextOf() };
   }
+  const { LlamaCompletion } = await llamaCpp();
   const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
   try {
     const result = await completion.generateCompletionWithMeta(input, generationOptions);

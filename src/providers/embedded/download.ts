@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { readGgufFileInfo } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import { BackendError, type PullProgress } from '../types.js';
 import { PARTIAL_SUFFIX } from './gguf-catalog.js';
 import { connectionErrorText, guardedGet, type GuardedResponse } from './guarded-get.js';
@@ -98,7 +98,7 @@ export async function* downloadModelFile(
       throw new BackendError(`digest mismatch, file must be downloaded again: want ${digest}, got ${actual}`, 502);
     }
     try {
-      await readGgufFileInfo(partial, { readTensorInfo: true });
+      await (await llamaCpp()).readGgufFileInfo(partial, { readTensorInfo: true });
     } catch {
       throw new BackendError('the downloaded file is not a GGUF model', 422);
     }

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readGgufFileInfo, GgufFileType, type GgufFileInfo } from 'node-llama-cpp';
+import type { GgufFileInfo, GgufFileType } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import type { ModelInfo } from '../types.js';
 import { fileDigest } from '../digests.js';
 
@@ -61,13 +62,13 @@ function formatCount(n: number): string {
   return String(n);
 }
 
-function quantizationName(fileType: unknown): string | undefined {
+function quantizationName(fileType: unknown, fileTypes: typeof GgufFileType): string | undefined {
   if (typeof fileType !== 'number') return undefined;
-  const name = (GgufFileType as unknown as Record<number, string>)[fileType];
+  const name = (fileTypes as unknown as Record<number, string>)[fileType];
   return name?.replace(/^(MOSTLY|ALL)_/, '');
 }
 
-function describe(name: string, filePath: string, stat: { size: number; mtime: Date }, gguf: GgufFileInfo, digest: string): GgufEntry {
+function describe(name: string, filePath: string, stat: { size: number; mtime: Date }, gguf: GgufFileInfo, digest: string, fileTypes: typeof GgufFileType): GgufEntry {
   const metadata = gguf.metadata as unknown as Record<string, Record<string, unknown>>;
   const general = metadata.general ?? {};
   const architecture = String(general.architecture ?? 'unknown');
@@ -105,7 +106,7 @@ function describe(name: string, filePath: string, stat: { size: number; mtime: D
       families: [architecture],
       format: 'gguf',
       parameterSize: formatCount(parameterCount),
-      quantization: quantizationName(general.file_type),
+      quantization: quantizationName(general.file_type, fileTypes),
       sizeBytes: stat.size,
       contextSize,
       template,
@@ -146,8 +147,9 @@ export class GgufCatalog {
           entries.push(cached.entry);
           continue;
         }
+        const { readGgufFileInfo, GgufFileType } = await llamaCpp();
         const [gguf, digest] = await Promise.all([readGgufFileInfo(filePath, { readTensorInfo: true }), fileDigest(filePath, stat)]);
-        const entry = describe(modelNameForFile(fileName), filePath, stat, gguf, digest);
+        const entry = describe(modelNameForFile(fileName), filePath, stat, gguf, digest, GgufFileType);
         this.cache.set(filePath, { key, entry });
         entries.push(entry);
       } catch {

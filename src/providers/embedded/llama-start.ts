@@ -1,4 +1,5 @@
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import type { Llama } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import { BackendError } from '../types.js';
 
 /** Loads llama.cpp's native binding; the engine takes another one in tests, to make it fail. */
@@ -21,7 +22,9 @@ const START_RETRY_MAX_MS = 60_000;
  */
 let processLlama: Promise<Llama> | undefined;
 export const loadProcessLlama: LlamaLoader = () => {
-  processLlama ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error }).catch((error: unknown) => {
+  processLlama ??= llamaCpp()
+    .then(({ getLlama, LlamaLogLevel }) => getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error }))
+    .catch((error: unknown) => {
     processLlama = undefined; // a later attempt tries again
     throw error;
   });

@@ -1,13 +1,5 @@
-import {
-  GeneralChatWrapper,
-  resolveChatWrapper,
-  type ChatWrapper,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaEmbeddingContext,
-  type LlamaModel,
-} from 'node-llama-cpp';
+import type { ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 import { BackendError } from '../types.js';
 import type { GgufCatalog, GgufEntry } from './gguf-catalog.js';
 
@@ -127,6 +119,7 @@ export class ModelPool {
       await model.dispose();
       throw error;
     }
+    const { GeneralChatWrapper, resolveChatWrapper } = await llamaCpp();
     const chatWrapper = entry.hasChatTemplate
       ? (resolveChatWrapper({
           bosString: model.tokens.bosString,

@@ -80,36 +80,44 @@ export class OpenAiStreamMeter {
     return events.includes(USAGE) ? this.readUsage(events) : events;
   }
 
-  /** Parses the events that mention usage; drops a usage-only event the client did not ask for. */
+  /** Parses each event that carries usage; drops a usage-only event the client did not ask for. */
   private readUsage(events: Buffer): Buffer {
-    const text = events.toString('utf8');
-    const kept: string[] = [];
-    let dropped = false;
-    for (const event of text.split(/(?<=\r?\n\r?\n)/)) {
-      if (event.includes('"usage"')) {
-        const payload = event
-          .split(/\r?\n/)
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
-          .join('\n');
-        let parsed: Record<string, unknown> | undefined;
-        try {
-          parsed = JSON.parse(payload) as Record<string, unknown>;
-        } catch {
-          parsed = undefined;
-        }
-        const usage = usageOf(parsed?.usage);
-        if (usage) this.usage = usage;
-        if (usage && this.dropUsageEvent && Array.isArray(parsed?.choices) && parsed.choices.length === 0) {
-          dropped = true;
-          this.pieces--;
-          continue;
-        }
+    let kept = events;
+    for (let at = kept.indexOf(USAGE); at !== -1; at = kept.indexOf(USAGE, at + 1)) {
+      const start = Math.max(kept.lastIndexOf('\n\n', at) + 2, kept.lastIndexOf('\r\n\r\n', at) + 4, 0);
+      const end = nextEventEnd(kept, at);
+      const payload = kept
+        .toString('utf8', start, end)
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
+        .join('\n');
+      let parsed: Record<string, unknown> | undefined;
+      try {
+        parsed = JSON.parse(payload) as Record<string, unknown>;
+      } catch {
+        continue;
       }
-      kept.push(event);
+      const usage = usageOf(parsed.usage);
+      if (usage) this.usage = usage;
+      if (usage && this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) {
+        kept = Buffer.concat([kept.subarray(0, start), kept.subarray(end)]);
+        this.pieces--;
+        at = start - 1;
+      } else {
+        at = end - 1;
+      }
     }
-    return dropped ? Buffer.from(kept.join(''), 'utf8') : events;
+    return kept;
   }
+}
+
+/** Where the event around `at` ends (after its blank line), or the end of `events`. */
+function nextEventEnd(events: Buffer, at: number): number {
+  const lf = events.indexOf('\n\n', at);
+  const crlf = events.indexOf('\r\n\r\n', at);
+  const ends = [lf === -1 ? -1 : lf + 2, crlf === -1 ? -1 : crlf + 4].filter((end) => end !== -1);
+  return ends.length === 0 ? events.length : Math.min(...ends);
 }
 
 /** A whole answer (`stream: false`): its usage and its first choice's finish reason. */

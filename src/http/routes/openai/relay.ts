@@ -59,39 +59,58 @@ export async function relayOpenAi(
   }
 
   const meter = new OpenAiStreamMeter(!streaming.includeUsage);
-  const out = new PassThrough();
   const finish = (incomplete: boolean) => relayed.finish({ usage: meter.usage, finishReason: meter.finishReason, pieces: meter.pieces, incomplete });
   // The usage record is taken when the client's connection closes: a client that leaves is charged
   // for what it was sent, before anything else runs.
   reply.raw.once('close', () => finish(!reply.raw.writableFinished));
-  let ended = false;
-  response.on('data', (chunk: Buffer) => {
-    relayed.firstPiece();
-    const pass = meter.read(chunk);
-    if (pass.length > 0 && !out.write(pass)) {
-      response.pause();
-      out.once('drain', () => response.resume());
-    }
+  // What has come is held until the event loop turns: a whole answer in hand by then (a short one, or
+  // a fast server's) goes out as one write with its length, as a JSON answer does; otherwise it
+  // streams from then on, each network chunk as it comes.
+  return new Promise<FastifyReply>((resolve) => {
+    const out = new PassThrough();
+    let held: Buffer[] = [];
+    let flowing = false;
+    let ended = false;
+    const stream = () => {
+      if (flowing) return;
+      flowing = true;
+      out.write(Buffer.concat(held));
+      held = [];
+      resolve(sendStreamBody(reply, type, out));
+    };
+    response.on('data', (chunk: Buffer) => {
+      relayed.firstPiece();
+      const pass = meter.read(chunk);
+      if (!flowing) {
+        if (held.length === 0) setImmediate(() => ended || stream());
+        held.push(pass);
+      } else if (pass.length > 0 && !out.write(pass)) {
+        response.pause();
+        out.once('drain', () => response.resume());
+      }
+    });
+    response.once('end', () => {
+      ended = true;
+      const rest = meter.end();
+      finish(false);
+      if (flowing) return void out.end(rest);
+      resolve(reply.header('content-type', type).header('cache-control', 'no-cache').send(Buffer.concat([...held, rest])));
+    });
+    response.on('error', () => undefined); // its 'close' below ends the answer
+    response.once('close', () => {
+      if (ended) return;
+      ended = true;
+      // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
+      // (nobody to tell), or by the server failing mid-way (an error event, as a stream that began with
+      // a 200 can only say it).
+      stream();
+      const rest = meter.end();
+      finish(true);
+      if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint))]));
+      else if (signal.aborted) out.destroy();
+      else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
+    });
   });
-  response.once('end', () => {
-    ended = true;
-    const rest = meter.end();
-    finish(false);
-    out.end(rest);
-  });
-  response.on('error', () => undefined); // its 'close' below ends the answer
-  response.once('close', () => {
-    if (ended) return;
-    // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
-    // (nobody to tell), or by the server failing mid-way (an error event, as a stream that began with
-    // a 200 can only say it).
-    const rest = meter.end();
-    finish(true);
-    if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint))]));
-    else if (signal.aborted) out.destroy();
-    else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
-  });
-  return sendStreamBody(reply, type, out);
 }
 
 /** The last events of a stream the shutdown cut: the choice ends with finish_reason `error` and the error beside it. */
