@@ -160,13 +160,10 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
     request.principal = outcome.principal;
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const status = String(reply.statusCode);
-    metrics.httpRequests.inc({ method: request.method, route, status });
-    if (reply.statusCode >= 400) metrics.httpErrors.inc({ route, status });
-    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.httpAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    done();
   });
 
   // API keys, rate limits, allow-lists, catalog and usage: hooks that run after authentication.

@@ -149,13 +149,15 @@ export class GenerationService {
    * Follows one generation from start to end: counts it as running (what the shutdown cuts), links
    * the client's departure to its stop signal, and takes its metrics and usage once at the end.
    */
-  private begin(model: string, client: AbortSignal, usage: UsageSink | undefined, stop: AbortController) {
+  /** `client`: the signal of the client's departure, forwarded to `stop`; none when the caller aborts `stop` itself. */
+  private begin(model: string, client: AbortSignal | undefined, usage: UsageSink | undefined, stop: AbortController) {
     const started = performance.now();
+    const series = this.metrics.forModel(model);
     let firstAt: number | undefined;
     let ended = false;
-    const forward = () => stop.abort(client.reason);
-    client.addEventListener('abort', forward, { once: true });
-    if (client.aborted) forward();
+    const forward = () => stop.abort(client?.reason);
+    client?.addEventListener('abort', forward, { once: true });
+    if (client?.aborted) forward();
     this.running.add(stop);
     if (this.stopping) stop.abort(new ShutdownError());
     this.metrics.generationsRunning.inc();
@@ -164,7 +166,7 @@ export class GenerationService {
       firstPiece: () => {
         if (firstAt !== undefined) return;
         firstAt = performance.now();
-        this.metrics.timeToFirstToken.observe({ model }, (firstAt - started) / 1000);
+        series.timeToFirstToken.observe((firstAt - started) / 1000);
       },
       /**
        * `reported`: the counts are the backend's own (charged even when zero); `evalSeconds`: how long
@@ -173,18 +175,18 @@ export class GenerationService {
       end: (outcome: string, promptTokens: number, completionTokens: number, reported: boolean, evalSeconds?: number) => {
         if (ended) return;
         ended = true;
-        client.removeEventListener('abort', forward);
+        client?.removeEventListener('abort', forward);
         this.running.delete(stop);
         if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-        this.metrics.tokensGenerated.inc({ model }, completionTokens);
-        this.metrics.promptTokens.inc({ model }, promptTokens);
+        series.tokensGenerated.inc(completionTokens);
+        series.promptTokens.inc(promptTokens);
         const seconds = evalSeconds ?? (firstAt === undefined ? 0 : (performance.now() - firstAt) / 1000);
         if (outcome !== 'abort' && outcome !== 'error' && seconds > 0 && completionTokens > 0) {
-          this.metrics.tokensPerSecond.observe({ model }, completionTokens / seconds);
+          series.tokensPerSecond.observe(completionTokens / seconds);
         }
         if (reported || promptTokens > 0 || completionTokens > 0) usage?.add(model, promptTokens, completionTokens);
         this.metrics.generationsRunning.dec();
-        this.metrics.generations.inc({ model, outcome });
+        this.metrics.generationEnded(model, outcome);
       },
     };
   }
@@ -242,15 +244,15 @@ export class GenerationService {
   /**
    * A generation in OpenAI's wire format passed on as it is (see ModelProvider.relayOpenAi), with the
    * same accounting as `chat`: the caller reads the figures off the answer and reports them to the
-   * returned generation. Failing before the answer begins, it throws (a ShutdownError when cut).
+   * returned generation. Failing before the answer begins, it throws (a ShutdownError when cut). The
+   * caller aborts `stop` when its client leaves; the shutdown aborts it with a ShutdownError.
    */
-  async relayOpenAi(model: string, routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, client: AbortSignal, usage?: UsageSink): Promise<RelayedGeneration> {
-    const stop = new AbortController();
-    const tracked = this.begin(model, client, usage, stop);
+  async relayOpenAi(model: string, routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, stop: AbortController, usage?: UsageSink): Promise<RelayedGeneration> {
+    const tracked = this.begin(model, undefined, usage, stop);
     const outcomeOf = (incomplete: boolean, finishReason: string | undefined) => {
       if (tracked.cut()) return 'shutdown';
       if (!incomplete) return finishReason === 'length' ? 'length' : 'stop';
-      return client.aborted ? 'abort' : 'error';
+      return stop.signal.aborted ? 'abort' : 'error';
     };
     let response: http.IncomingMessage;
     try {

@@ -66,4 +66,64 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
+
+  /*
+   * The series of one label set, looked up once and kept: prom-client hashes the labels on every call
+   * made with them, several times a request on the gateway's busiest path. Label values come from
+   * bounded sets (models served, routes, statuses, outcomes), so the caches stay small.
+   */
+  private readonly modelSeries = new Map<string, ModelSeries>();
+  private readonly outcomeSeries = new Map<string, Counter.Internal>();
+  private readonly routeSeries = new Map<string, RouteSeries>();
+
+  forModel(model: string): ModelSeries {
+    let series = this.modelSeries.get(model);
+    if (!series) {
+      series = {
+        timeToFirstToken: this.timeToFirstToken.labels({ model }),
+        tokensGenerated: this.tokensGenerated.labels({ model }),
+        promptTokens: this.promptTokens.labels({ model }),
+        tokensPerSecond: this.tokensPerSecond.labels({ model }),
+      };
+      this.modelSeries.set(model, series);
+    }
+    return series;
+  }
+
+  generationEnded(model: string, outcome: string): void {
+    const key = `${model}\0${outcome}`;
+    let counter = this.outcomeSeries.get(key);
+    if (!counter) this.outcomeSeries.set(key, (counter = this.generations.labels({ model, outcome })));
+    counter.inc();
+  }
+
+  httpAnswered(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let series = this.routeSeries.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = {
+        requests: this.httpRequests.labels(labels),
+        errors: status >= 400 ? this.httpErrors.labels({ route, status: labels.status }) : undefined,
+        duration: this.httpDuration.labels({ route }),
+      };
+      this.routeSeries.set(key, series);
+    }
+    series.requests.inc();
+    series.errors?.inc();
+    series.duration.observe(seconds);
+  }
+}
+
+interface ModelSeries {
+  timeToFirstToken: Histogram.Internal<'model'>;
+  tokensGenerated: Counter.Internal;
+  promptTokens: Counter.Internal;
+  tokensPerSecond: Histogram.Internal<'model'>;
+}
+
+interface RouteSeries {
+  requests: Counter.Internal;
+  errors?: Counter.Internal;
+  duration: Histogram.Internal<'route'>;
 }

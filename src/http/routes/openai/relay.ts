@@ -7,7 +7,7 @@ import { BackendError } from '../../../providers/types.js';
 import { ShutdownError } from '../../../gateway/shutdown.js';
 import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../../providers/openai/relay-meter.js';
 import { isRecord } from '../../../shared/is-record.js';
-import { clientGone, sendStreamBody, sse } from '../../streaming.js';
+import { sendStreamBody, sse } from '../../streaming.js';
 import { errorFrame } from './respond.js';
 import type { Body } from './request.js';
 
@@ -33,11 +33,15 @@ export async function relayOpenAi(
   body: Body,
   streaming: { stream: boolean; includeUsage: boolean },
 ): Promise<unknown> {
-  const signal = clientGone(request, reply);
+  // One controller for both ends of the generation: the client's departure aborts it here, the
+  // shutdown aborts it with a ShutdownError in the generation service.
+  const stop = new AbortController();
+  const signal = stop.signal;
+  reply.raw.once('close', () => reply.raw.writableFinished || stop.abort(new Error('client disconnected')));
   // A stream's token counts come only when asked for: the gateway always asks, for its own accounting,
   // and keeps the usage event from a client that did not.
   const sent = streaming.stream && !streaming.includeUsage ? { ...body, stream_options: { ...(isRecord(body.stream_options) ? body.stream_options : {}), include_usage: true } } : body;
-  const relayed = await services.generation.relayOpenAi(model.name, model, { endpoint, body: sent }, signal, request.usage);
+  const relayed = await services.generation.relayOpenAi(model.name, model, { endpoint, body: sent }, stop, request.usage);
   const { response } = relayed;
   const status = response.statusCode ?? 502;
   const type = response.headers['content-type'] ?? 'application/json';
