@@ -3,13 +3,17 @@
  * that answers at once (test/support/mock-upstream.ts, OpenAI and Ollama wire formats), and the same requests
  * sent to it directly and through the gateway (OpenAI backend behind /v1, Ollama backend behind /api),
  * interleaved in one run. Reports the latency the gateway adds (p50, p99) at concurrency 1 and 10, and
- * the highest request rate at which the added p99 stays under 5 ms, streamed and not.
+ * the highest request rate at which the added p99 stays under 5 ms, streamed and not, and the CPU time
+ * the answering process (the gateway, or the bare proxy of the reference rows) spends per request,
+ * with its ratio to the bare proxy's for the same kind of answer (a whole body or a stream). The
+ * "keys on" rows go through a second gateway whose requests carry an API key with a rate limit, so
+ * that the key lookup, the limit and the usage record are in the figures.
  *
  * The mock, the gateway and this load generator are three processes on loopback.
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { closedLoop, send, startGateway, startMockProcess, stopAll, type Samples, type Scenario } from './proxy-harness.js';
+import { closedLoop, cpuPerRequest, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -17,6 +21,9 @@ const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
 const WINDOW_MS = 1000;
 const WINDOW_REQUESTS = 400;
 const P99_BUDGET_MS = 5;
+/** Requests for the CPU column, at CPU_CONCURRENCY: enough to keep the process busy, as real traffic does. */
+const CPU_REQUESTS = 3000;
+const CPU_CONCURRENCY = 4;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
@@ -72,45 +79,72 @@ async function maxRate(scenario: Scenario): Promise<{ rate: number; note: string
 // One server for the Ollama backend, one for the OpenAI one.
 const urls = await startMockProcess(['mock-ollama:latest', 'mock-openai:latest']);
 // The floor of one extra hop: a bare pass-through proxy, in a process of its own like the gateway.
-const bare = Object.values(await startMockProcess([`proxy=${urls['mock-openai:latest']}`]))[0]!;
-const { url: gatewayUrl } = await startGateway({ ollama: urls['mock-ollama:latest'], openai: urls['mock-openai:latest'] }, ['mock-ollama:latest', 'mock-openai:latest']);
+const bareProxy = await startMockProcessWithPid([`proxy=${urls['mock-openai:latest']}`]);
+const bare = Object.values(bareProxy.urls)[0]!;
+const backends = { ollama: urls['mock-ollama:latest'], openai: urls['mock-openai:latest'] };
+const models = ['mock-ollama:latest', 'mock-openai:latest'];
+const { url: gatewayUrl, pid: gatewayPid } = await startGateway(backends, models);
+const keyed = await startGatewayWithKey(backends, models);
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
-const scenarios: Scenario[] = [
-  { name: 'OpenAI chat, not streamed', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(false) },
-  { name: 'OpenAI chat, streamed (SSE)', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(true) },
-  { name: 'Ollama chat, not streamed', direct: `${urls['mock-ollama:latest']}/api/chat`, gateway: `${gatewayUrl}/api/chat`, body: ollamaBody(false) },
-  { name: 'Ollama chat, streamed (NDJSON)', direct: `${urls['mock-ollama:latest']}/api/chat`, gateway: `${gatewayUrl}/api/chat`, body: ollamaBody(true) },
+/** A scenario, the process that answers it (for the CPU column), and whether its answer is a stream. */
+type Measured = Scenario & { pid: number; stream: boolean };
+const scenarios: Measured[] = [
+  { name: 'OpenAI chat, not streamed', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(false), pid: gatewayPid, stream: false },
+  { name: 'OpenAI chat, streamed (SSE)', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(true), pid: gatewayPid, stream: true },
+  { name: 'Ollama chat, not streamed', direct: `${urls['mock-ollama:latest']}/api/chat`, gateway: `${gatewayUrl}/api/chat`, body: ollamaBody(false), pid: gatewayPid, stream: false },
+  { name: 'Ollama chat, streamed (NDJSON)', direct: `${urls['mock-ollama:latest']}/api/chat`, gateway: `${gatewayUrl}/api/chat`, body: ollamaBody(true), pid: gatewayPid, stream: true },
 ];
+const keysOn: Measured[] = scenarios.map((scenario) => ({
+  ...scenario,
+  name: `${scenario.name}, keys on (API key, rate limit, usage)`,
+  gateway: scenario.gateway.replace(gatewayUrl, keyed.url),
+  headers: keyed.headers,
+  pid: keyed.pid,
+}));
 
 // References: a route of ours that calls no backend, and a bare proxy that only forwards (the floor of
 // one more process hop on this machine), each against the mock directly.
-const references: Scenario[] = [
-  { name: 'reference: our GET /api/version (no backend call)', direct: `${urls['mock-ollama:latest']}/api/version`, gateway: `${gatewayUrl}/api/version` },
-  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false) },
-  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true) },
+const references: Measured[] = [
+  { name: 'reference: our GET /api/version (no backend call)', direct: `${urls['mock-ollama:latest']}/api/version`, gateway: `${gatewayUrl}/api/version`, pid: gatewayPid, stream: false },
+  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false },
+  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true },
 ];
+const bareCpu = new Map<boolean, number>();
 
-const rows: (string | number)[][] = [];
-for (const scenario of [...scenarios, ...references]) {
+const measured: { scenario: Measured; cells: (string | number)[]; cpu: number }[] = [];
+for (const scenario of [...scenarios, ...keysOn, ...references]) {
   await closedLoop(scenario, 10, 300); // warm-up: JIT, keep-alive sockets, router listing
   const c1 = await closedLoop(scenario, 1, PAIRS);
   const c10 = await closedLoop(scenario, 10, PAIRS * 2);
   const rate = await maxRate(scenario);
+  const cpu = await cpuPerRequest(scenario.pid, scenario.gateway, scenario.body, scenario.headers, CPU_REQUESTS, CPU_CONCURRENCY);
+  if (scenario.pid === bareProxy.pid) bareCpu.set(scenario.stream, cpu.ms);
   const added = (s: Samples, p: number) => percentile(s.gateway, p) - percentile(s.direct, p);
-  rows.push([
-    scenario.name,
-    fmt(percentile(c1.direct, 50), 3),
-    fmt(percentile(c1.gateway, 50), 3),
-    `**${fmt(added(c1, 50), 3)}**`,
-    fmt(added(c1, 99), 3),
-    fmt(added(c10, 50), 3),
-    fmt(added(c10, 99), 3),
-    `${rate.rate}/s${rate.note ? ` (${rate.note})` : ''}`,
-    c1.failures + c10.failures,
-  ]);
+  measured.push({
+    scenario,
+    cpu: cpu.ms,
+    cells: [
+      scenario.name,
+      fmt(percentile(c1.direct, 50), 3),
+      fmt(percentile(c1.gateway, 50), 3),
+      `**${fmt(added(c1, 50), 3)}**`,
+      fmt(added(c1, 99), 3),
+      fmt(added(c10, 50), 3),
+      fmt(added(c10, 99), 3),
+      `${rate.rate}/s${rate.note ? ` (${rate.note})` : ''}`,
+      fmt(cpu.ms, 3),
+      c1.failures + c10.failures + cpu.failures,
+    ],
+  });
   console.error(`${scenario.name}: done`);
 }
+// The CPU ratio is to the bare proxy's for the same kind of answer, measured in this run.
+const rows = measured.map(({ scenario, cells, cpu }) => {
+  const base = bareCpu.get(scenario.stream);
+  const ratio = base ? `${fmt(cpu / base, 2)}×` : 'n/a';
+  return [...cells.slice(0, 9), ratio, cells[9]!];
+});
 
 console.log(`## Gateway overhead (${new Date().toISOString().slice(0, 10)})
 
@@ -119,10 +153,10 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, and its ratio to the bare proxy's for a whole body or a stream.
 
 ${table(
-  ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'failures'],
+  ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'CPU ms/request', 'CPU / bare proxy', 'failures'],
   rows,
 )}
 `);

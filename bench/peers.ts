@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
-import { closedLoop, cpuMs, send, startGateway, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
+import { closedLoop, cpuMs, cpuPerRequest, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1200);
 const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
@@ -26,7 +26,6 @@ const CPU_CONCURRENCY = 4;
 /** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
 const CHUNKS = 4;
 const MODEL = 'mock-openai:latest';
-const TOKEN = 'bench-admin-token';
 
 interface Peer {
   name: string;
@@ -65,16 +64,8 @@ const peers: Peer[] = [
     return { base: `${url}/v1`, pid };
   }),
   await attempt('ollama-arena, keys on (API key, rate limit, usage)', async () => {
-    const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL], { WEB_CHAT_TOKEN: TOKEN });
-    // A limit far above the benchmark's rate: it is checked on every request but never refuses one.
-    const created = await fetch(`${url}/api/admin/keys`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({ name: 'bench', rpm: 1_000_000 }),
-    });
-    if (created.status !== 201) throw new Error(`creating the key answered ${created.status}: ${await created.text()}`);
-    const { key } = (await created.json()) as { key: string };
-    return { base: `${url}/v1`, pid, headers: { authorization: `Bearer ${key}` } };
+    const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL]);
+    return { base: `${url}/v1`, pid, headers };
   }),
   await attempt(`Portkey gateway ${portkeyVersion()}`, async () => {
     const port = await freePort();
@@ -109,20 +100,6 @@ async function probe(peer: Peer, body: string): Promise<string | null> {
   }
 }
 
-/** CPU milliseconds the peer's process spends per request, over CPU_REQUESTS requests at CPU_CONCURRENCY. */
-async function cpuPerRequest(peer: Peer, body: string): Promise<{ ms: number; failures: number }> {
-  const url = `${peer.base}/chat/completions`;
-  let next = 0;
-  let failures = 0;
-  const before = cpuMs(peer.pid!);
-  await Promise.all(
-    Array.from({ length: CPU_CONCURRENCY }, async () => {
-      while (next++ < CPU_REQUESTS) if ((await send(url, body, peer.headers)) < 0) failures++;
-    }),
-  );
-  return { ms: (cpuMs(peer.pid!) - before) / CPU_REQUESTS, failures };
-}
-
 interface Row {
   peer: Peer;
   request: string;
@@ -155,7 +132,7 @@ for (const request of requests) {
     loads();
   }
   for (const row of live) {
-    const cpu = await cpuPerRequest(row.peer, request.body);
+    const cpu = await cpuPerRequest(row.peer.pid!, `${row.peer.base}/chat/completions`, request.body, row.peer.headers, CPU_REQUESTS, CPU_CONCURRENCY);
     row.cpu = cpu.ms;
     row.failures += cpu.failures;
     loads();

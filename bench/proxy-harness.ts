@@ -164,3 +164,30 @@ export async function closedLoop(scenario: Scenario, concurrency: number, pairs:
   );
   return samples;
 }
+
+/** A gateway with API management on: an admin token, and an API key whose rate limit is checked on every request (never reached). */
+export async function startGatewayWithKey(backends: { ollama?: string; openai?: string }, models: string[]): Promise<{ url: string; pid: number; headers: Record<string, string> }> {
+  const token = 'bench-admin-token';
+  const { url, pid } = await startGateway(backends, models, { WEB_CHAT_TOKEN: token });
+  const created = await fetch(`${url}/api/admin/keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: 'bench', rpm: 1_000_000 }),
+  });
+  if (created.status !== 201) throw new Error(`creating the key answered ${created.status}: ${await created.text()}`);
+  const { key } = (await created.json()) as { key: string };
+  return { url, pid, headers: { authorization: `Bearer ${key}` } };
+}
+
+/** CPU milliseconds process `pid` spends per request, over `requests` sent to `url` at `concurrency`. */
+export async function cpuPerRequest(pid: number, url: string, body: string | undefined, headers: Record<string, string> = {}, requests = 3000, concurrency = 4): Promise<{ ms: number; failures: number }> {
+  let next = 0;
+  let failures = 0;
+  const before = cpuMs(pid);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < requests) if ((await send(url, body, headers)) < 0) failures++;
+    }),
+  );
+  return { ms: (cpuMs(pid) - before) / requests, failures };
+}
