@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, spawnServer, tempDir, type SpawnedServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
+import { startMockUpstream } from '../support/mock-upstream.js';
 
 /**
  * Graceful shutdown keeps every promise: on SIGTERM the listener closes, requests in flight finish
@@ -271,6 +272,29 @@ describe('graceful shutdown (SIGTERM)', () => {
     expect(summary.totals.requests).toBe(20);
     expect(statusCount(summary, 499)).toBe(cut);
   }, 180_000);
+
+  it('cuts OpenAI streams passed through to an OpenAI-compatible server the same way', async () => {
+    const slow = await startMockUpstream({ models: ['slow'], tokenDelayMs: 20, tokens: Array.from({ length: 5_000 }, (_, i) => ` w${i}`) });
+    try {
+      const dataDir = tempDir();
+      const server = await start({ DATA_DIR: dataDir, SHUTDOWN_GRACE_SECONDS: '1', OPENAI_BACKENDS: `${slow.url}/v1` });
+      await expect.poll(async () => (await fetch(`${server.url}/v1/models/slow`, { headers: admin })).status, { timeout: 30_000 }).toBe(200);
+      const streams = [
+        openAiStream('passed-through chat stream', `${server.url}/v1/chat/completions`, { model: 'slow', messages: [{ role: 'user', content: 'Once' }] }),
+        openAiStream('passed-through completions stream', `${server.url}/v1/completions`, { model: 'slow', prompt: 'Once' }),
+      ];
+      await Promise.all(streams.map((s) => s.firstToken()));
+      const exit = server.stop('SIGTERM');
+      expect(await Promise.all(streams.map((s) => s.outcome))).toEqual(['cut', 'cut']);
+      expect(await exit).toBe(0);
+      expectCleanExit(server);
+      const again = await start({ DATA_DIR: dataDir });
+      // Both cut streams are recorded as cut (the model lookups before them are rows of their own).
+      expect(statusCount(await usage(again), 499)).toBe(2);
+    } finally {
+      await slow.close();
+    }
+  }, 120_000);
 });
 
 describe.each(STORES)('kill -9 on $store', ({ setup }) => {

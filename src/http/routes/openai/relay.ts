@@ -110,16 +110,27 @@ export async function relayOpenAi(
       stream();
       const rest = meter.end();
       finish(true);
-      if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint))]));
+      if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint, streaming.includeUsage ? meter : undefined))]));
       else if (signal.aborted) out.destroy();
       else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
     });
   });
 }
 
-/** The last events of a stream the shutdown cut: the choice ends with finish_reason `error` and the error beside it. */
-function shutdownFrames(endpoint: RelayRequest['endpoint']): string {
+/**
+ * The last events of a stream the shutdown cut: the choice ends with finish_reason `error` and the error
+ * beside it; then, for a client that asked for usage, what it was sent (the server never reported it).
+ */
+function shutdownFrames(endpoint: RelayRequest['endpoint'], sent: OpenAiStreamMeter | undefined): string {
   const { message, type, code } = new ShutdownError();
+  const object = endpoint === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+  const created = Math.floor(Date.now() / 1000);
   const choice = endpoint === 'chat' ? { index: 0, delta: {}, logprobs: null, finish_reason: 'error' } : { index: 0, text: '', logprobs: null, finish_reason: 'error' };
-  return sse({ object: endpoint === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: Math.floor(Date.now() / 1000), choices: [choice], error: { message, type, code } }) + 'data: [DONE]\n\n';
+  let frames = sse({ object, created, choices: [choice], error: { message, type, code } });
+  if (sent) {
+    const prompt = sent.usage?.promptTokens ?? 0;
+    const completion = sent.usage?.completionTokens ?? sent.pieces;
+    frames += sse({ object, created, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } });
+  }
+  return frames + 'data: [DONE]\n\n';
 }
