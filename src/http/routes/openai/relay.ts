@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
@@ -47,15 +48,14 @@ export async function relayOpenAi(
   const type = response.headers['content-type'] ?? 'application/json';
   reply.code(status);
   if (!streaming.stream || status !== 200 || !type.startsWith('text/event-stream')) {
-    const chunks: Buffer[] = [];
+    let answer: Buffer;
     try {
-      for await (const chunk of response) chunks.push(chunk as Buffer);
+      answer = await wholeBody(response);
     } catch (error) {
       relayed.finish({ pieces: 0, incomplete: true });
       if (relayed.cut()) throw new ShutdownError();
       throw signal.aborted ? error : new BackendError(`the model server's answer broke off: ${(error as Error).message}`, 502);
     }
-    const answer = Buffer.concat(chunks);
     const ok = status >= 200 && status < 300;
     if (ok) relayed.firstPiece();
     relayed.finish({ ...(ok ? meterOpenAiAnswer(answer) : {}), pieces: 0, incomplete: !ok });
@@ -133,4 +133,15 @@ function shutdownFrames(endpoint: RelayRequest['endpoint'], sent: OpenAiStreamMe
     frames += sse({ object, created, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } });
   }
   return frames + 'data: [DONE]\n\n';
+}
+
+/** The body read whole, with plain listeners: an async iterator costs promises per chunk on the busiest path. */
+function wholeBody(response: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    response.once('error', reject);
+    response.once('close', () => response.complete || reject(new Error('the connection closed before the end of the answer')));
+  });
 }
