@@ -27,7 +27,7 @@ const CPU_CONCURRENCY = 4;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
-async function openLoop(url: string, body: string | undefined, rate: number): Promise<{ latencies: number[]; failures: number; achieved: number }> {
+async function openLoop(url: string, body: string | undefined, rate: number, headers: Record<string, string> = {}): Promise<{ latencies: number[]; failures: number; achieved: number }> {
   const latencies: number[] = [];
   let failures = 0;
   let sent = 0;
@@ -37,7 +37,7 @@ async function openLoop(url: string, body: string | undefined, rate: number): Pr
   while (performance.now() - started < windowMs) {
     const due = Math.floor(((performance.now() - started) / 1000) * rate);
     for (; sent < due; sent++) {
-      pending.push(send(url, body).then((ms) => void (ms < 0 ? failures++ : latencies.push(ms))));
+      pending.push(send(url, body, headers).then((ms) => void (ms < 0 ? failures++ : latencies.push(ms))));
     }
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -57,7 +57,7 @@ async function maxRate(scenario: Scenario): Promise<{ rate: number; note: string
     let held = true;
     for (let round = 0; round < 2; round++) {
       const d = await openLoop(scenario.direct, scenario.body, rate);
-      const g = await openLoop(scenario.gateway, scenario.body, rate);
+      const g = await openLoop(scenario.gateway, scenario.body, rate, scenario.headers);
       direct.push(...d.latencies);
       gateway.push(...g.latencies);
       if (d.failures || d.achieved < rate * 0.9) {
