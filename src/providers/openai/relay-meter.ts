@@ -84,7 +84,7 @@ export class OpenAiStreamMeter {
   private readUsage(events: Buffer): Buffer {
     let kept = events;
     for (let at = kept.indexOf(USAGE); at !== -1; at = kept.indexOf(USAGE, at + 1)) {
-      const start = Math.max(kept.lastIndexOf('\n\n', at) + 2, kept.lastIndexOf('\r\n\r\n', at) + 4, 0);
+      const start = eventStart(kept, at);
       const end = nextEventEnd(kept, at);
       const payload = kept
         .toString('utf8', start, end)
@@ -110,6 +110,13 @@ export class OpenAiStreamMeter {
     }
     return kept;
   }
+}
+
+/** Where the event around `at` begins: after the blank line before it, or at the start of `events`. */
+function eventStart(events: Buffer, at: number): number {
+  const lf = events.lastIndexOf('\n\n', at);
+  const crlf = events.lastIndexOf('\r\n\r\n', at);
+  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
 }
 
 /** Where the event around `at` ends (after its blank line), or the end of `events`. */

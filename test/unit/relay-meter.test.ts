@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../src/providers/openai/relay-meter.js';
+
+/** What the gateway reads off an OpenAI answer it passes through, whatever the network's chunking. */
+
+const event = (value: unknown, eol = '\n') => `data: ${JSON.stringify(value)}${eol}${eol}`;
+const piece = (content: string) => event({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+const finish = event({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'length' }] });
+const usage = event({ id: 'c1', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
+const done = 'data: [DONE]\n\n';
+
+/** Feeds `body` in pieces of `size` bytes; returns what the meter passed on and the meter. */
+function meter(body: string, size: number, dropUsageEvent: boolean): { passed: string; meter: OpenAiStreamMeter } {
+  const bytes = Buffer.from(body, 'utf8');
+  const reading = new OpenAiStreamMeter(dropUsageEvent);
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) out.push(reading.read(bytes.subarray(at, at + size)));
+  out.push(reading.end());
+  return { passed: Buffer.concat(out).toString('utf8'), meter: reading };
+}
+
+describe('OpenAiStreamMeter', () => {
+  const body = piece('Once') + piece(' upon data: a') + piece(' tïme') + finish + usage + done;
+
+  it.each([1, 3, 17, 10_000])('reads usage, finish and pieces in chunks of %i bytes, passing every byte on', (size) => {
+    const { passed, meter: read } = meter(body, size, false);
+    expect(passed).toBe(body);
+    expect(read.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    expect(read.finishReason).toBe('length');
+    expect(read.pieces).toBe(5); // three pieces, the finish and the usage event; [DONE] is none
+  });
+
+  it.each([1, 5, 10_000])('leaves out the usage-only event the client did not ask for (chunks of %i bytes)', (size) => {
+    const { passed, meter: read } = meter(body, size, true);
+    expect(passed).toBe(piece('Once') + piece(' upon data: a') + piece(' tïme') + finish + done);
+    expect(read.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    expect(read.pieces).toBe(4);
+  });
+
+  it('reads events separated by CRLF, and keeps usage that rides on a choice', () => {
+    const crlf = event({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }], usage: { prompt_tokens: 2, completion_tokens: 1 } }, '\r\n') + 'data: [DONE]\r\n\r\n';
+    const { passed, meter: read } = meter(crlf, 4, true);
+    expect(passed).toBe(crlf);
+    expect(read).toMatchObject({ usage: { promptTokens: 2, completionTokens: 1 }, finishReason: 'stop', pieces: 1 });
+  });
+
+  it('passes on a last event that lacks its blank line at the end of the body', () => {
+    const { passed, meter: read } = meter(piece('a') + 'data: {"choices":[]', 7, false);
+    expect(passed).toBe(piece('a') + 'data: {"choices":[]');
+    expect(read.usage).toBeUndefined();
+  });
+});
+
+describe('meterOpenAiAnswer', () => {
+  it('reads a whole answer’s usage and finish reason, and nothing from a body that is not JSON', () => {
+    const answer = { choices: [{ index: 0, message: { content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 4, completion_tokens: 2 } };
+    expect(meterOpenAiAnswer(Buffer.from(JSON.stringify(answer)))).toEqual({ usage: { promptTokens: 4, completionTokens: 2 }, finishReason: 'stop' });
+    expect(meterOpenAiAnswer(Buffer.from('<html>'))).toEqual({});
+  });
+});
