@@ -1,8 +1,9 @@
 /**
- * Time to healthy of `npm start`: from spawning the command to the first 200 from /health, with the web
- * UI already built (its sources unchanged since the last build) and not built (web/dist removed, as on
- * a first start), beside the start as it was before (`npm run build:web && tsx src/main.ts`, which
- * built the UI every time) and the server alone without the launcher (`node --import tsx src/main.ts`),
+ * Time to healthy of `npm start`: from spawning the command to the first 200 from /health, with the
+ * server and the web UI already built (their sources unchanged since the last build) and with neither
+ * built (dist/ and web/dist removed, as on a first start after `npm ci`), beside the built server alone
+ * (`node dist/main.mjs`), the sources run through tsx's loader (`node --import tsx src/main.ts`), and
+ * the start as it once was (`npm run build:web && tsx src/main.ts`, which built the UI every time),
  * interleaved round by round so that each sees the same machine load.
  *
  * Besides the wall time, the CPU time the whole process tree (npm, the shell, node, a vite build) had
@@ -131,7 +132,7 @@ console.log(`## Start-up time (${new Date().toISOString().slice(0, 16).replace('
 \`bench/start.ts\`: wall time from spawning the command to the first 200 from \`/health\`, and the CPU
 time the process tree had used by then (npm, shell, node and any vite build, from /proc), in ms.
 Models from the shared models directory (1 model), a fresh SQLite database each start, no Ollama.
-${ROUNDS} rounds, the four ways interleaved in each, after one uncounted warm-up start of each.
+${ROUNDS} rounds, the ${ways.length} ways interleaved in each, after one uncounted warm-up start of each.
 
 Machine: ${machine()}. Load average (1 min) at the starts: ${fmt(Math.min(...loads), 1)}-${fmt(Math.max(...loads), 1)}, mean ${fmt(mean(loads), 1)}.
 
