@@ -42,6 +42,11 @@ export class SequenceLender {
     return [this.base, ...this.extra];
   }
 
+  /** Whether a context is being made (or about to be) for those waiting. */
+  get growing(): boolean {
+    return this.growthScheduled || this.growth !== undefined;
+  }
+
   /** Sequences over all contexts, lent or free. */
   get totalSequences(): number {
     return this.contexts.reduce((sum, context) => sum + context.totalSequences, 0);
