@@ -25,7 +25,7 @@ export interface Config {
   threads: number;
   /** Parallel sequences per loaded model: how many requests generate at once on one model. */
   parallel: number;
-  /** How many may when a burst comes (an Arena request): extra sequences, in a context made for it. */
+  /** Requests that may generate at once on one model when they come together (an Arena's instances): those beyond `parallel` in a context made for them. */
   maxParallel: number;
   /** Idle time after which a server-side session is forgotten. */
   sessionTtlMs: number;
