@@ -124,6 +124,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
     modelsDir: config.modelsDir,
     threads: config.threads,
     parallel: config.parallel,
+    maxParallel: config.maxParallel,
     keepAliveMs: config.keepAliveMs,
     registryUrl: config.ollamaRegistry,
     pullPolicy,

@@ -25,6 +25,8 @@ export interface Config {
   threads: number;
   /** Parallel sequences per loaded model: how many requests generate at once on one model. */
   parallel: number;
+  /** Requests that may generate at once on one model when they come together (an Arena's instances): those beyond `parallel` in a context made for them. */
+  maxParallel: number;
   /** Idle time after which a server-side session is forgotten. */
   sessionTtlMs: number;
   logLevel: string;
@@ -123,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keepAliveMs: int(env.KEEP_ALIVE_SECONDS, 300) * 1000,
     threads: int(env.LLAMA_THREADS, defaultThreads()),
     parallel: Math.max(1, int(env.LLAMA_PARALLEL, 4)),
+    maxParallel: Math.max(1, int(env.LLAMA_MAX_PARALLEL, 8)),
     sessionTtlMs: int(env.SESSION_TTL_SECONDS, 24 * 3600) * 1000,
     logLevel: env.LOG_LEVEL ?? 'info',
     shutdownGraceMs: int(env.SHUTDOWN_GRACE_SECONDS, 10) * 1000,

@@ -29,8 +29,10 @@ import { pullTargetName } from './pull-source.js';
 export interface EmbeddedEngineOptions {
   modelsDir: string;
   threads: number;
-  /** Sequences per context: requests that generate on one model at the same time. */
+  /** Sequences of a model's context: requests that generate on one model at the same time. */
   parallel: number;
+  /** Requests that may generate on one model at once, beyond `parallel` in a context made for the burst (none when not given). */
+  maxParallel?: number;
   keepAliveMs: number;
   /** Context per sequence when the request does not say (capped by the model's training context). */
   defaultContextSize?: number;

@@ -2,18 +2,17 @@ import type { ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaEmbed
 import { llamaCpp } from './llama-module.js';
 import { BackendError } from '../types.js';
 import type { GgufCatalog, GgufEntry } from './gguf-catalog.js';
+import { SequenceLender } from './sequence-lender.js';
 
-/** A model in memory with its shared context; sequences are handed out one per running request. */
+/** A model in memory with its contexts; sequences are handed out one per running request. */
 export interface LoadedModel {
   entry: GgufEntry;
   model: LlamaModel;
-  context: LlamaContext;
+  sequences: SequenceLender;
   contextSizePerSequence: number;
   chatWrapper: ChatWrapper;
   embedding?: Promise<LlamaEmbeddingContext>;
   active: number;
-  /** Waiters for a free sequence, in arrival order. */
-  queue: (() => void)[];
   keepAliveMs: number;
   unloadTimer?: NodeJS.Timeout;
   expiresAt?: Date;
@@ -22,8 +21,10 @@ export interface LoadedModel {
 
 export interface ModelPoolSettings {
   threads: number;
-  /** Sequences per context: requests that generate on one model at the same time. */
+  /** Sequences of the context made at load: requests that generate on one model at the same time. */
   parallel: number;
+  /** Requests that may generate on one model at once, in extra contexts made for a burst beyond `parallel` (none when not given). */
+  maxParallel?: number;
   keepAliveMs: number;
   /** Context per sequence when the request does not say (capped by the model's training context). */
   defaultContextSize?: number;
@@ -41,9 +42,10 @@ function expiryOf(keepAliveMs: number): Date {
 
 /**
  * The models in memory: loaded on first use, kept for a keep-alive time after their last request and
- * unloaded when idle. One context per model holds `parallel` sequences, so concurrent requests are
- * batched by llama.cpp in the same decode rather than queued behind each other; a request beyond that
- * waits for a sequence in arrival order.
+ * unloaded when idle. Each model's context holds `parallel` sequences, so concurrent requests are
+ * batched by llama.cpp in the same decode rather than queued behind each other; a burst beyond that
+ * gets an extra context, up to `maxParallel` sequences in all, and a request beyond those waits for a
+ * sequence in arrival order (sequence-lender.ts).
  */
 export class ModelPool {
   private readonly loaded = new Map<string, LoadedModel>();
@@ -129,14 +131,17 @@ export class ModelPool {
         }) ?? new GeneralChatWrapper())
       : // No template in the file: a plain "### User / ### Assistant" format every base model can follow.
         new GeneralChatWrapper();
+    const sequences = new SequenceLender(context, context.contextSize / this.settings.parallel, {
+      threads: this.settings.threads,
+      maxSequences: Math.max(this.settings.parallel, this.settings.maxParallel ?? 0),
+    });
     const live: LoadedModel = {
       entry,
       model,
-      context,
-      contextSizePerSequence: context.contextSize / this.settings.parallel,
+      sequences,
+      contextSizePerSequence: sequences.contextSizePerSequence,
       chatWrapper,
       active: 0,
-      queue: [],
       keepAliveMs: this.settings.keepAliveMs,
       loadedAt: Date.now(),
     };
@@ -145,35 +150,19 @@ export class ModelPool {
     return live;
   }
 
-  /** A free sequence of the model's context, waiting in line for one when all are in use. */
-  async sequence(live: LoadedModel, signal: AbortSignal): Promise<LlamaContextSequence> {
-    while (live.context.sequencesLeft === 0) {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          live.queue.splice(live.queue.indexOf(wake), 1);
-          reject(signal.reason);
-        };
-        const wake = () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        if (signal.aborted) return reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        live.queue.push(wake);
-      });
-    }
-    return live.context.getSequence();
+  /** A free sequence of the model, waiting for one when all are in use. */
+  sequence(live: LoadedModel, signal: AbortSignal): Promise<LlamaContextSequence> {
+    return live.sequences.lend(signal);
   }
 
-  /** Ends one request's hold on the model (its sequence freed first, once llama.cpp has let go). */
+  /** Ends one request's hold on the model (its sequence given back first, once llama.cpp has let go). */
   release(live: LoadedModel, sequence: LlamaContextSequence | undefined): void {
     const next = () => {
       live.active--;
-      live.queue.shift()?.();
       if (live.active === 0) this.scheduleUnload(live);
       if (this.busy() === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     };
-    if (sequence && !sequence.disposed) void sequence.dispose().catch(() => undefined).finally(next);
+    if (sequence) void live.sequences.giveBack(sequence).finally(next);
     else next();
   }
 
@@ -210,7 +199,7 @@ export class ModelPool {
     clearTimeout(live.unloadTimer);
     const embedding = await live.embedding?.catch(() => undefined);
     await embedding?.dispose();
-    await live.context.dispose();
+    await live.sequences.dispose();
     await live.model.dispose();
   }
 
