@@ -82,15 +82,19 @@ export interface StopSteps {
 export async function drainRequests({ server, drain, graceMs, log, cut }: StopSteps): Promise<void> {
   // Closing the listener refuses new connections and closes the idle keep-alive ones.
   if (server.listening) server.close();
-  if (await drain.settled(graceMs)) return;
-  log.info({ requests: drain.inFlight, graceMs }, 'shutdown grace over: stopping the requests still running');
-  await cut(CUT_WAIT_MS);
-  if (!(await drain.settled(CUT_WAIT_MS))) {
-    // A client that does not read its stream any more cannot be given a last line: its connection goes.
-    log.warn({ requests: drain.inFlight }, 'closing the connections of requests that did not end');
-    server.closeAllConnections();
-    await drain.settled(CUT_WAIT_MS);
+  if (!(await drain.settled(graceMs))) {
+    log.info({ requests: drain.inFlight, graceMs }, 'shutdown grace over: stopping the requests still running');
+    await cut(CUT_WAIT_MS);
+    if (!(await drain.settled(CUT_WAIT_MS))) {
+      // A client that does not read its stream any more cannot be given a last line: its connection goes.
+      log.warn({ requests: drain.inFlight }, 'closing the connections of requests that did not end');
+      server.closeAllConnections();
+      await drain.settled(CUT_WAIT_MS);
+    }
   }
-  // Connections whose last response ended meanwhile stay open for keep-alive: nothing will come on them.
-  server.closeIdleConnections();
+  // No response is in flight any more, yet the close would wait for every connection still open: those
+  // whose last response ended after the listener closed (kept alive for a next request), and those a
+  // client opened without sending a request on (HTTP clients open spare ones). Nothing more will be
+  // answered on any of them.
+  server.closeAllConnections();
 }

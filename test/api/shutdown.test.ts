@@ -1,3 +1,5 @@
+import net from 'node:net';
+import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ndjsonLines, postJson, spawnServer, tempDir, type SpawnedServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
@@ -272,6 +274,18 @@ describe('graceful shutdown (SIGTERM)', () => {
     expect(summary.totals.requests).toBe(20);
     expect(statusCount(summary, 499)).toBe(cut);
   }, 180_000);
+
+  it('does not wait for a connection a client opened and never sent a request on', async () => {
+    const server = await start({ DATA_DIR: tempDir(), SHUTDOWN_GRACE_SECONDS: '1' });
+    // HTTP clients open spare connections ahead of need (and after aborting a stream): the close
+    // must not wait for them until the server's header timeout (a minute) ends them.
+    const spare = net.connect(server.port, '127.0.0.1');
+    await once(spare, 'connect');
+    const closedByServer = once(spare, 'close');
+    expect(await server.stop('SIGTERM')).toBe(0);
+    await closedByServer;
+    expectCleanExit(server);
+  }, 30_000);
 
   it('cuts OpenAI streams passed through to an OpenAI-compatible server the same way', async () => {
     const slow = await startMockUpstream({ models: ['slow'], tokenDelayMs: 20, tokens: Array.from({ length: 5_000 }, (_, i) => ` w${i}`) });

@@ -9,6 +9,7 @@ import { buildServer, type BuildOptions } from '../../src/app.js';
 import type { Services } from '../../src/http/services.js';
 import type { ModelProvider } from '../../src/providers/provider.js';
 import { readNdjson } from '../../src/shared/ndjson.js';
+import { ensureServerBuilt } from '../../bin/server-build.mjs';
 
 /** The shared test model, read in place from ../shared/models (never copied into the repo). */
 export const SHARED_MODELS = path.resolve(import.meta.dirname, '../../../shared/models');
@@ -74,10 +75,14 @@ export interface SpawnedServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The server as a separate process started the way `npm start` starts it (for restarts, replicas). */
+/**
+ * The server as a separate process, run as `npm start` runs it: the build in dist/ of the current
+ * sources (made by the test run's global setup, before any file runs). For restarts, replicas, signals.
+ */
 export async function spawnServer(env: Record<string, string> = {}): Promise<SpawnedServer> {
+  await ensureServerBuilt(); // current already in a test run; a benchmark may be the first to need it
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['dist/main.mjs'], {
     cwd: REPO_ROOT,
     env: { ...process.env, MODELS_DIR: SHARED_MODELS, OLLAMA_HOSTS: '', LOG_LEVEL: 'warn', DATA_DIR: tempDir(), ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
