@@ -26,7 +26,7 @@ export async function openApiManagement(config: Config, store: Store, log: (erro
   const limiter = shared.redis
     ? new RedisRateLimiter(shared.redis, shared.prefix, keys.epochKey, (error) => log(error, 'Redis rate limit failed; limiting per replica'), () => shared.connected)
     : new MemoryRateLimiter();
-  const usageLedger = new UsageLedger(store.db, (error) => log(error, 'usage write failed; kept for retry'));
+  const usageLedger = new UsageLedger(store, (error) => log(error, 'usage write failed; kept for retry'));
   await usageLedger.shareFlushes(shared);
   return { shared, keys, catalog, limiter, usageLedger };
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { UsageStore, type UsageFilter, type UsageRecord } from '../store/usage.js';
-import type { Db } from '../store/database.js';
+import type { Store } from '../store/database.js';
 import type { SharedEvents } from './shared-events.js';
 
 /**
@@ -31,10 +31,10 @@ export class UsageLedger {
   private readonly pendingAcks = new Map<string, () => void>();
 
   constructor(
-    db: Db,
+    database: Pick<Store, 'db' | 'sqlite'>,
     private readonly onError: (error: unknown) => void,
   ) {
-    this.store = new UsageStore(db);
+    this.store = new UsageStore(database);
     this.timer = setInterval(() => void this.flush().catch(() => undefined), FLUSH_MS);
     this.timer.unref();
   }
