@@ -99,10 +99,19 @@ describe('OpenAI wire format passed through to an OpenAI-compatible server', () 
     const response = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'mock', messages: 'not a list' });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: { message: "Invalid type for 'messages': expected an array", type: 'invalid_request_error', param: 'messages', code: 'invalid_type' } });
-    // What the gateway itself reads is still checked by the gateway.
-    const badStream = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'mock', messages, stream: 'yes' });
-    expect(badStream.status).toBe(400);
-    expect(((await badStream.json()) as { error: { message: string } }).error.message).toMatch(/stream must be a boolean/);
+    // What the gateway checks on every path it checks here too, before the server is asked.
+    const calls = mock.hits.get('/v1/chat/completions');
+    for (const [field, value, message] of [
+      ['stream', 'yes', /stream must be a boolean/],
+      ['n', 9, /n must be/],
+      ['max_tokens', -1, /max_tokens must be/],
+      ['temperature', 3, /temperature must be/],
+    ] as const) {
+      const refused = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'mock', messages, [field]: value });
+      expect(refused.status, field).toBe(400);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(message);
+    }
+    expect(mock.hits.get('/v1/chat/completions')).toBe(calls);
   });
 });
 

@@ -10,14 +10,16 @@ import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../../providers/openai/
 import { isRecord } from '../../../shared/is-record.js';
 import { sendStreamBody, sse } from '../../streaming.js';
 import { errorFrame } from './respond.js';
-import type { Body } from './request.js';
+import { refuseUnsupported, type Body } from './request.js';
+import { parseOpenAiOptions } from '../../../gateway/options.js';
 
 /**
  * A /v1 request for a model whose every server speaks OpenAI's wire format goes on as the client wrote
  * it, and the answer comes back as the server wrote it, a network chunk per write: no event is parsed
  * and rebuilt on the way, which was most of what the gateway cost per request beyond a bare proxy.
- * The server validates what it alone reads (messages, sampling, tools); the gateway reads only what
- * its accounting needs (see OpenAiStreamMeter).
+ * The gateway checks what it checks on every path (the model, `stream`, the sampling ranges and the
+ * number of choices); the server validates the rest (messages, tools, its own fields). Off the answer
+ * the gateway reads only what its accounting needs (see OpenAiStreamMeter).
  */
 
 /** Whether this request can go on as written: every replica relays it and no catalog setting changes it. */
@@ -34,6 +36,10 @@ export async function relayOpenAi(
   body: Body,
   streaming: { stream: boolean; includeUsage: boolean },
 ): Promise<unknown> {
+  // The limits the gateway sets on every generation hold here too (ranges, at most 8 choices): the
+  // server would accept what the gateway refuses on its other paths.
+  parseOpenAiOptions(body);
+  refuseUnsupported(body);
   // One controller for both ends of the generation: the client's departure aborts it here, the
   // shutdown aborts it with a ShutdownError in the generation service.
   const stop = new AbortController();
