@@ -13,7 +13,7 @@
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { closedLoop, cpuPerRequest, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, type Samples, type Scenario } from './proxy-harness.js';
+import { closedLoop, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -112,18 +112,15 @@ const references: Measured[] = [
 ];
 const bareCpu = new Map<boolean, number>();
 
-const measured: { scenario: Measured; cells: (string | number)[]; cpu: number }[] = [];
+const measured: { scenario: Measured; cells: (string | number)[] }[] = [];
 for (const scenario of [...scenarios, ...keysOn, ...references]) {
   await closedLoop(scenario, 10, 300); // warm-up: JIT, keep-alive sockets, router listing
   const c1 = await closedLoop(scenario, 1, PAIRS);
   const c10 = await closedLoop(scenario, 10, PAIRS * 2);
   const rate = await maxRate(scenario);
-  const cpu = await cpuPerRequest(scenario.pid, scenario.gateway, scenario.body, scenario.headers, CPU_REQUESTS, CPU_CONCURRENCY);
-  if (scenario.pid === bareProxy.pid) bareCpu.set(scenario.stream, cpu.ms);
   const added = (s: Samples, p: number) => percentile(s.gateway, p) - percentile(s.direct, p);
   measured.push({
     scenario,
-    cpu: cpu.ms,
     cells: [
       scenario.name,
       fmt(percentile(c1.direct, 50), 3),
@@ -133,17 +130,23 @@ for (const scenario of [...scenarios, ...keysOn, ...references]) {
       fmt(added(c10, 50), 3),
       fmt(added(c10, 99), 3),
       `${rate.rate}/s${rate.note ? ` (${rate.note})` : ''}`,
-      fmt(cpu.ms, 3),
-      c1.failures + c10.failures + cpu.failures,
+      c1.failures + c10.failures,
     ],
   });
   console.error(`${scenario.name}: done`);
 }
-// The CPU ratio is to the bare proxy's for the same kind of answer, measured in this run.
-const rows = measured.map(({ scenario, cells, cpu }) => {
+// CPU per request of every row, the rows taking turns; the ratio is to the bare proxy's for the same
+// kind of answer, measured in the same turns.
+const cpu = await interleavedCpu(
+  measured.map(({ scenario }) => ({ pid: scenario.pid, url: scenario.gateway, body: scenario.body, headers: scenario.headers })),
+  CPU_REQUESTS,
+  CPU_CONCURRENCY,
+);
+measured.forEach(({ scenario }, i) => scenario.pid === bareProxy.pid && bareCpu.set(scenario.stream, cpu[i]!.ms));
+const rows = measured.map(({ scenario, cells }, i) => {
   const base = bareCpu.get(scenario.stream);
-  const ratio = base ? `${fmt(cpu / base, 2)}×` : 'n/a';
-  return [...cells.slice(0, 9), ratio, cells[9]!];
+  const ratio = base ? `${fmt(cpu[i]!.ms / base, 2)}×` : 'n/a';
+  return [...cells.slice(0, 8), fmt(cpu[i]!.ms, 3), ratio, Number(cells[8]) + cpu[i]!.failures];
 });
 
 console.log(`## Gateway overhead (${new Date().toISOString().slice(0, 10)})
@@ -153,7 +156,7 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, and its ratio to the bare proxy's for a whole body or a stream.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in six turns with the rows taking turns, and its ratio to the bare proxy's for a whole body or a stream.
 
 ${table(
   ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'CPU ms/request', 'CPU / bare proxy', 'failures'],

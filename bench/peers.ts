@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
-import { closedLoop, cpuMs, cpuPerRequest, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
+import { closedLoop, cpuMs, interleavedCpu, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1200);
 const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
@@ -131,12 +131,17 @@ for (const request of requests) {
     }
     loads();
   }
-  for (const row of live) {
-    const cpu = await cpuPerRequest(row.peer.pid!, `${row.peer.base}/chat/completions`, request.body, row.peer.headers, CPU_REQUESTS, CPU_CONCURRENCY);
-    row.cpu = cpu.ms;
-    row.failures += cpu.failures;
-    loads();
-  }
+  // The peers take turns here too, so that a change of load falls on all of them alike.
+  const cpu = await interleavedCpu(
+    live.map((row) => ({ pid: row.peer.pid!, url: `${row.peer.base}/chat/completions`, body: request.body, headers: row.peer.headers })),
+    CPU_REQUESTS,
+    CPU_CONCURRENCY,
+  );
+  live.forEach((row, i) => {
+    row.cpu = cpu[i]!.ms;
+    row.failures += cpu[i]!.failures;
+  });
+  loads();
   console.error(`${request.name}: done`);
 }
 const mockCpu = cpuMs(mockPid);
@@ -168,7 +173,7 @@ console.log(`## Peers in the same run (${new Date().toISOString().slice(0, 16).r
 sent directly to \`test/support/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
-own user + system time (/proc/<pid>/stat) over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in ms.
+own user + system time (/proc/<pid>/stat) over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in ms, in six turns with the peers taking turns.
 Ratios are to the bare proxy of the same request. Each peer, the mock and the load generator are
 processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (\`LOG_LEVEL=info\`);
 "keys on" sends an API key with a rate limit of its own (checked on every request) and records usage.

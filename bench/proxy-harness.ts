@@ -191,3 +191,29 @@ export async function cpuPerRequest(pid: number, url: string, body: string | und
   );
   return { ms: (cpuMs(pid) - before) / requests, failures };
 }
+
+export interface CpuTarget {
+  pid: number;
+  url: string;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * CPU per request of several processes, measured in `rounds` turns (each target `requests / rounds`
+ * requests per turn, the targets taking turns), so that a change of the machine's load falls on all of
+ * them alike: measured one after another, a ratio between two of them moved by half from run to run.
+ */
+export async function interleavedCpu(targets: CpuTarget[], requests = 3000, concurrency = 4, rounds = 6): Promise<{ ms: number; failures: number }[]> {
+  const totals = targets.map(() => ({ cpu: 0, count: 0, failures: 0 }));
+  const perRound = Math.ceil(requests / rounds);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, target] of targets.entries()) {
+      const measured = await cpuPerRequest(target.pid, target.url, target.body, target.headers, perRound, concurrency);
+      totals[i]!.cpu += measured.ms * perRound;
+      totals[i]!.count += perRound;
+      totals[i]!.failures += measured.failures;
+    }
+  }
+  return totals.map(({ cpu, count, failures }) => ({ ms: cpu / count, failures }));
+}
