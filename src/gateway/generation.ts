@@ -147,9 +147,9 @@ export class GenerationService {
 
   /**
    * Follows one generation from start to end: counts it as running (what the shutdown cuts), links
-   * the client's departure to its stop signal, and takes its metrics and usage once at the end.
+   * the client's departure (`client`, forwarded to `stop`; none when the caller aborts `stop` itself)
+   * to its stop signal, and takes its metrics and usage once at the end.
    */
-  /** `client`: the signal of the client's departure, forwarded to `stop`; none when the caller aborts `stop` itself. */
   private begin(model: string, client: AbortSignal | undefined, usage: UsageSink | undefined, stop: AbortController) {
     const started = performance.now();
     const series = this.metrics.forModel(model);
@@ -247,8 +247,8 @@ export class GenerationService {
    * returned generation. Failing before the answer begins, it throws (a ShutdownError when cut). The
    * caller aborts `stop` when its client leaves; the shutdown aborts it with a ShutdownError.
    */
-  async relayOpenAi(model: string, routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, stop: AbortController, usage?: UsageSink): Promise<RelayedGeneration> {
-    const tracked = this.begin(model, undefined, usage, stop);
+  async relayOpenAi(routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, stop: AbortController, usage?: UsageSink): Promise<RelayedGeneration> {
+    const tracked = this.begin(routed.name, undefined, usage, stop);
     const outcomeOf = (incomplete: boolean, finishReason: string | undefined) => {
       if (tracked.cut()) return 'shutdown';
       if (!incomplete) return finishReason === 'length' ? 'length' : 'stop';

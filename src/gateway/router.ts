@@ -219,43 +219,55 @@ export class ModelRouter {
 
   /**
    * Passes a request in OpenAI's wire format to the best replica, failing over as `stream` does while
-   * no answer has begun: a replica that cannot be reached, fails, or refuses the gateway's key is
-   * marked down and the next one tried. The replica counts as busy until the response has closed.
+   * no answer has begun. The replica counts as busy until the response has closed.
    */
-  async relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<http.IncomingMessage> {
-    let lastError: unknown;
-    for (const backend of this.ranked(model)) {
-      this.track(backend, () => undefined);
-      try {
-        const response = await backend.relayOpenAi!({ ...request, body: { ...request.body, model: model.name } });
-        response.once('close', () => this.untrack(backend));
-        return response;
-      } catch (error) {
-        this.untrack(backend);
-        lastError = error;
-        const retryable = error instanceof BackendError ? error.retryable : true;
-        if (!retryable || request.signal.aborted) throw error;
-        this.markDown(backend);
-      }
-    }
-    throw lastError ?? new BackendError(`model '${model.name}' not found`, 404);
+  relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<http.IncomingMessage> {
+    return this.firstAnswering(
+      model,
+      request.signal,
+      (backend) => backend.relayOpenAi!({ ...request, body: { ...request.body, model: model.name } }),
+      (response, release) => response.once('close', release),
+    );
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {
     const model = await this.resolve(request.model);
+    return this.firstAnswering(model, request.signal, (backend) => backend.embed({ ...request, model: model.name }));
+  }
+
+  /**
+   * The answer of the best replica that gives one: a replica that fails retryably (unreachable, failing,
+   * refusing the gateway's key) is marked down and the next one tried; a failure of the request itself,
+   * or the client's departure, ends the search. The replica counts as busy while `attempt` runs, and
+   * after it for as long as `hold` keeps the answer (until it calls the release it is given).
+   */
+  private async firstAnswering<T>(
+    model: RoutedModel,
+    signal: AbortSignal,
+    attempt: (backend: ModelProvider) => Promise<T>,
+    hold?: (answer: T, release: () => void) => void,
+  ): Promise<T> {
     let lastError: unknown;
     for (const backend of this.ranked(model)) {
+      let held = false;
+      this.track(backend, () => undefined);
       try {
-        return await this.track(backend, () => backend.embed({ ...request, model: model.name }));
+        const answer = await attempt(backend);
+        if (hold) {
+          hold(answer, () => this.untrack(backend));
+          held = true;
+        }
+        return answer;
       } catch (error) {
         lastError = error;
-        if ((error instanceof BackendError && !error.retryable) || request.signal.aborted) throw error;
+        const retryable = error instanceof BackendError ? error.retryable : true;
+        if (!retryable || signal.aborted) throw error;
         this.markDown(backend);
       } finally {
-        this.untrack(backend);
+        if (!held) this.untrack(backend);
       }
     }
-    throw lastError;
+    throw lastError ?? new BackendError(`model '${model.name}' not found`, 404);
   }
 
   /**

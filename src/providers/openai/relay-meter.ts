@@ -24,13 +24,6 @@ function usageOf(value: unknown): MeteredUsage | undefined {
   return { promptTokens: typeof prompt === 'number' ? prompt : 0, completionTokens: typeof completion === 'number' ? completion : 0 };
 }
 
-/** Where the last complete event of `data` ends (after its blank line), or 0 when none has ended. */
-function completeEnd(data: Buffer): number {
-  const lf = data.lastIndexOf('\n\n');
-  const crlf = data.lastIndexOf('\r\n\r\n');
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
-}
-
 /** A streamed answer (server-sent events). */
 export class OpenAiStreamMeter {
   usage?: MeteredUsage;
@@ -48,7 +41,8 @@ export class OpenAiStreamMeter {
   /** Reads one network chunk; returns the bytes to pass on now (complete events only). */
   read(chunk: Buffer): Buffer {
     const data = this.held ? Buffer.concat([this.held, chunk]) : chunk;
-    const end = completeEnd(data);
+    // Where the last complete event ends: the start of whatever follows the last blank line.
+    const end = eventStart(data, data.length);
     if (end === 0 && data.length < MAX_HELD_BYTES) {
       this.held = data;
       return Buffer.alloc(0);

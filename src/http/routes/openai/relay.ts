@@ -48,7 +48,7 @@ export async function relayOpenAi(
   // A stream's token counts come only when asked for: the gateway always asks, for its own accounting,
   // and keeps the usage event from a client that did not.
   const sent = streaming.stream && !streaming.includeUsage ? { ...body, stream_options: { ...(isRecord(body.stream_options) ? body.stream_options : {}), include_usage: true } } : body;
-  const relayed = await services.generation.relayOpenAi(model.name, model, { endpoint, body: sent }, stop, request.usage);
+  const relayed = await services.generation.relayOpenAi(model, { endpoint, body: sent }, stop, request.usage);
   const { response } = relayed;
   const status = response.statusCode ?? 502;
   const type = response.headers['content-type'] ?? 'application/json';
