@@ -4,36 +4,20 @@
 // nor on each closure at run time (tsx keeps function names by wrapping every function it creates,
 // which the gateway's CPU profile showed on its hot path). Dependencies stay in node_modules, loaded
 // by Node as they are.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { sourcesHash } from './sources-hash.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = path.join(ROOT, 'dist');
 const STAMP = path.join(OUT, '.sources-sha256');
 /** What the build depends on: the server's sources, the lockfile (versions) and the compiler settings. */
-const SOURCES = ['src', 'package-lock.json', 'tsconfig.json', 'bin/server-build.mjs'];
-
-function files(entry, into) {
-  const full = path.join(ROOT, entry);
-  if (!fs.existsSync(full)) return into;
-  if (!fs.statSync(full).isDirectory()) return into.push(entry), into;
-  for (const name of fs.readdirSync(full).sort()) files(path.join(entry, name), into);
-  return into;
-}
-
-function sourcesHash() {
-  const hash = crypto.createHash('sha256');
-  for (const file of SOURCES.flatMap((entry) => files(entry, []))) {
-    hash.update(file.split(path.sep).join('/')).update('\0').update(fs.readFileSync(path.join(ROOT, file))).update('\0');
-  }
-  return hash.digest('hex');
-}
+const SOURCES = ['src', 'package-lock.json', 'tsconfig.json', 'bin/server-build.mjs', 'bin/sources-hash.mjs'];
 
 /** Builds dist/ unless it is the build of the current sources; `onBuild` is told before a build starts. */
 export async function ensureServerBuilt(onBuild = () => {}) {
-  const hash = sourcesHash();
+  const hash = sourcesHash(ROOT, SOURCES);
   const current = fs.existsSync(STAMP) && fs.readFileSync(STAMP, 'utf8').trim() === hash;
   if (current && fs.existsSync(path.join(OUT, 'main.mjs'))) return;
   onBuild();

@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sourcesHash } from '../bin/sources-hash.mjs';
 
 /**
  * Whether web/dist is the build of the web app's current sources, and building it when it is not.
@@ -9,9 +9,7 @@ import path from 'node:path';
  * sources did not change, and a test run never serves an app older than its sources.
  *
  * Every `vite build` (npm start, `npm run build:web`, the tests) records the hash of the sources it
- * built in web/dist (the plugin in web/vite.config.ts). A hash of the contents rather than modification
- * times: a checkout or a branch switch touches every file without changing the app, and a build
- * copied from elsewhere has times that say nothing about the sources here.
+ * built in web/dist (the plugin in web/vite.config.ts); bin/sources-hash.mjs says why a hash of contents.
  */
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -25,29 +23,10 @@ export const STAMP_FILE = '.sources-sha256';
  * from src/ are types, erased by the build), and the lockfile, which pins vite, React and the rest.
  */
 const SOURCES = ['web', 'src/shared', 'src/domain', 'package-lock.json'];
-/** Never sources: the build's own output and anything installed. */
-const SKIPPED = new Set(['dist', 'node_modules']);
-
-function files(root: string, entry: string, into: string[]): string[] {
-  const full = path.join(root, entry);
-  if (!fs.existsSync(full)) return into;
-  if (!fs.statSync(full).isDirectory()) {
-    into.push(entry);
-    return into;
-  }
-  for (const name of fs.readdirSync(full).sort()) {
-    if (!SKIPPED.has(name)) files(root, path.join(entry, name), into);
-  }
-  return into;
-}
 
 /** The hash of every source of the web app under `root`: each file's path and contents, in path order. */
 export function webSourcesHash(root = REPO_ROOT): string {
-  const hash = crypto.createHash('sha256');
-  for (const file of SOURCES.flatMap((entry) => files(root, entry, []))) {
-    hash.update(file.split(path.sep).join('/')).update('\0').update(fs.readFileSync(path.join(root, file))).update('\0');
-  }
-  return hash.digest('hex');
+  return sourcesHash(root, SOURCES);
 }
 
 /** Records, in a finished build, the hash of the sources it was made from. */
