@@ -49,7 +49,7 @@ export function responseId(prefix: string): string {
 }
 
 /** OpenAI's `usage` object, which the Ollama answers carry too. */
-export function usageOf(stats: GenerationStats): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+export function usageOf(stats: Pick<GenerationStats, 'promptTokens' | 'completionTokens'>): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
   return { prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, total_tokens: stats.promptTokens + stats.completionTokens };
 }
 

@@ -10,6 +10,7 @@ import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../../providers/openai/
 import { isRecord } from '../../../shared/is-record.js';
 import { sendStreamBody, sse } from '../../streaming.js';
 import { errorFrame } from './respond.js';
+import { usageOf } from '../single-model.js';
 import { refuseUnsupported, type Body } from './request.js';
 import { parseOpenAiOptions } from '../../../gateway/options.js';
 
@@ -133,11 +134,7 @@ function shutdownFrames(endpoint: RelayRequest['endpoint'], sent: OpenAiStreamMe
   const created = Math.floor(Date.now() / 1000);
   const choice = endpoint === 'chat' ? { index: 0, delta: {}, logprobs: null, finish_reason: 'error' } : { index: 0, text: '', logprobs: null, finish_reason: 'error' };
   let frames = sse({ object, created, choices: [choice], error: { message, type, code } });
-  if (sent) {
-    const prompt = sent.usage?.promptTokens ?? 0;
-    const completion = sent.usage?.completionTokens ?? sent.pieces;
-    frames += sse({ object, created, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } });
-  }
+  if (sent) frames += sse({ object, created, choices: [], usage: usageOf(sent.usage ?? { promptTokens: 0, completionTokens: sent.pieces }) });
   return frames + 'data: [DONE]\n\n';
 }
 
