@@ -13,6 +13,7 @@ import { toGenerationEvents } from './generation-events.js';
 import type { Metrics } from './metrics.js';
 import type { ModelRouter, RoutedModel } from './router.js';
 import { ShutdownError } from './shutdown.js';
+import type { Stoppable } from '../shared/abort-switch.js';
 
 /** Where a request's token counts go (the usage ledger of the API-management layer listens here). */
 export interface UsageSink {
@@ -87,7 +88,7 @@ export function arenaMetrics(result: GenerationResult): ArenaMetrics {
 export class GenerationService {
   private policy?: GenerationPolicy;
   /** One controller per generation running: what a shutdown aborts. */
-  private readonly running = new Set<AbortController>();
+  private readonly running = new Set<Stoppable>();
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -150,7 +151,7 @@ export class GenerationService {
    * the client's departure (`client`, forwarded to `stop`; none when the caller aborts `stop` itself)
    * to its stop signal, and takes its metrics and usage once at the end.
    */
-  private begin(model: string, client: AbortSignal | undefined, usage: UsageSink | undefined, stop: AbortController) {
+  private begin(model: string, client: AbortSignal | undefined, usage: UsageSink | undefined, stop: Stoppable) {
     const started = performance.now();
     const series = this.metrics.forModel(model);
     let firstAt: number | undefined;
@@ -247,7 +248,7 @@ export class GenerationService {
    * returned generation. Failing before the answer begins, it throws (a ShutdownError when cut). The
    * caller aborts `stop` when its client leaves; the shutdown aborts it with a ShutdownError.
    */
-  async relayOpenAi(routed: RoutedModel, request: Omit<RelayRequest, 'signal'>, stop: AbortController, usage?: UsageSink): Promise<RelayedGeneration> {
+  async relayOpenAi(routed: RoutedModel, request: Omit<RelayRequest, 'signal' | 'model'>, stop: Stoppable, usage?: UsageSink): Promise<RelayedGeneration> {
     const tracked = this.begin(routed.name, undefined, usage, stop);
     const outcomeOf = (incomplete: boolean, finishReason: string | undefined) => {
       if (tracked.cut()) return 'shutdown';
@@ -256,7 +257,7 @@ export class GenerationService {
     };
     let response: http.IncomingMessage;
     try {
-      response = await this.router.relayOpenAi(routed, { ...request, signal: stop.signal });
+      response = await this.router.relayOpenAi(routed, { ...request, model: routed.name, signal: stop.signal });
     } catch (error) {
       if (tracked.cut()) usage?.cut?.();
       tracked.end(outcomeOf(true, undefined), 0, 0, false);

@@ -11,6 +11,7 @@ import {
   type RelayRequest,
   type StreamPart,
 } from '../providers/provider.js';
+import type { AbortLike } from '../shared/abort-switch.js';
 
 /** One model name as the gateway sees it: the union of every backend that serves it. */
 export interface RoutedModel {
@@ -225,7 +226,7 @@ export class ModelRouter {
     return this.firstAnswering(
       model,
       request.signal,
-      (backend) => backend.relayOpenAi!({ ...request, body: { ...request.body, model: model.name } }),
+      (backend) => backend.relayOpenAi!(request),
       (response, release) => response.once('close', release),
     );
   }
@@ -243,7 +244,7 @@ export class ModelRouter {
    */
   private async firstAnswering<T>(
     model: RoutedModel,
-    signal: AbortSignal,
+    signal: AbortLike,
     attempt: (backend: ModelProvider) => Promise<T>,
     hold?: (answer: T, release: () => void) => void,
   ): Promise<T> {

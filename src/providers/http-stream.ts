@@ -3,6 +3,7 @@ import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { BackendError, type DoneReason, type FinishStats, type StreamPart } from './provider.js';
 import { type ToolCall } from '../domain/chat.js';
+import type { AbortLike } from '../shared/abort-switch.js';
 
 /**
  * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
@@ -15,7 +16,7 @@ import { type ToolCall } from '../domain/chat.js';
 export interface UpstreamRequest {
   method?: 'GET' | 'POST' | 'DELETE';
   body?: unknown;
-  signal?: AbortSignal;
+  signal?: AbortLike;
   /** Time allowed until the response headers arrive (model loads happen before them on Ollama). */
   timeoutMs?: number;
   /** Servers may pick the stream format from it (ours sends SSE on /api/chat for text/event-stream). */

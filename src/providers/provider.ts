@@ -11,6 +11,7 @@
 import type http from 'node:http';
 import type { ChatRequest, CompletionRequest, EmbedRequest, EmbedResult, GenerationStats, ModelInfo, PullProgress, TokenLogprob } from './types.js';
 import type { ToolCall } from '../domain/chat.js';
+import type { AbortLike } from '../shared/abort-switch.js';
 
 export * from './types.js';
 
@@ -43,9 +44,11 @@ export type StreamPart =
 export interface RelayRequest {
   /** `chat`: /chat/completions; `completion`: the legacy /completions. */
   endpoint: 'chat' | 'completion';
-  /** The client's JSON body, `model` included (the provider sends its server's id for it). */
+  /** The model's name here: the provider sends its server's id for it in place of the body's `model`. */
+  model: string;
+  /** The client's JSON body as it was written. */
   body: Record<string, unknown>;
-  signal: AbortSignal;
+  signal: AbortLike;
 }
 
 /** What a provider's `pull` accepts, and where the pulled model ends up. */

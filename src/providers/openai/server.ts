@@ -98,10 +98,10 @@ export class OpenAICompatibleBackend implements ModelProvider {
     return generationStream(this.upstream, '/completions', toOpenAiCompletion(request, this.upstreamId(request.model)), request.signal, 'text/event-stream', openAiParts);
   }
 
-  async relayOpenAi({ endpoint, body, signal }: RelayRequest): Promise<http.IncomingMessage> {
+  async relayOpenAi({ endpoint, model, body, signal }: RelayRequest): Promise<http.IncomingMessage> {
     const response = await this.upstream.request(endpoint === 'chat' ? '/chat/completions' : '/completions', {
       method: 'POST',
-      body: { ...body, model: this.upstreamId(String(body.model)) },
+      body: { ...body, model: this.upstreamId(model) },
       signal,
       accept: body.stream === true ? 'text/event-stream' : 'application/json',
     });

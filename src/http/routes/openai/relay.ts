@@ -8,11 +8,12 @@ import { BackendError } from '../../../providers/types.js';
 import { ShutdownError } from '../../../gateway/shutdown.js';
 import { OpenAiStreamMeter, meterOpenAiAnswer } from '../../../providers/openai/relay-meter.js';
 import { isRecord } from '../../../shared/is-record.js';
+import { AbortSwitch } from '../../../shared/abort-switch.js';
 import { sendStreamBody, sse } from '../../streaming.js';
 import { errorFrame } from './respond.js';
 import { usageOf } from '../single-model.js';
 import { refuseUnsupported, type Body } from './request.js';
-import { parseOpenAiOptions } from '../../../gateway/options.js';
+import { checkOpenAiOptions } from '../../../gateway/options.js';
 
 /**
  * A /v1 request for a model whose every server speaks OpenAI's wire format goes on as the client wrote
@@ -39,12 +40,11 @@ export async function relayOpenAi(
 ): Promise<unknown> {
   // The limits the gateway sets on every generation hold here too (ranges, at most 8 choices): the
   // server would accept what the gateway refuses on its other paths.
-  parseOpenAiOptions(body);
+  checkOpenAiOptions(body);
   refuseUnsupported(body);
-  // One controller for both ends of the generation: the client's departure aborts it here, the
-  // shutdown aborts it with a ShutdownError in the generation service.
-  const stop = new AbortController();
-  const signal = stop.signal;
+  // One switch for both ends of the generation: the client's departure aborts it here, the shutdown
+  // aborts it with a ShutdownError in the generation service.
+  const stop = new AbortSwitch();
   reply.raw.once('close', () => reply.raw.writableFinished || stop.abort(new Error('client disconnected')));
   // A stream's token counts come only when asked for: the gateway always asks, for its own accounting,
   // and keeps the usage event from a client that did not.
@@ -61,7 +61,7 @@ export async function relayOpenAi(
     } catch (error) {
       relayed.finish({ pieces: 0, incomplete: true });
       if (relayed.cut()) throw new ShutdownError();
-      throw signal.aborted ? error : new BackendError(`the model server's answer broke off: ${(error as Error).message}`, 502);
+      throw stop.aborted ? error : new BackendError(`the model server's answer broke off: ${(error as Error).message}`, 502);
     }
     const ok = status >= 200 && status < 300;
     if (ok) relayed.firstPiece();
@@ -118,7 +118,7 @@ export async function relayOpenAi(
       const rest = meter.end();
       finish(true);
       if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint, streaming.includeUsage ? meter : undefined))]));
-      else if (signal.aborted) out.destroy();
+      else if (stop.aborted) out.destroy();
       else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
     });
   });
