@@ -44,6 +44,34 @@ describe('OpenAiStreamMeter', () => {
     expect(read).toMatchObject({ usage: { promptTokens: 2, completionTokens: 1 }, finishReason: 'stop', pieces: 1 });
   });
 
+  it('reads the finish reason of spaced JSON, and the last one given when a later chunk says null', () => {
+    const spaced = (value: unknown) => `data: ${JSON.stringify(value, null, 1).replaceAll('\n', '')}\n\n`;
+    const body =
+      spaced({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] }) +
+      spaced({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }) +
+      spaced({ choices: [{ index: 1, delta: {}, finish_reason: null }] }) +
+      done;
+    for (const size of [1, 7, body.length]) expect(meter(body, size, false).meter.finishReason).toBe('stop');
+  });
+
+  it('reads spaced usage events, usage null on every chunk, and an event whose data spans lines', () => {
+    const spaced = (value: unknown) => `data: ${JSON.stringify(value, null, 1).replaceAll('\n', '')}\n\n`;
+    const chunk = (content: string) => spaced({ choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: null });
+    const usageOnly = spaced({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } } });
+    const body = chunk('a') + chunk('b') + usageOnly + done;
+    for (const size of [1, 9, body.length]) {
+      const { passed, meter: read } = meter(body, size, true);
+      expect(passed).toBe(chunk('a') + chunk('b') + done);
+      expect(read.usage).toEqual({ promptTokens: 5, completionTokens: 2 });
+      expect(read.pieces).toBe(2);
+    }
+    // Server-sent events may split one event's data over several `data:` lines: it is read whole.
+    const split = 'data: {"choices": [],\ndata:  "usage": {"prompt_tokens": 8,\ndata: "completion_tokens": 4}}\n\n' + done;
+    const read = meter(split, 6, true);
+    expect(read.meter.usage).toEqual({ promptTokens: 8, completionTokens: 4 });
+    expect(read.passed).toBe(done);
+  });
+
   it('passes on a last event that lacks its blank line at the end of the body', () => {
     const { passed, meter: read } = meter(piece('a') + 'data: {"choices":[]', 7, false);
     expect(passed).toBe(piece('a') + 'data: {"choices":[]');
@@ -56,5 +84,28 @@ describe('meterOpenAiAnswer', () => {
     const answer = { choices: [{ index: 0, message: { content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 4, completion_tokens: 2 } };
     expect(meterOpenAiAnswer(Buffer.from(JSON.stringify(answer)))).toEqual({ usage: { promptTokens: 4, completionTokens: 2 }, finishReason: 'stop' });
     expect(meterOpenAiAnswer(Buffer.from('<html>'))).toEqual({});
+  });
+
+  it('reads spaced and indented JSON, key order of any server, and details nested in the usage', () => {
+    const answer = {
+      usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } },
+      choices: [
+        { index: 0, message: { content: 'a' }, finish_reason: 'length' },
+        { index: 1, message: { content: 'b' }, finish_reason: 'stop' },
+      ],
+    };
+    const expected = { usage: { promptTokens: 9, completionTokens: 5 }, finishReason: 'length' };
+    for (const text of [JSON.stringify(answer), JSON.stringify(answer, null, 2), JSON.stringify(answer).replaceAll(':', ' : ')]) {
+      expect(meterOpenAiAnswer(Buffer.from(text))).toEqual(expected);
+    }
+  });
+
+  it('is not fooled by the keys written inside an answer’s text, and reads a null usage as none', () => {
+    const text = 'he wrote "usage": {"prompt_tokens": 999} and "finish_reason": "evil" {{';
+    const answer = { choices: [{ index: 0, message: { content: text }, finish_reason: 'stop' }], usage: { prompt_tokens: 4, completion_tokens: 2 } };
+    expect(meterOpenAiAnswer(Buffer.from(JSON.stringify(answer)))).toEqual({ usage: { promptTokens: 4, completionTokens: 2 }, finishReason: 'stop' });
+    const withoutUsage = { choices: [{ index: 0, message: { content: text }, finish_reason: 'stop' }], usage: null };
+    expect(meterOpenAiAnswer(Buffer.from(JSON.stringify(withoutUsage)))).toEqual({ usage: undefined, finishReason: 'stop' });
+    expect(meterOpenAiAnswer(Buffer.from(JSON.stringify({ choices: [{ finish_reason: 'stop' }] })))).toEqual({ finishReason: 'stop' });
   });
 });

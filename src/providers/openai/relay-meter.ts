@@ -11,9 +11,10 @@ export interface MeteredUsage {
 }
 
 const USAGE = Buffer.from('"usage"');
-const FINISH = Buffer.from('"finish_reason":"');
+const FINISH = Buffer.from('"finish_reason"');
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('[DONE]');
+const NULL = Buffer.from('null');
 /** An event held back for its end beyond this size is passed on unread: no real event is that large. */
 const MAX_HELD_BYTES = 1 << 20;
 
@@ -65,36 +66,21 @@ export class OpenAiStreamMeter {
       const value = at + DATA.length + (events[at + DATA.length] === 0x20 ? 1 : 0);
       if (!events.subarray(value, value + DONE.length).equals(DONE)) this.pieces++;
     }
-    const finish = events.lastIndexOf(FINISH);
-    if (finish !== -1) {
-      const from = finish + FINISH.length;
-      const to = events.indexOf('"', from);
-      if (to !== -1) this.finishReason = events.toString('latin1', from, to);
-    }
+    this.finishReason = lastStringValue(events, FINISH) ?? this.finishReason;
     return events.includes(USAGE) ? this.readUsage(events) : events;
   }
 
-  /** Parses each event that carries usage; drops a usage-only event the client did not ask for. */
+  /** Reads each event that carries usage; drops a usage-only event the client did not ask for. */
   private readUsage(events: Buffer): Buffer {
     let kept = events;
     for (let at = kept.indexOf(USAGE); at !== -1; at = kept.indexOf(USAGE, at + 1)) {
       const start = eventStart(kept, at);
       const end = nextEventEnd(kept, at);
-      const payload = kept
-        .toString('utf8', start, end)
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
-        .join('\n');
-      let parsed: Record<string, unknown> | undefined;
-      try {
-        parsed = JSON.parse(payload) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
+      const parsed = usageEvent(kept, at, start, end) ?? parseEvent(kept, start, end);
+      if (!parsed) continue;
       const usage = usageOf(parsed.usage);
       if (usage) this.usage = usage;
-      if (usage && this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) {
+      if (usage && this.dropUsageEvent && parsed.choicesEmpty) {
         kept = Buffer.concat([kept.subarray(0, start), kept.subarray(end)]);
         this.pieces--;
         at = start - 1;
@@ -103,6 +89,62 @@ export class OpenAiStreamMeter {
       }
     }
     return kept;
+  }
+}
+
+/** What an event carrying usage says: the usage value, and whether its `choices` are empty (a usage-only event). */
+interface UsageEvent {
+  usage: unknown;
+  choicesEmpty: boolean;
+}
+
+const CHOICES = Buffer.from('"choices"');
+
+/**
+ * The usage event found by byte search, only its usage object parsed (as in meterOpenAiAnswer), or
+ * undefined for an event the search cannot read (one whose data spans several lines, say).
+ */
+function usageEvent(events: Buffer, usageKey: number, start: number, end: number): UsageEvent | undefined {
+  const value = valueStart(events, usageKey + USAGE.length);
+  if (value === -1 || value >= end) return undefined;
+  let usage: unknown = null;
+  if (events[value] === 0x7b) {
+    const close = objectEnd(events, value);
+    if (close === -1 || close > end) return undefined;
+    try {
+      usage = JSON.parse(events.toString('utf8', value, close));
+    } catch {
+      return undefined;
+    }
+  } else if (!events.subarray(value, value + 4).equals(NULL)) {
+    return undefined;
+  }
+  const choices = events.indexOf(CHOICES, start);
+  let choicesEmpty = false;
+  if (choices !== -1 && choices < end) {
+    let list = valueStart(events, choices + CHOICES.length);
+    if (list !== -1 && events[list] === 0x5b) {
+      do list++;
+      while (isSpace(events[list]));
+      choicesEmpty = events[list] === 0x5d;
+    }
+  }
+  return { usage, choicesEmpty };
+}
+
+/** The event's data lines joined and parsed whole. */
+function parseEvent(events: Buffer, start: number, end: number): UsageEvent | undefined {
+  const payload = events
+    .toString('utf8', start, end)
+    .split(/\r?\n/)
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
+    .join('\n');
+  try {
+    const parsed = JSON.parse(payload) as Record<string, unknown>;
+    return { usage: parsed.usage, choicesEmpty: Array.isArray(parsed.choices) && parsed.choices.length === 0 };
+  } catch {
+    return undefined;
   }
 }
 
@@ -121,8 +163,27 @@ function nextEventEnd(events: Buffer, at: number): number {
   return ends.length === 0 ? events.length : Math.min(...ends);
 }
 
-/** A whole answer (`stream: false`): its usage and its first choice's finish reason. */
+/**
+ * A whole answer (`stream: false`): its usage and its first choice's finish reason. Both are found by
+ * byte search and only the usage object is parsed: parsing the whole answer cost more than anything
+ * else the pass-through does with it. A key's quotes cannot occur unescaped inside a JSON string, so
+ * a search for `"usage"` finds only keys; the top-level one comes after the choices in the answers
+ * of every server this relays to. An answer the search cannot read is parsed whole.
+ */
 export function meterOpenAiAnswer(body: Buffer): { usage?: MeteredUsage; finishReason?: string } {
+  const finishReason = firstStringValue(body, FINISH);
+  const key = body.lastIndexOf(USAGE);
+  if (key === -1) return finishReason === undefined ? {} : { finishReason };
+  const start = valueStart(body, key + USAGE.length);
+  const end = start === -1 || body[start] !== 0x7b ? -1 : objectEnd(body, start);
+  if (end !== -1) {
+    try {
+      const usage = usageOf(JSON.parse(body.toString('utf8', start, end)));
+      return { usage, ...(finishReason === undefined ? {} : { finishReason }) };
+    } catch {
+      // not the shape searched for: parsed whole below
+    }
+  }
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { usage?: unknown; choices?: { finish_reason?: unknown }[] };
     const finish = Array.isArray(parsed.choices) ? parsed.choices[0]?.finish_reason : undefined;
@@ -130,4 +191,59 @@ export function meterOpenAiAnswer(body: Buffer): { usage?: MeteredUsage; finishR
   } catch {
     return {};
   }
+}
+
+const isSpace = (byte: number | undefined) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+
+/** Where the value of the key that ends at `afterKey` starts (past the colon and any spaces), or -1. */
+function valueStart(body: Buffer, afterKey: number): number {
+  let at = afterKey;
+  while (isSpace(body[at])) at++;
+  if (body[at] !== 0x3a) return -1;
+  at++;
+  while (isSpace(body[at])) at++;
+  return at < body.length ? at : -1;
+}
+
+/** The string value of the key ending at `afterKey` (finish reasons have no escapes), or undefined. */
+function stringValue(body: Buffer, afterKey: number): string | undefined {
+  const start = valueStart(body, afterKey);
+  if (start === -1 || body[start] !== 0x22) return undefined;
+  const end = body.indexOf(0x22, start + 1);
+  return end === -1 ? undefined : body.toString('latin1', start + 1, end);
+}
+
+function firstStringValue(body: Buffer, key: Buffer): string | undefined {
+  for (let at = body.indexOf(key); at !== -1; at = body.indexOf(key, at + 1)) {
+    const value = stringValue(body, at + key.length);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/** The last string value of `key` (a stream's chunks say `null` until the choice ends). */
+function lastStringValue(body: Buffer, key: Buffer): string | undefined {
+  for (let at = body.lastIndexOf(key); at !== -1; at = at === 0 ? -1 : body.lastIndexOf(key, at - 1)) {
+    const value = stringValue(body, at + key.length);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/** Where the JSON object opening at `start` ends (one past its closing brace), strings skipped; -1 if it does not. */
+function objectEnd(body: Buffer, start: number): number {
+  let depth = 0;
+  for (let at = start; at < body.length; at++) {
+    const byte = body[at];
+    if (byte === 0x22) {
+      // a string: to its closing quote, past escaped ones
+      for (at++; at < body.length && body[at] !== 0x22; at++) if (body[at] === 0x5c) at++;
+    } else if (byte === 0x7b || byte === 0x5b) {
+      depth++;
+    } else if (byte === 0x7d || byte === 0x5d) {
+      depth--;
+      if (depth === 0) return at + 1;
+    }
+  }
+  return -1;
 }
