@@ -73,7 +73,8 @@ export class ApiKeys implements KeyVerifier {
   /** Bumped whenever the cache is cleared, so a lookup that raced a clear does not cache its result. */
   private generation = 0;
   private anyKeysKnown = false;
-  private readonly lastUsed = new Map<string, string>();
+  /** When each key was last used (epoch ms): written as a date only when flushed, not on every request. */
+  private readonly lastUsed = new Map<string, number>();
   private readonly flushTimer: NodeJS.Timeout;
   private flushing?: Promise<void>;
 
@@ -222,17 +223,18 @@ export class ApiKeys implements KeyVerifier {
 
   /** Remembers the key was used; written in batches, not per request. */
   noteUse(keyId: string): void {
-    this.lastUsed.set(keyId, new Date().toISOString());
+    this.lastUsed.set(keyId, Date.now());
   }
 
   async flushLastUsed(): Promise<void> {
     if (this.flushing || this.lastUsed.size === 0) return this.flushing;
-    const batch = new Map(this.lastUsed);
+    const batch = new Map([...this.lastUsed].map(([id, at]) => [id, new Date(at).toISOString()]));
+    const used = new Map(this.lastUsed);
     this.lastUsed.clear();
     this.flushing = this.store
       .touch(batch)
       .catch((error: unknown) => {
-        for (const [id, at] of batch) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
+        for (const [id, at] of used) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
         this.onError(error);
       })
       .finally(() => (this.flushing = undefined));

@@ -39,8 +39,8 @@ export class UsageLedger {
     this.timer.unref();
   }
 
-  record(records: UsageRecord[]): void {
-    this.buffer.push(...records);
+  record(record: UsageRecord): void {
+    this.buffer.push(record);
     if (this.buffer.length > MAX_BUFFERED) {
       const dropped = this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
       this.onError(new Error(`usage buffer full: dropped ${dropped.length} records`));

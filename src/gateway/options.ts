@@ -158,16 +158,27 @@ const OPENAI_RULES: Record<string, Rule> = {
   repeat_penalty: { kind: 'number', min: 0 },
 };
 
-/** OpenAI request parameters (`/v1/chat/completions`, `/v1/completions`) as GenerationOptions. */
-export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOptions {
+const OPENAI_RULE_LIST = Object.entries(OPENAI_RULES);
+
+/**
+ * Checks the OpenAI request parameters the gateway limits (ranges, at most 8 choices and 4 stop
+ * sequences), throwing an OptionsError; returns the checked values by name.
+ */
+export function checkOpenAiOptions(body: Record<string, unknown>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  for (const [key, rule] of Object.entries(OPENAI_RULES)) {
+  for (const [key, rule] of OPENAI_RULE_LIST) {
     const value = body[key];
     if (value === undefined || value === null) continue;
     values[key] = check(key, value, rule);
   }
   const stop = values.stop as string[] | undefined;
   if (stop && stop.length > 4) throw new OptionsError('stop accepts at most 4 sequences');
+  return values;
+}
+
+/** OpenAI request parameters (`/v1/chat/completions`, `/v1/completions`) as GenerationOptions. */
+export function parseOpenAiOptions(body: Record<string, unknown>): GenerationOptions {
+  const values = checkOpenAiOptions(body);
   const result: GenerationOptions = {};
   const maxTokens = (values.max_completion_tokens ?? values.max_tokens) as number | undefined;
   if (maxTokens !== undefined) result.num_predict = maxTokens;

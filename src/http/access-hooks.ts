@@ -202,27 +202,36 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   const recordUsage = (request: FastifyRequest, reply: FastifyReply): void => {
     const principal = request.principal;
     const keyId = principal?.kind === 'key' ? principal.keyId : null;
-    const base = {
-      request_id: crypto.randomUUID(),
+    const requestId = crypto.randomUUID();
+    const surface = surfaceOf(request);
+    const durationMs = Math.round(reply.elapsedTime);
+    // nginx's 499 for a response the client closed before its end, and for one the server's shutdown
+    // cut short (its client got a last line or a 503 saying so).
+    const status = reply.raw.writableFinished && !request.usage?.cutByShutdown ? reply.statusCode : CLIENT_CLOSED_REQUEST;
+    const createdAt = new Date().toISOString();
+    // Each record is one literal of one shape: this runs once per request on every model route.
+    const record = (model: string | null, promptTokens: number, completionTokens: number): UsageRecord => ({
+      request_id: requestId,
       key_id: keyId,
-      surface: surfaceOf(request),
-      duration_ms: Math.round(reply.elapsedTime),
-      // nginx's 499 for a response the client closed before its end, and for one the server's shutdown
-      // cut short (its client got a last line or a 503 saying so).
-      status: reply.raw.writableFinished && !request.usage?.cutByShutdown ? reply.statusCode : CLIENT_CLOSED_REQUEST,
-      created_at: new Date().toISOString(),
-    };
-    const records: UsageRecord[] = [];
+      model,
+      surface,
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      duration_ms: durationMs,
+      status,
+      created_at: createdAt,
+    });
     let tokens = 0;
+    let recorded = false;
     for (const [model, used] of request.usage?.byModel ?? []) {
-      records.push({ ...base, model: normaliseModelName(model), prompt_tokens: used.promptTokens, completion_tokens: used.completionTokens });
+      usageLedger.record(record(normaliseModelName(model), used.promptTokens, used.completionTokens));
       tokens += used.promptTokens + used.completionTokens;
+      recorded = true;
     }
-    if (records.length === 0) {
+    if (!recorded) {
       const named = requestedModels(request)[0];
-      records.push({ ...base, model: named === undefined ? null : normaliseModelName(named), prompt_tokens: 0, completion_tokens: 0 });
+      usageLedger.record(record(named === undefined ? null : normaliseModelName(named), 0, 0));
     }
-    usageLedger.record(records);
     if (keyId !== null && tokens > 0) limiter.addTokens(keyId, tokens);
   };
 }

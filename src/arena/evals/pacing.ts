@@ -66,19 +66,17 @@ export class KeyPacing {
     const keyId = this.key?.keyId ?? null;
     return {
       add: (model, promptTokens, completionTokens) => {
-        this.ledger.record([
-          {
-            request_id: crypto.randomUUID(),
-            key_id: keyId,
-            model: normaliseModelName(model),
-            surface: EVALS_SURFACE,
-            prompt_tokens: promptTokens,
-            completion_tokens: completionTokens,
-            duration_ms: Math.round(performance.now() - started),
-            status: 200,
-            created_at: new Date().toISOString(),
-          },
-        ]);
+        this.ledger.record({
+          request_id: crypto.randomUUID(),
+          key_id: keyId,
+          model: normaliseModelName(model),
+          surface: EVALS_SURFACE,
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          duration_ms: Math.round(performance.now() - started),
+          status: 200,
+          created_at: new Date().toISOString(),
+        });
         if (keyId !== null && promptTokens + completionTokens > 0) this.limiter.addTokens(keyId, promptTokens + completionTokens);
       },
     };
