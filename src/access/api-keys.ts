@@ -80,7 +80,7 @@ export class ApiKeys implements KeyVerifier {
 
   private constructor(
     private readonly store: ApiKeyStore,
-    private readonly hmacSecret: Buffer,
+    private readonly hmacSecret: crypto.KeyObject,
     private readonly shared: SharedEvents,
     private readonly onError: (error: unknown) => void,
   ) {
@@ -97,7 +97,7 @@ export class ApiKeys implements KeyVerifier {
     const key = hmacSecret
       ? Buffer.from(hmacSecret, 'utf8')
       : Buffer.from(await sharedSetting(db, 'api_key_hmac_secret', () => crypto.randomBytes(32).toString('base64')), 'base64');
-    const keys = new ApiKeys(new ApiKeyStore(db), key, shared, onError);
+    const keys = new ApiKeys(new ApiKeyStore(db), crypto.createSecretKey(key), shared, onError);
     keys.anyKeysKnown = (await keys.store.count()) > 0;
     await keys.readSharedEpoch();
     await shared.on('keys', () => {
@@ -129,8 +129,13 @@ export class ApiKeys implements KeyVerifier {
     return `${this.shared.prefix}keys:epoch`;
   }
 
+  /** The keyed hash (HMAC-SHA-256) a key is stored under; the authenticator compares the admin token's too. */
+  digest(secret: string): Buffer {
+    return crypto.createHmac('sha256', this.hmacSecret).update(secret).digest();
+  }
+
   private hash(secret: string): string {
-    return crypto.createHmac('sha256', this.hmacSecret).update(secret).digest('hex');
+    return this.digest(secret).toString('hex');
   }
 
   private clearCache(): void {
@@ -142,8 +147,9 @@ export class ApiKeys implements KeyVerifier {
     return this.anyKeysKnown;
   }
 
-  async verify(secret: string): Promise<Verdict> {
-    const hash = this.hash(secret);
+  /** `digest`: the secret's digest when the caller has made it already. */
+  async verify(secret: string, digest = this.digest(secret)): Promise<Verdict> {
+    const hash = digest.toString('hex');
     const now = Date.now();
     let entry = this.cache.get(hash);
     if (!entry || entry.staleAt <= now) entry = await this.load(hash, secret);

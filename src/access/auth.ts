@@ -28,8 +28,10 @@ export function mayManageModels(principal: Principal | undefined): boolean {
 
 /** The API-key side of authentication, implemented by the key store. */
 export interface KeyVerifier {
-  /** The key's principal, or why it is refused. */
-  verify(secret: string): Promise<Extract<Principal, { kind: 'key' }> | { refused: string }>;
+  /** The keyed hash of a secret: 32 bytes, the same for the same secret. */
+  digest(secret: string): Buffer;
+  /** The key's principal, or why it is refused; `digest` is the secret's, when already made. */
+  verify(secret: string, digest?: Buffer): Promise<Extract<Principal, { kind: 'key' }> | { refused: string }>;
   /** Whether any key was ever created: with none and no admin token, the server is open. */
   anyKeys(): Promise<boolean>;
 }
@@ -39,7 +41,7 @@ export const MANAGE_REFUSED = 'Loading and unloading models needs the admin toke
 export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; status: 401 | 403; message: string; code: string };
 
 function digest(value: string): Buffer {
-  return crypto.createHash('sha256').update(value).digest();
+  return crypto.hash('sha256', value, 'buffer');
 }
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -49,10 +51,11 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 export class Authenticator {
-  private readonly adminDigest?: Buffer;
+  /** The admin token's digest: by SHA-256, then by the keys' own hash once there are keys. */
+  private adminDigest?: Buffer;
 
   constructor(
-    adminToken: string | undefined,
+    private readonly adminToken: string | undefined,
     private keys?: KeyVerifier,
   ) {
     this.adminDigest = adminToken === undefined ? undefined : digest(adminToken);
@@ -64,11 +67,14 @@ export class Authenticator {
 
   useKeys(keys: KeyVerifier): void {
     this.keys = keys;
+    // One digest per request serves both checks: the token is hashed as keys are, and the admin
+    // token was hashed the same way here.
+    if (this.adminToken !== undefined) this.adminDigest = keys.digest(this.adminToken);
   }
 
   /** Digests of equal length compared in constant time: neither the token's content nor its length leaks through timing. */
-  private isAdmin(token: string): boolean {
-    return this.adminDigest !== undefined && crypto.timingSafeEqual(digest(token), this.adminDigest);
+  private isAdmin(tokenDigest: Buffer): boolean {
+    return this.adminDigest !== undefined && crypto.timingSafeEqual(tokenDigest, this.adminDigest);
   }
 
   async authenticate(authorization: string | undefined, level: AccessLevel): Promise<AuthOutcome> {
@@ -79,9 +85,10 @@ export class Authenticator {
     if (token === undefined) {
       return { ok: false, status: 401, message: 'Missing or invalid Authorization header', code: 'missing_api_key' };
     }
-    if (this.isAdmin(token)) return { ok: true, principal: { kind: 'admin' } };
+    const tokenDigest = this.keys ? this.keys.digest(token) : digest(token);
+    if (this.isAdmin(tokenDigest)) return { ok: true, principal: { kind: 'admin' } };
     if (this.keys) {
-      const verdict = await this.keys.verify(token);
+      const verdict = await this.keys.verify(token, tokenDigest);
       if ('refused' in verdict) return { ok: false, status: 401, message: verdict.refused, code: 'invalid_api_key' };
       if (level === 'admin') {
         return { ok: false, status: 403, message: 'This route needs the admin token', code: 'insufficient_permissions' };
