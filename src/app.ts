@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { BackendError, type ModelProvider } from './providers/provider.js';
 import { EmbeddedEngine } from './providers/embedded/engine.js';
 import { Authenticator, type Principal } from './access/auth.js';
-import { accessOf, declareRouteAccess, withAccess } from './access/route-access.js';
+import { accessOf, declareRouteAccess, routeOf, withAccess } from './access/route-access.js';
 import type { LlamaLoader } from './providers/embedded/llama-start.js';
 import { GenerationService, RequestUsage } from './gateway/generation.js';
 import { Metrics } from './gateway/metrics.js';
@@ -72,7 +72,7 @@ function isOpenAiPath(url: string): boolean {
  * has its own).
  */
 function speaksOpenAi(request: FastifyRequest): boolean {
-  if (request.routeOptions.url !== undefined) return surfaceOf(request) === 'openai';
+  if (routeOf(request).url !== undefined) return surfaceOf(request) === 'openai';
   return isOpenAiPath(request.server.prefix);
 }
 
@@ -162,7 +162,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   });
 
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.httpAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.httpAnswered(request.method, routeOf(request).url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     done();
   });

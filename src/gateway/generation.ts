@@ -257,7 +257,7 @@ export class GenerationService {
     };
     let response: http.IncomingMessage;
     try {
-      response = await this.router.relayOpenAi(routed, { ...request, model: routed.name, signal: stop.signal });
+      response = await this.router.relayOpenAi(routed, { endpoint: request.endpoint, model: routed.name, body: request.body, signal: stop.signal });
     } catch (error) {
       if (tracked.cut()) usage?.cut?.();
       tracked.end(outcomeOf(true, undefined), 0, 0, false);

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { bearerToken, MANAGE_REFUSED, mayManageModels } from '../access/auth.js';
-import { accessOf, usesModels } from '../access/route-access.js';
+import { accessOf, routeOf, usesModels } from '../access/route-access.js';
 import { ApiKeys } from '../access/api-keys.js';
 import { inactiveMessage } from '../access/catalog.js';
 import type { GenerationService } from '../gateway/generation.js';
@@ -43,7 +43,7 @@ const REFUSALS = new Set([401, 403, 429]);
 
 /** The API a request used, for the usage ledger: its route's `config.surface`; `ollama` for a route that names none. */
 export function surfaceOf(request: FastifyRequest): string {
-  const surface = request.routeOptions.config?.surface;
+  const surface = routeOf(request).config.surface;
   if (typeof surface === 'function') return surface(request);
   return surface ?? 'ollama';
 }
@@ -82,7 +82,7 @@ function requestedModels(request: FastifyRequest): string[] {
       }
     }
   }
-  const param = request.routeOptions.config?.modelParam;
+  const param = routeOf(request).config.modelParam;
   const named = param === undefined ? undefined : (request.params as Record<string, unknown> | undefined)?.[param];
   if (typeof named === 'string') names.push(named);
   return names.filter((name) => name.trim() !== '');
@@ -151,7 +151,7 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     if (!principal || !usesModels(request)) return;
     // An admin (or anyone on an open server) may still read an inactive model's details, to turn it
     // back on; whoever may manage models may unload it. Nobody may use it, load it included.
-    const inactive = request.routeOptions.config?.inactiveModel;
+    const inactive = routeOf(request).config.inactiveModel;
     const mayReadInactive =
       (inactive === 'read' && principal.kind !== 'key' && request.method === 'GET') || (inactive === 'unload' && mayManageModels(principal));
     for (const name of requestedModels(request)) {
@@ -193,7 +193,7 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // before the hook above, on every route that is not public.
   app.addHook('onResponse', (request, reply, done) => {
     // A path no route matches is no API request, whatever it was refused with.
-    if (!tracked.has(request) && REFUSALS.has(reply.statusCode) && request.routeOptions.url !== undefined && accessOf(request) !== 'public') {
+    if (!tracked.has(request) && REFUSALS.has(reply.statusCode) && routeOf(request).url !== undefined && accessOf(request) !== 'public') {
       recordUsage(request, reply);
     }
     done();
