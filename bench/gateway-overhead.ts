@@ -13,7 +13,7 @@
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { closedLoop, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, type Samples, type Scenario } from './proxy-harness.js';
+import { closedLoop, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, cpuLoadText, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -156,7 +156,7 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in six turns with the rows taking turns, and its ratio to the bare proxy's for a whole body or a stream.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in six turns with the rows taking turns, and its ratio to the bare proxy's for a whole body or a stream.
 
 ${table(
   ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'CPU ms/request', 'CPU / bare proxy', 'failures'],

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
-import { closedLoop, cpuMs, interleavedCpu, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, type Samples } from './proxy-harness.js';
+import { closedLoop, cpuMs, interleavedCpu, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, cpuLoadText, type Samples } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1200);
 const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
@@ -173,7 +173,7 @@ console.log(`## Peers in the same run (${new Date().toISOString().slice(0, 16).r
 sent directly to \`test/support/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
-own user + system time (/proc/<pid>/stat) over ${CPU_REQUESTS} requests at concurrency ${CPU_CONCURRENCY}, in ms, in six turns with the peers taking turns.
+own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in ms, in six turns with the peers taking turns.
 Ratios are to the bare proxy of the same request. Each peer, the mock and the load generator are
 processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (\`LOG_LEVEL=info\`);
 "keys on" sends an API key with a rate limit of its own (checked on every request) and records usage.
