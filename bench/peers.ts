@@ -11,7 +11,10 @@
  * that fails to start or to answer is reported with its failure, not left out.
  *
  * Usage: npx tsx bench/peers.ts [pairs at concurrency 1, default 1200] [requests for the CPU column, default 3000]
+ * With BASELINE=<directory>, the build of another checkout (an earlier commit, `npm ci && npm start`
+ * run there once) is measured beside this one, keys on: `git worktree add /tmp/before <commit>`.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +29,8 @@ const CPU_CONCURRENCY = 4;
 /** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
 const CHUNKS = 4;
 const MODEL = 'mock-openai:latest';
+/** A checkout of an earlier commit, built, to run beside this one (see the usage above). */
+const BASELINE = process.env.BASELINE;
 
 interface Peer {
   name: string;
@@ -67,6 +72,15 @@ const peers: Peer[] = [
     const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL]);
     return { base: `${url}/v1`, pid, headers };
   }),
+  // An earlier build beside this one (BASELINE=<a checkout, built>): what a change did, in the same run.
+  ...(BASELINE
+    ? [
+        await attempt(`ollama-arena at ${revisionOf(BASELINE)}, keys on`, async () => {
+          const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL], BASELINE);
+          return { base: `${url}/v1`, pid, headers };
+        }),
+      ]
+    : []),
   await attempt(`Portkey gateway ${portkeyVersion()}`, async () => {
     const port = await freePort();
     const script = path.join(REPO_ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
@@ -75,6 +89,12 @@ const peers: Peer[] = [
     return { base: `http://127.0.0.1:${port}/v1`, pid, headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock}/v1`, authorization: 'Bearer sk-unused' } };
   }),
 ];
+
+/** The commit a checkout is at, for the report. */
+function revisionOf(checkout: string): string {
+  const head = spawnSync('git', ['-C', checkout, 'log', '-1', '--format=%h'], { encoding: 'utf8' }).stdout.trim();
+  return head || checkout;
+}
 
 function portkeyVersion(): string {
   const file = path.join(REPO_ROOT, 'node_modules/@portkey-ai/gateway/package.json');

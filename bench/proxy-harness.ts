@@ -47,14 +47,23 @@ export async function startMockProcessWithPid(args: string[]): Promise<{ urls: R
 
 /**
  * The gateway as `npm start` runs it (default log level), with an empty models dir, ready once it
- * lists every model of `models`. `env` adds settings (WEB_CHAT_TOKEN, ...).
+ * lists every model of `models`. `env` adds settings (WEB_CHAT_TOKEN, ...). `checkout`: another
+ * checkout of the project to run instead of this one (an earlier commit, to compare builds in one run),
+ * built already (`npm ci && npm start` there once).
  */
-export async function startGateway(backends: { ollama?: string; openai?: string }, models: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+export async function startGateway(
+  backends: { ollama?: string; openai?: string },
+  models: string[],
+  env: Record<string, string> = {},
+  checkout = REPO_ROOT,
+): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   // The server as `npm start` runs it: the one-file build of src/, made first if it is out of date.
-  await ensureServerBuilt();
-  const child = spawn(process.execPath, ['dist/main.mjs'], {
-    cwd: REPO_ROOT,
+  if (checkout === REPO_ROOT) await ensureServerBuilt();
+  const main = path.join(checkout, 'dist/main.mjs');
+  if (!fs.existsSync(main)) throw new Error(`${main} is not built: run \`npm ci && npm start\` in ${checkout} once`);
+  const child = spawn(process.execPath, [main], {
+    cwd: checkout,
     env: {
       ...process.env,
       PORT: String(port),
@@ -166,9 +175,13 @@ export async function closedLoop(scenario: Scenario, concurrency: number, pairs:
 }
 
 /** A gateway with API management on: an admin token, and an API key whose rate limit is checked on every request (never reached). */
-export async function startGatewayWithKey(backends: { ollama?: string; openai?: string }, models: string[]): Promise<{ url: string; pid: number; headers: Record<string, string> }> {
+export async function startGatewayWithKey(
+  backends: { ollama?: string; openai?: string },
+  models: string[],
+  checkout = REPO_ROOT,
+): Promise<{ url: string; pid: number; headers: Record<string, string> }> {
   const token = 'bench-admin-token';
-  const { url, pid } = await startGateway(backends, models, { WEB_CHAT_TOKEN: token });
+  const { url, pid } = await startGateway(backends, models, { WEB_CHAT_TOKEN: token }, checkout);
   const created = await fetch(`${url}/api/admin/keys`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
