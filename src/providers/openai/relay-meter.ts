@@ -105,20 +105,8 @@ const CHOICES = Buffer.from('"choices"');
  * undefined for an event the search cannot read (one whose data spans several lines, say).
  */
 function usageEvent(events: Buffer, usageKey: number, start: number, end: number): UsageEvent | undefined {
-  const value = valueStart(events, usageKey + USAGE.length);
-  if (value === -1 || value >= end) return undefined;
-  let usage: unknown = null;
-  if (events[value] === 0x7b) {
-    const close = objectEnd(events, value);
-    if (close === -1 || close > end) return undefined;
-    try {
-      usage = JSON.parse(events.toString('utf8', value, close));
-    } catch {
-      return undefined;
-    }
-  } else if (!events.subarray(value, value + 4).equals(NULL)) {
-    return undefined;
-  }
+  const found = usageValue(events, usageKey, end);
+  if (!found) return undefined;
   const choices = events.indexOf(CHOICES, start);
   let choicesEmpty = false;
   if (choices !== -1 && choices < end) {
@@ -129,7 +117,25 @@ function usageEvent(events: Buffer, usageKey: number, start: number, end: number
       choicesEmpty = events[list] === 0x5d;
     }
   }
-  return { usage, choicesEmpty };
+  return { usage: found.usage, choicesEmpty };
+}
+
+/**
+ * The value of the `"usage"` key found at `usageKey`, read without parsing anything around it: the
+ * usage object parsed alone, or null. Undefined when the value is neither or does not end before `end`.
+ */
+function usageValue(body: Buffer, usageKey: number, end = body.length): { usage: unknown } | undefined {
+  const value = valueStart(body, usageKey + USAGE.length);
+  if (value === -1 || value >= end) return undefined;
+  if (body.subarray(value, value + NULL.length).equals(NULL)) return { usage: null };
+  if (body[value] !== 0x7b) return undefined;
+  const close = objectEnd(body, value);
+  if (close === -1 || close > end) return undefined;
+  try {
+    return { usage: JSON.parse(body.toString('utf8', value, close)) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The event's data lines joined and parsed whole. */
@@ -174,16 +180,9 @@ export function meterOpenAiAnswer(body: Buffer): { usage?: MeteredUsage; finishR
   const finishReason = firstStringValue(body, FINISH);
   const key = body.lastIndexOf(USAGE);
   if (key === -1) return finishReason === undefined ? {} : { finishReason };
-  const start = valueStart(body, key + USAGE.length);
-  const end = start === -1 || body[start] !== 0x7b ? -1 : objectEnd(body, start);
-  if (end !== -1) {
-    try {
-      const usage = usageOf(JSON.parse(body.toString('utf8', start, end)));
-      return { usage, ...(finishReason === undefined ? {} : { finishReason }) };
-    } catch {
-      // not the shape searched for: parsed whole below
-    }
-  }
+  const found = usageValue(body, key);
+  if (found) return { usage: usageOf(found.usage), ...(finishReason === undefined ? {} : { finishReason }) };
+  // not the shape searched for: parsed whole
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { usage?: unknown; choices?: { finish_reason?: unknown }[] };
     const finish = Array.isArray(parsed.choices) ? parsed.choices[0]?.finish_reason : undefined;
