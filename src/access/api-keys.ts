@@ -234,11 +234,10 @@ export class ApiKeys implements KeyVerifier {
 
   async flushLastUsed(): Promise<void> {
     if (this.flushing || this.lastUsed.size === 0) return this.flushing;
-    const batch = new Map([...this.lastUsed].map(([id, at]) => [id, new Date(at).toISOString()]));
     const used = new Map(this.lastUsed);
     this.lastUsed.clear();
     this.flushing = this.store
-      .touch(batch)
+      .touch(new Map([...used].map(([id, at]) => [id, new Date(at).toISOString()])))
       .catch((error: unknown) => {
         for (const [id, at] of used) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
         this.onError(error);
