@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, startServer, type RunningServer } from '../support/server.js';
+import { ndjsonLines, postJson, startServer, type RunningServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
 import { followEval, getEval, runEval, startEval, STORY, type Json } from '../support/evals.js';
 import { wilson } from '../../src/arena/evals/summary.js';
@@ -104,6 +104,27 @@ describe.each(STORES)('evaluations on $store', ({ setup }) => {
     // A finished evaluation's feed gives its state and ends at once.
     const late = await followEval(server.url, id);
     expect(late).toEqual([{ type: 'snapshot', status: 'done', progress: { done: 4, total: 4 } }, { type: 'end', status: 'done' }]);
+  });
+
+  it('gives every feed that joins mid-run its snapshot first, and each cell once', async () => {
+    const id = await startEval(server.url, { prompts: ['Once upon a time', 'A dog', 'The sun', 'A cat'], model_instances: [STORY, { ...STORY, temperature: 1.1 }], repeats: 2, concurrency: 4 });
+    const total = 16;
+    // A feed joins at each cell event of the first one, when a next cell is most likely being stored.
+    const joined: Promise<Json[]>[] = [];
+    const first = await fetch(`${server.url}/api/evals/${id}/events`);
+    for await (const event of ndjsonLines<Json>(first)) {
+      if (event.type === 'cell') joined.push(followEval(server.url, id));
+      if (event.type === 'end') break;
+    }
+    expect(joined.length).toBeGreaterThan(0);
+    for (const events of await Promise.all(joined)) {
+      expect(events[0]).toMatchObject({ type: 'snapshot' });
+      const cells = events.filter((e) => e.type === 'cell');
+      const keys = new Set(cells.map((e) => `${e.cell.prompt_index}/${e.cell.instance_id}/${e.cell.repeat}`));
+      expect(keys.size).toBe(cells.length);
+      expect(events[0]!.progress.done + cells.length).toBe(total);
+      expect(events.at(-1)).toEqual({ type: 'end', status: 'done' });
+    }
   });
 
   it('exports JSON, CSV and Markdown, lists, and re-runs the failed cells', async () => {

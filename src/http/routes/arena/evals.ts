@@ -179,11 +179,18 @@ export function evalRoutes(services: Services) {
     async function follow(reply: FastifyReply, id: string, asSse: boolean): Promise<FastifyReply> {
       const stream = new PushStream<string>();
       const write = (event: EvalEvent | { type: 'snapshot' | 'ping'; [key: string]: unknown }) => stream.push(asSse ? sse(event) : ndjson(event));
+      // Events that come while the state is read wait for the snapshot, so that it is always first; and
+      // what the snapshot already counts (a cell stored just before it was read) is not told again.
+      let snapshot: { status: string; progress: { done: number; total: number } } | null = null;
+      const held: EvalEvent[] = [];
       const onEvent = (event: EvalEvent) => {
-        write(event);
-        if (event.type === 'end') stop();
+        if (!snapshot) held.push(event);
+        else if (!toldBy(snapshot, event)) {
+          write(event);
+          if (event.type === 'end') stop();
+        }
       };
-      // Listen first, then read the state: an event between the two is seen twice at worst, never lost.
+      // Listen first, then read the state: no event between the two is lost.
       jobs.events.on(id, onEvent);
       const heartbeat = setInterval(() => write({ type: 'ping' }), HEARTBEAT_MS);
       const stop = () => {
@@ -196,14 +203,24 @@ export function evalRoutes(services: Services) {
       reply.raw.on('close', stop);
       const current = await store.get(id);
       const view = current && (await evals.view(current));
-      write({ type: 'snapshot', status: view?.status ?? 'failed', progress: view?.progress ?? { done: 0, total: 0 } });
+      snapshot = { status: view?.status ?? 'failed', progress: view?.progress ?? { done: 0, total: 0 } };
+      write({ type: 'snapshot', ...snapshot });
       if (!current || FINISHED.has(current.status)) {
         write({ type: 'end', status: current?.status ?? 'failed' });
         stop();
+      } else {
+        for (const event of held.splice(0)) onEvent(event);
       }
       // Unfinished and run nowhere (its replica stopped) is no end: once its lease passes this replica,
       // or another, resumes it and its events follow.
       return sendStream(reply, asSse ? 'text/event-stream' : 'application/x-ndjson', stream);
     }
   };
+}
+
+/** Whether a snapshot of an evaluation already tells what this event says. */
+function toldBy(snapshot: { status: string; progress: { done: number } }, event: EvalEvent): boolean {
+  if (event.type === 'status') return event.status === snapshot.status;
+  if (event.type === 'cell' || event.type === 'judgement') return event.progress.done <= snapshot.progress.done;
+  return false;
 }
