@@ -154,7 +154,7 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     request.usage = new RequestUsage();
-    const outcome = await services.auth.authenticate(request.headers.authorization, accessOf(request));
+    const outcome = await services.auth.authenticate(request.headers.authorization, accessOf(request), request.raw.socket);
     if (!outcome.ok) {
       return reply.code(outcome.status).send(errorBody(request, outcome.status, outcome.message, undefined, outcome.code));
     }

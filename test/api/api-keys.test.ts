@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startServer, tempDir, type RunningServer } from '../support/server.js';
 import { STORES } from '../support/stores.js';
@@ -157,6 +158,40 @@ describe.each(STORES)('API keys on $store', ({ setup }) => {
     expect(await refused.json()).toEqual({ error: 'Invalid API key provided' });
     expect((await listKeys(server)).find((k) => k.id === id)).toMatchObject({ status: 'revoked', revoked_at: expect.any(String) });
     expect((await fetch(`${server.url}/api/admin/keys/nope`, { method: 'DELETE', headers: admin })).status).toBe(404);
+  });
+
+  it('judges every request on one keep-alive connection by its own token: several clients, a revocation', async () => {
+    // A proxy in front of the gateway carries several clients' requests on one connection.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ask = (path: string, token: string, method = 'GET') =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const request = http.request(`${server.url}${path}`, { method, agent, headers: bearer(token) }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode!, reused: request.reusedSocket }));
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    try {
+      const one = await createKey(server, { name: 'conn-one' });
+      const two = await createKey(server, { name: 'conn-two' });
+      const changed = one.key.slice(0, -1) + (one.key.endsWith('a') ? 'b' : 'a');
+      const answers = [
+        await ask('/api/models', one.key),
+        await ask('/api/models', changed),
+        await ask('/api/admin/keys', one.key),
+        await ask('/api/admin/keys', ADMIN_TOKEN),
+        await ask('/api/models', two.key),
+        await ask('/api/models', one.key),
+      ];
+      expect(answers.map((a) => a.status)).toEqual([200, 401, 403, 200, 200, 200]);
+      expect(answers.slice(1).every((a) => a.reused)).toBe(true);
+      expect((await fetch(`${server.url}/api/admin/keys/${one.id}`, { method: 'DELETE', headers: admin })).status).toBe(200);
+      expect(await ask('/api/models', one.key)).toEqual({ status: 401, reused: true });
+      expect(await ask('/api/models', two.key)).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('rotates a secret: same key, new secret, old one refused', async () => {
