@@ -1,10 +1,10 @@
-import type http from 'node:http';
 import type { ArenaMetrics } from '../domain/arena.js';
 import type {
   ChatRequest,
   CompletionRequest,
   GenerationEvent,
   GenerationStats,
+  RelayAnswer,
   RelayRequest,
   StreamPart,
   TokenLogprob,
@@ -42,9 +42,9 @@ interface RelayOutcome {
   incomplete: boolean;
 }
 
-/** A generation passed through in OpenAI's wire format: the server's response and the accounting's two calls. */
+/** A generation passed through in OpenAI's wire format: the server's answer and the accounting's calls. */
 export interface RelayedGeneration {
-  response: http.IncomingMessage;
+  answer: RelayAnswer;
   /** True once the server's shutdown has cut it: the answer must end telling the client so. */
   cut(): boolean;
   /** The answer's first piece arrived (its time to first token). */
@@ -255,16 +255,16 @@ export class GenerationService {
       if (!incomplete) return finishReason === 'length' ? 'length' : 'stop';
       return stop.signal.aborted ? 'abort' : 'error';
     };
-    let response: http.IncomingMessage;
+    let answer: RelayAnswer;
     try {
-      response = await this.router.relayOpenAi(routed, { endpoint: request.endpoint, model: routed.name, body: request.body, signal: stop.signal });
+      answer = await this.router.relayOpenAi(routed, { endpoint: request.endpoint, model: routed.name, body: request.body, signal: stop.signal });
     } catch (error) {
       if (tracked.cut()) usage?.cut?.();
       tracked.end(outcomeOf(true, undefined), 0, 0, false);
       throw tracked.cut() ? new ShutdownError() : error;
     }
     return {
-      response,
+      answer,
       cut: tracked.cut,
       firstPiece: tracked.firstPiece,
       finish: ({ usage: counts, finishReason, pieces, incomplete }) => {

@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import { normaliseModelName } from '../shared/model-names.js';
 import {
   BackendError,
@@ -8,6 +7,7 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type ModelInfo,
+  type RelayAnswer,
   type RelayRequest,
   type StreamPart,
 } from '../providers/provider.js';
@@ -222,12 +222,12 @@ export class ModelRouter {
    * Passes a request in OpenAI's wire format to the best replica, failing over as `stream` does while
    * no answer has begun. The replica counts as busy until the response has closed.
    */
-  relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<http.IncomingMessage> {
+  relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<RelayAnswer> {
     return this.firstAnswering(
       model,
       request.signal,
       (backend) => backend.relayOpenAi!(request),
-      (response, release) => response.once('close', release),
+      (answer, release) => answer.body.once('close', release),
     );
   }
 

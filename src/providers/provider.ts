@@ -8,7 +8,7 @@
  * fails over. The router and the pull jobs ask a provider what it can do (an optional method is there
  * or not, a capability flag says what it means); nothing branches on which provider it is.
  */
-import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import type { ChatRequest, CompletionRequest, EmbedRequest, EmbedResult, GenerationStats, ModelInfo, PullProgress, TokenLogprob } from './types.js';
 import type { ToolCall } from '../domain/chat.js';
 import type { AbortLike } from '../shared/abort-switch.js';
@@ -49,6 +49,14 @@ export interface RelayRequest {
   /** The client's JSON body as it was written. */
   body: Record<string, unknown>;
   signal: AbortLike;
+}
+
+/** A passed-through answer, once its headers are in: whatever the status, the body is the server's. */
+export interface RelayAnswer {
+  status: number;
+  contentType: string | undefined;
+  /** The body as it arrives: 'data', 'end', 'error', and 'close' last however it ended. */
+  body: Readable;
 }
 
 /** What a provider's `pull` accepts, and where the pulled model ends up. */
@@ -100,7 +108,7 @@ export interface ModelProvider {
    * there, throws a retryable BackendError instead. Present where the server speaks OpenAI's wire
    * format, so that the gateway's /v1 needs no translation in between (see RelayRequest).
    */
-  relayOpenAi?(request: RelayRequest): Promise<http.IncomingMessage>;
+  relayOpenAi?(request: RelayRequest): Promise<RelayAnswer>;
   /** A cheap liveness probe: what brings a replica the router marked down back. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import {
   BackendError,
+  type RelayAnswer,
   type ChatRequest,
   type RelayRequest,
   type CompletionRequest,
@@ -10,7 +11,7 @@ import {
   type ModelProvider,
   type StreamPart,
 } from '../provider.js';
-import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
+import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, readBody, sseBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
 import { OpenAiStreamState, fromOpenAiChunk, fromOpenAiModels, fromOpenAiStreamEnd, openAiClientError } from './from-openai.js';
 import { toOpenAiChat, toOpenAiCompletion } from './to-openai.js';
 import type { OpenAiChunk, OpenAiEmbeddings, OpenAiModelList } from './wire.js';
@@ -98,18 +99,16 @@ export class OpenAICompatibleBackend implements ModelProvider {
     return generationStream(this.upstream, '/completions', toOpenAiCompletion(request, this.upstreamId(request.model)), request.signal, 'text/event-stream', openAiParts);
   }
 
-  async relayOpenAi({ endpoint, model, body, signal }: RelayRequest): Promise<http.IncomingMessage> {
-    const response = await this.upstream.request(endpoint === 'chat' ? '/chat/completions' : '/completions', {
-      method: 'POST',
-      body: { ...body, model: this.upstreamId(model) },
+  async relayOpenAi({ endpoint, model, body, signal }: RelayRequest): Promise<RelayAnswer> {
+    const answer = await this.upstream.relay(endpoint === 'chat' ? '/chat/completions' : '/completions', JSON.stringify({ ...body, model: this.upstreamId(model) }), {
       signal,
       accept: body.stream === true ? 'text/event-stream' : 'application/json',
     });
-    const status = response.statusCode ?? 502;
     // The server's own 4xx is about the client's request and is its answer; its 5xx, or a refusal of
-    // the gateway's key, is the gateway's trouble (ensureOk throws those as retryable).
-    if (status >= 500 || status === 401 || status === 403) await this.upstream.ensureOk(response);
-    return response;
+    // the gateway's key, is the gateway's trouble (thrown as retryable, so another replica is tried).
+    const { status } = answer;
+    if (status >= 500 || status === 401 || status === 403) throw this.upstream.failure(status, await readBody(answer.body).catch(() => ''));
+    return answer;
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {

@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
 import type { RoutedModel } from '../../../gateway/router.js';
@@ -50,14 +49,13 @@ export async function relayOpenAi(
   // and keeps the usage event from a client that did not.
   const sent = streaming.stream && !streaming.includeUsage ? { ...body, stream_options: { ...(isRecord(body.stream_options) ? body.stream_options : {}), include_usage: true } } : body;
   const relayed = await services.generation.relayOpenAi(model, { endpoint, body: sent }, stop, request.usage);
-  const { response } = relayed;
-  const status = response.statusCode ?? 502;
-  const type = response.headers['content-type'] ?? 'application/json';
+  const { body: upstream, status } = relayed.answer;
+  const type = relayed.answer.contentType ?? 'application/json';
   reply.code(status);
   if (!streaming.stream || status !== 200 || !type.startsWith('text/event-stream')) {
     let answer: Buffer;
     try {
-      answer = await wholeBody(response);
+      answer = await wholeBody(upstream);
     } catch (error) {
       relayed.finish({ pieces: 0, incomplete: true });
       if (relayed.cut()) throw new ShutdownError();
@@ -89,26 +87,26 @@ export async function relayOpenAi(
       held = [];
       resolve(sendStreamBody(reply, type, out));
     };
-    response.on('data', (chunk: Buffer) => {
+    upstream.on('data', (chunk: Buffer) => {
       relayed.firstPiece();
       const pass = meter.read(chunk);
       if (!flowing) {
         if (held.length === 0) setImmediate(() => ended || stream());
         held.push(pass);
       } else if (pass.length > 0 && !out.write(pass)) {
-        response.pause();
-        out.once('drain', () => response.resume());
+        upstream.pause();
+        out.once('drain', () => upstream.resume());
       }
     });
-    response.once('end', () => {
+    upstream.once('end', () => {
       ended = true;
       const rest = meter.end();
       finish(false);
       if (flowing) return void out.end(rest);
       resolve(reply.header('content-type', type).header('cache-control', 'no-cache').send(Buffer.concat([...held, rest])));
     });
-    response.on('error', () => undefined); // its 'close' below ends the answer
-    response.once('close', () => {
+    upstream.on('error', () => undefined); // its 'close' below ends the answer
+    upstream.once('close', () => {
       if (ended) return;
       ended = true;
       // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
@@ -139,12 +137,13 @@ function shutdownFrames(endpoint: RelayRequest['endpoint'], sent: OpenAiStreamMe
 }
 
 /** The body read whole, with plain listeners: an async iterator costs promises per chunk on the busiest path. */
-function wholeBody(response: IncomingMessage): Promise<Buffer> {
+function wholeBody(body: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    response.once('error', reject);
-    response.once('close', () => response.complete || reject(new Error('the connection closed before the end of the answer')));
+    body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once('error', reject);
+    // After an 'end' the answer is settled already; a close without one is a break.
+    body.once('close', () => reject(new Error('the connection closed before the end of the answer')));
   });
 }
