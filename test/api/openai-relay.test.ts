@@ -165,3 +165,48 @@ describe('passing through, with replicas, limits and a catalog', () => {
     expect(slow.lastBodies.get('/v1/chat/completions')).toMatchObject({ temperature: 0.25 });
   });
 });
+
+describe('passing through to servers that do not answer', () => {
+  let stalled: MockUpstream;
+  let gone: MockUpstream;
+  let ok: MockUpstream;
+  let gateway: RunningServer;
+  let alone: RunningServer;
+
+  beforeAll(async () => {
+    stalled = await startMockUpstream({ models: ['story'], mode: 'stall' });
+    gone = await startMockUpstream({ models: ['story'] });
+    ok = await startMockUpstream({ models: ['story'] });
+    gateway = await startServer({ MODELS_DIR: tempDir('relay-models-') }, [
+      new OpenAICompatibleBackend(gone.url),
+      new OpenAICompatibleBackend(stalled.url, { responseTimeoutMs: 1_000 }),
+      new OpenAICompatibleBackend(ok.url),
+    ]);
+    alone = await startServer({ MODELS_DIR: tempDir('relay-models-') }, [new OpenAICompatibleBackend(stalled.url, { responseTimeoutMs: 1_000 })]);
+    // Listed while it ran, then gone: its connections are refused from now on.
+    await gone.close();
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await alone?.close();
+    await stalled?.close();
+    await ok?.close();
+  });
+
+  it('fails over from a server that refuses the connection and from one that never answers', async () => {
+    const before = stalled.hits.get('/v1/chat/completions') ?? 0;
+    for (const stream of [false, true, false, true]) {
+      const response = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'story', messages, max_tokens: 2, stream });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain(stream ? 'data: [DONE]' : '"chat.completion"');
+    }
+    expect(stalled.hits.get('/v1/chat/completions') ?? 0).toBeGreaterThan(before);
+    expect(ok.hits.get('/v1/chat/completions')).toBe(4);
+  });
+
+  it('answers 504 when the only server never answers', async () => {
+    const response = await postJson(`${alone.url}/v1/chat/completions`, { model: 'story', messages, max_tokens: 2 });
+    expect(response.status).toBe(504);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/did not answer within 1 s/);
+  });
+});
