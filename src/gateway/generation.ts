@@ -33,9 +33,9 @@ export interface GenerationPolicy {
 /** What the caller of `relayOpenAi` read off the answer it passed through, for the accounting. */
 interface RelayOutcome {
   /** Token counts as the server reported them. */
-  usage?: { promptTokens: number; completionTokens: number };
+  usage?: { promptTokens: number; completionTokens: number } | undefined;
   /** OpenAI's `finish_reason` (of the last choice that had one). */
-  finishReason?: string;
+  finishReason?: string | undefined;
   /** Pieces of answer streamed: each counts as a token when the server reported no usage. */
   pieces: number;
   /** The answer stopped before its end (the client left, the server failed, the shutdown cut it). */

@@ -176,19 +176,19 @@ function nextEventEnd(events: Buffer, at: number): number {
  * a search for `"usage"` finds only keys; the top-level one comes after the choices in the answers
  * of every server this relays to. An answer the search cannot read is parsed whole.
  */
-export function meterOpenAiAnswer(body: Buffer): { usage?: MeteredUsage; finishReason?: string } {
+export function meterOpenAiAnswer(body: Buffer): { usage: MeteredUsage | undefined; finishReason: string | undefined } {
   const finishReason = firstStringValue(body, FINISH);
   const key = body.lastIndexOf(USAGE);
-  if (key === -1) return finishReason === undefined ? {} : { finishReason };
+  if (key === -1) return { usage: undefined, finishReason };
   const found = usageValue(body, key);
-  if (found) return { usage: usageOf(found.usage), ...(finishReason === undefined ? {} : { finishReason }) };
+  if (found) return { usage: usageOf(found.usage), finishReason };
   // not the shape searched for: parsed whole
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { usage?: unknown; choices?: { finish_reason?: unknown }[] };
     const finish = Array.isArray(parsed.choices) ? parsed.choices[0]?.finish_reason : undefined;
-    return { usage: usageOf(parsed.usage), ...(typeof finish === 'string' ? { finishReason: finish } : {}) };
+    return { usage: usageOf(parsed.usage), finishReason: typeof finish === 'string' ? finish : undefined };
   } catch {
-    return {};
+    return { usage: undefined, finishReason: undefined };
   }
 }
 

@@ -63,7 +63,9 @@ export async function relayOpenAi(
     }
     const ok = status >= 200 && status < 300;
     if (ok) relayed.firstPiece();
-    relayed.finish({ ...(ok ? meterOpenAiAnswer(answer) : {}), pieces: 0, incomplete: !ok });
+    // One shape of object whatever was read: this runs on every relayed answer.
+    const read = ok ? meterOpenAiAnswer(answer) : undefined;
+    relayed.finish({ usage: read?.usage, finishReason: read?.finishReason, pieces: 0, incomplete: !ok });
     return reply.header('content-type', type).send(answer);
   }
 
@@ -143,7 +145,6 @@ function wholeBody(body: Readable): Promise<Buffer> {
     body.on('data', (chunk: Buffer) => chunks.push(chunk));
     body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     body.once('error', reject);
-    // After an 'end' the answer is settled already; a close without one is a break.
-    body.once('close', () => reject(new Error('the connection closed before the end of the answer')));
+    body.once('close', () => body.readableEnded || reject(new Error('the connection closed before the end of the answer')));
   });
 }
