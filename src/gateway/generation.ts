@@ -4,7 +4,7 @@ import type {
   CompletionRequest,
   GenerationEvent,
   GenerationStats,
-  RelayAnswer,
+  ServerAnswer,
   RelayRequest,
   StreamPart,
   TokenLogprob,
@@ -44,7 +44,7 @@ interface RelayOutcome {
 
 /** A generation passed through in OpenAI's wire format: the server's answer and the accounting's calls. */
 export interface RelayedGeneration {
-  answer: RelayAnswer;
+  answer: ServerAnswer;
   /** True once the server's shutdown has cut it: the answer must end telling the client so. */
   cut(): boolean;
   /** The answer's first piece arrived (its time to first token). */
@@ -255,7 +255,7 @@ export class GenerationService {
       if (!incomplete) return finishReason === 'length' ? 'length' : 'stop';
       return stop.signal.aborted ? 'abort' : 'error';
     };
-    let answer: RelayAnswer;
+    let answer: ServerAnswer;
     try {
       answer = await this.router.relayOpenAi(routed, { endpoint: request.endpoint, model: routed.name, body: request.body, signal: stop.signal });
     } catch (error) {

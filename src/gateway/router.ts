@@ -7,7 +7,7 @@ import {
   type EmbedRequest,
   type EmbedResult,
   type ModelInfo,
-  type RelayAnswer,
+  type ServerAnswer,
   type RelayRequest,
   type StreamPart,
 } from '../providers/provider.js';
@@ -222,7 +222,7 @@ export class ModelRouter {
    * Passes a request in OpenAI's wire format to the best replica, failing over as `stream` does while
    * no answer has begun. The replica counts as busy until the response has closed.
    */
-  relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<RelayAnswer> {
+  relayOpenAi(model: RoutedModel, request: RelayRequest): Promise<ServerAnswer> {
     return this.firstAnswering(
       model,
       request.signal,

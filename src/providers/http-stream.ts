@@ -1,22 +1,22 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Pool, errors as undiciErrors } from 'undici';
-import { BackendError, type DoneReason, type FinishStats, type RelayAnswer, type StreamPart } from './provider.js';
+import { BackendError, type DoneReason, type FinishStats, type ServerAnswer, type StreamPart } from './provider.js';
 import { type ToolCall } from '../domain/chat.js';
 import type { AbortLike } from '../shared/abort-switch.js';
 
 /**
- * The HTTP client the Ollama and OpenAI-compatible backends share: one keep-alive agent per upstream,
- * upstream failures turned into BackendErrors the router understands (connection trouble and 5xx are
- * retryable on another replica, 4xx are the client's), and NDJSON / SSE bodies read as they arrive.
- * It is node:http rather than fetch: Node streams straight from the socket, no web-stream layer per
- * chunk, on the path every token takes (bench/RESULTS.md, Gateway overhead).
+ * The HTTP client the Ollama and OpenAI-compatible backends share: one pool of keep-alive connections
+ * per upstream, upstream failures turned into BackendErrors the router understands (connection
+ * trouble and 5xx are retryable on another replica, 4xx are the client's), and NDJSON / SSE bodies
+ * read as they arrive. It is undici's Pool: bodies are Node streams read straight from the socket (no
+ * web-stream layer per chunk, as fetch has), and per request it costs about a quarter less CPU than
+ * node:http's ClientRequest and agent (bench/RESULTS.md, Gateway overhead).
  */
 
 export interface UpstreamRequest {
   method?: 'GET' | 'POST' | 'DELETE';
+  /** Sent as JSON: a string as it is, anything else serialised. */
   body?: unknown;
   signal?: AbortLike;
   /** Time allowed until the response headers arrive (model loads happen before them on Ollama). */
@@ -31,13 +31,9 @@ export const GENERATION_TIMEOUT_MS = 5 * 60_000;
 export const METADATA_TIMEOUT_MS = 5_000;
 
 export class Upstream {
-  private readonly agent: http.Agent;
-  /** Host, port and base path, parsed once: URL parsing per request is measurable on the hot path. */
-  private readonly target: { protocol: string; hostname: string; port: string; basePath: string };
-  private readonly transport: typeof http | typeof https;
-  /** The server's origin, for the pass-through path's connections (see relay). */
-  private readonly origin: string;
-  private pool?: Pool;
+  /** The path every request's path is appended to (`/v1` of `http://host:8000/v1`). */
+  private readonly basePath: string;
+  private readonly pool: Pool;
 
   constructor(
     baseUrl: string,
@@ -53,75 +49,28 @@ export class Upstream {
     private readonly clientError?: (status: number, message: string, body: string) => BackendError | undefined,
   ) {
     const base = new URL(baseUrl);
-    this.target = { protocol: base.protocol, hostname: base.hostname.replace(/^\[|\]$/g, ''), port: base.port, basePath: base.pathname.replace(/\/+$/, '') };
-    this.transport = base.protocol === 'https:' ? https : http;
-    this.origin = base.origin;
-    // Keep-alive saves a TCP handshake per request; the socket cap leaves room for many streams at once.
-    this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+    this.basePath = base.pathname.replace(/\/+$/, '');
+    // Room for many streams at once. No limit on a body's pauses: a generation may think for long
+    // between two tokens, and a client's departure or the shutdown stops it instead.
+    this.pool = new Pool(base.origin, { connections: 256, bodyTimeout: 0 });
   }
 
-  /** Sends a request and resolves with the response once its headers are in, whatever its status. */
-  request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs, accept = 'application/json' }: UpstreamRequest = {}): Promise<http.IncomingMessage> {
-    const { protocol, hostname, port, basePath } = this.target;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const req = this.transport.request({
-        protocol,
-        hostname,
-        port,
-        path: basePath + path,
-        method,
-        agent: this.agent,
-        headers: {
-          ...this.headers,
-          accept,
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-        },
-      });
-      const timer = setTimeout(() => {
-        req.destroy(new BackendError(`${this.label} did not answer within ${Math.round(timeoutMs / 1000)} s`, 504, true));
-      }, timeoutMs);
-      const onAbort = () => req.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('response', (response) => {
-        clearTimeout(timer);
-        // The abort listener stays until the body is done, so aborting also stops a stream in progress.
-        response.once('close', () => signal?.removeEventListener('abort', onAbort));
-        resolve(response);
-      });
-      req.on('error', (error) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (signal?.aborted) return reject(signal.reason);
-        reject(error instanceof BackendError ? error : this.unreachable(error));
-      });
-      req.end(payload);
-    });
-  }
-
-  /**
-   * A POST on the pass-through path, resolved once the headers are in, whatever the status. It goes by
-   * undici rather than node:http: per request its client costs about a quarter less CPU than node:http's
-   * request and agent, and that path is where the gateway is held to the cost of a bare proxy
-   * (bench/RESULTS.md, Gateway overhead). Errors are those of `request`.
-   */
-  async relay(path: string, payload: string, { signal, accept, timeoutMs = this.responseTimeoutMs }: { signal: AbortLike; accept: string; timeoutMs?: number }): Promise<RelayAnswer> {
-    // As many connections as the agent's sockets; no idle limit on a body (a long generation may pause).
-    this.pool ??= new Pool(this.origin, { connections: 256, bodyTimeout: 0 });
+  /** Sends a request and resolves with the answer once its headers are in, whatever its status. */
+  async request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs, accept = 'application/json' }: UpstreamRequest = {}): Promise<ServerAnswer> {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     try {
-      const { statusCode, headers, body } = await this.pool.request({
-        path: this.target.basePath + path,
-        method: 'POST',
-        headers: { ...this.headers, accept, 'content-type': 'application/json' },
+      const answer = await this.pool.request({
+        path: this.basePath + path,
+        method,
+        headers: payload === undefined ? { ...this.headers, accept } : { ...this.headers, accept, 'content-type': 'application/json' },
         body: payload,
         signal,
         headersTimeout: timeoutMs,
       });
-      const type = headers['content-type'];
-      return { status: statusCode, contentType: Array.isArray(type) ? type[0] : type, body };
+      const type = answer.headers['content-type'];
+      return { status: answer.statusCode, contentType: Array.isArray(type) ? type[0] : type, body: answer.body };
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
+      if (signal?.aborted) throw signal.reason;
       if (error instanceof undiciErrors.HeadersTimeoutError) throw new BackendError(`${this.label} did not answer within ${Math.round(timeoutMs / 1000)} s`, 504, true);
       throw this.unreachable(error);
     }
@@ -129,17 +78,16 @@ export class Upstream {
 
   /** A network failure before any answer: another replica may well succeed. */
   unreachable(error: unknown): BackendError {
-    const code = (error as NodeJS.ErrnoException).code;
-    return new BackendError(`${this.label} is unreachable: ${code ?? (error as Error).message}`, 502, true);
+    return new BackendError(`${this.label} is unreachable: ${networkTrouble(error)}`, 502, true);
   }
 
   /** Sends a request and returns its JSON body, or throws the upstream's error as a BackendError. */
   async json<T>(path: string, options: UpstreamRequest = {}): Promise<T> {
-    const response = await this.request(path, { timeoutMs: METADATA_TIMEOUT_MS, ...options });
-    const text = await readBody(response).catch((error: unknown) => {
+    const answer = await this.request(path, { timeoutMs: METADATA_TIMEOUT_MS, ...options });
+    const text = await readBody(answer.body).catch((error: unknown) => {
       throw options.signal?.aborted ? options.signal.reason : this.unreachable(error);
     });
-    if (!isOk(response)) throw this.failure(response.statusCode ?? 502, text);
+    if (!isOk(answer)) throw this.failure(answer.status, text);
     if (text.trim() === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -148,11 +96,11 @@ export class Upstream {
     }
   }
 
-  /** Throws the upstream's error unless the response is a 2xx (consuming the error body). */
-  async ensureOk(response: http.IncomingMessage): Promise<void> {
-    if (isOk(response)) return;
-    const text = await readBody(response).catch(() => '');
-    throw this.failure(response.statusCode ?? 502, text);
+  /** Throws the upstream's error unless the answer is a 2xx (consuming the error body). */
+  async ensureOk(answer: ServerAnswer): Promise<void> {
+    if (isOk(answer)) return;
+    const text = await readBody(answer.body).catch(() => '');
+    throw this.failure(answer.status, text);
   }
 
   /**
@@ -180,9 +128,8 @@ export class Upstream {
     }
   }
 
-  close(): void {
-    this.agent.destroy();
-    void this.pool?.destroy();
+  close(): Promise<void> {
+    return this.pool.destroy();
   }
 }
 
@@ -216,9 +163,14 @@ export class ReachabilityLog {
   }
 }
 
-function isOk(response: http.IncomingMessage): boolean {
-  const status = response.statusCode ?? 0;
-  return status >= 200 && status < 300;
+function isOk(answer: ServerAnswer): boolean {
+  return answer.status >= 200 && answer.status < 300;
+}
+
+/** What went wrong on the network, shortest: the system's code (ECONNREFUSED), else undici's message ("other side closed"). */
+export function networkTrouble(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code !== undefined && !code.startsWith('UND_ERR') ? code : (error as Error).message;
 }
 
 /** `{"error": "..."}` (Ollama) or `{"error": {"message": "..."}}` (OpenAI); plain text as a fallback. */
@@ -253,10 +205,10 @@ export async function readBody(body: Readable): Promise<string> {
  */
 
 /** The body's complete lines, one array per network chunk (a line split across chunks, or a multi-byte character, is joined). */
-async function* lineBatches(response: http.IncomingMessage): AsyncGenerator<string[]> {
+async function* lineBatches(body: Readable): AsyncGenerator<string[]> {
   const decoder = new StringDecoder('utf8');
   let buffer = '';
-  for await (const chunk of response) {
+  for await (const chunk of body) {
     buffer += decoder.write(chunk as Buffer);
     const batch: string[] = [];
     let start = 0;
@@ -274,8 +226,8 @@ async function* lineBatches(response: http.IncomingMessage): AsyncGenerator<stri
 }
 
 /** NDJSON: the JSON values of the non-empty lines, one array per network chunk. */
-export async function* ndjsonBatches<T>(response: http.IncomingMessage): AsyncGenerator<T[]> {
-  for await (const lines of lineBatches(response)) {
+export async function* ndjsonBatches<T>(body: Readable): AsyncGenerator<T[]> {
+  for await (const lines of lineBatches(body)) {
     const values: T[] = [];
     for (const line of lines) if (line.trim() !== '') values.push(JSON.parse(line) as T);
     if (values.length > 0) yield values;
@@ -287,7 +239,7 @@ export async function* ndjsonBatches<T>(response: http.IncomingMessage): AsyncGe
  * per network chunk, ending at `[DONE]` or the end of the body. Comments, `event:` and `id:` lines
  * are skipped.
  */
-export async function* sseBatches(response: http.IncomingMessage): AsyncGenerator<string[]> {
+export async function* sseBatches(body: Readable): AsyncGenerator<string[]> {
   let data: string[] = [];
   let finished = false;
   let linger: NodeJS.Timeout | undefined;
@@ -295,7 +247,7 @@ export async function* sseBatches(response: http.IncomingMessage): AsyncGenerato
   // cost a new connection (about a millisecond) on the next request instead of a keep-alive reuse.
   // A server that keeps the body open after [DONE] gets a second, then the connection is cut.
   try {
-    for await (const lines of lineBatches(response)) {
+    for await (const lines of lineBatches(body)) {
       if (finished) continue;
       const events: string[] = [];
       for (const line of lines) {
@@ -306,7 +258,7 @@ export async function* sseBatches(response: http.IncomingMessage): AsyncGenerato
             data = [];
             if (event === '[DONE]') {
               finished = true;
-              linger = setTimeout(() => response.destroy(), 1_000);
+              linger = setTimeout(() => body.destroy(), 1_000);
             } else {
               events.push(event);
             }
@@ -349,7 +301,7 @@ export async function* generationStream(
   signal: AbortSignal,
   accept: 'application/x-ndjson' | 'text/event-stream',
   /** The wire format's parts, one array per network chunk. */
-  parts: (response: http.IncomingMessage) => AsyncIterable<UpstreamPart[]>,
+  parts: (body: Readable) => AsyncIterable<UpstreamPart[]>,
 ): AsyncGenerator<StreamPart> {
   const label = upstream.label;
   const started = process.hrtime.bigint();
@@ -373,16 +325,16 @@ export async function* generationStream(
     };
   };
   if (signal.aborted) return;
-  let response: http.IncomingMessage;
+  let answer: ServerAnswer;
   try {
-    response = await upstream.request(path, { method: 'POST', body, signal, accept });
+    answer = await upstream.request(path, { method: 'POST', body, signal, accept });
   } catch (error) {
     if (signal.aborted) return yield { type: 'finish', stats: measured('abort') };
     throw error;
   }
   try {
-    await upstream.ensureOk(response);
-    for await (const batch of parts(response)) {
+    await upstream.ensureOk(answer);
+    for await (const batch of parts(answer.body)) {
       for (const part of batch) {
         switch (part.type) {
           case 'error':
@@ -407,11 +359,11 @@ export async function* generationStream(
   } catch (error) {
     if (signal.aborted) return yield { type: 'finish', stats: measured('abort') };
     if (error instanceof BackendError) throw error;
-    const reason = error instanceof SyntaxError ? 'sent a malformed stream' : `broke off the stream (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    const reason = error instanceof SyntaxError ? 'sent a malformed stream' : `broke off the stream (${networkTrouble(error)})`;
     throw new BackendError(`${label} ${reason}`, 502, tokens === 0);
   } finally {
     // Closing the connection is how an HTTP upstream learns to stop generating.
-    if (!response.complete) response.destroy();
+    if (!answer.body.readableEnded) answer.body.destroy();
   }
   if (!final) throw new BackendError(`${label} ended the stream without a final message`, 502, tokens === 0);
   const stats = measured('stop');

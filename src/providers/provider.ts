@@ -51,8 +51,8 @@ export interface RelayRequest {
   signal: AbortLike;
 }
 
-/** A passed-through answer, once its headers are in: whatever the status, the body is the server's. */
-export interface RelayAnswer {
+/** A model server's answer once its headers are in, whatever its status: the body follows as it arrives. */
+export interface ServerAnswer {
   status: number;
   contentType: string | undefined;
   /** The body as it arrives: 'data', 'end', 'error', and 'close' last however it ended. */
@@ -108,7 +108,7 @@ export interface ModelProvider {
    * there, throws a retryable BackendError instead. Present where the server speaks OpenAI's wire
    * format, so that the gateway's /v1 needs no translation in between (see RelayRequest).
    */
-  relayOpenAi?(request: RelayRequest): Promise<RelayAnswer>;
+  relayOpenAi?(request: RelayRequest): Promise<ServerAnswer>;
   /** A cheap liveness probe: what brings a replica the router marked down back. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import {
   BackendError,
   type ChatRequest,
@@ -30,8 +30,8 @@ export interface OllamaBackendOptions {
   logger?: BackendLogger;
 }
 
-async function* ollamaParts(response: http.IncomingMessage): AsyncGenerator<UpstreamPart[]> {
-  for await (const chunks of ndjsonBatches<OllamaChunk>(response)) yield chunks.flatMap(fromOllamaChunk);
+async function* ollamaParts(body: Readable): AsyncGenerator<UpstreamPart[]> {
+  for await (const chunks of ndjsonBatches<OllamaChunk>(body)) yield chunks.flatMap(fromOllamaChunk);
 }
 
 /**
@@ -153,11 +153,11 @@ export class OllamaBackend implements ModelProvider {
    * different local name is wanted, the pulled model is copied to it and the original name removed.
    */
   async *pull(source: string, name: string | undefined, signal: AbortSignal): AsyncIterable<PullProgress> {
-    const response = await this.upstream.request('/api/pull', { method: 'POST', body: { model: source, stream: true }, signal, accept: 'application/x-ndjson', timeoutMs: METADATA_TIMEOUT_MS * 6 });
+    const answer = await this.upstream.request('/api/pull', { method: 'POST', body: { model: source, stream: true }, signal, accept: 'application/x-ndjson', timeoutMs: METADATA_TIMEOUT_MS * 6 });
     let succeeded = false;
     try {
-      await this.upstream.ensureOk(response);
-      for await (const lines of ndjsonBatches<OllamaPullLine>(response)) {
+      await this.upstream.ensureOk(answer);
+      for await (const lines of ndjsonBatches<OllamaPullLine>(answer.body)) {
         for (const line of lines) {
           if (line.error !== undefined) throw new BackendError(line.error, 502);
           if (line.status === 'success') succeeded = true;
@@ -169,7 +169,7 @@ export class OllamaBackend implements ModelProvider {
       if (error instanceof BackendError) throw error;
       throw new BackendError(`pull from Ollama at ${this.baseUrl} broke off: ${(error as Error).message}`, 502);
     } finally {
-      if (!response.complete) response.destroy();
+      if (!answer.body.readableEnded) answer.body.destroy();
     }
     if (!succeeded) throw new BackendError(`pull from Ollama at ${this.baseUrl} ended without success`, 502);
     if (name && normaliseModelName(name) !== normaliseModelName(source)) {
@@ -191,8 +191,8 @@ export class OllamaBackend implements ModelProvider {
     return this.upstream.alive('/api/version', this.reachability);
   }
 
-  async close(): Promise<void> {
-    this.upstream.close();
+  close(): Promise<void> {
+    return this.upstream.close();
   }
 }
 

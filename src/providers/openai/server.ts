@@ -1,7 +1,7 @@
-import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import {
   BackendError,
-  type RelayAnswer,
+  type ServerAnswer,
   type ChatRequest,
   type RelayRequest,
   type CompletionRequest,
@@ -26,9 +26,9 @@ function apiBase(url: string): string {
 }
 
 /** Reads chat or completion events; what only the end completes (tool calls, the finish) comes last. */
-export async function* openAiParts(response: http.IncomingMessage): AsyncGenerator<UpstreamPart[]> {
+export async function* openAiParts(body: Readable): AsyncGenerator<UpstreamPart[]> {
   const state = new OpenAiStreamState();
-  for await (const events of sseBatches(response)) {
+  for await (const events of sseBatches(body)) {
     const parts: UpstreamPart[] = [];
     for (const data of events) {
       const read = fromOpenAiChunk(JSON.parse(data) as OpenAiChunk, state);
@@ -99,8 +99,10 @@ export class OpenAICompatibleBackend implements ModelProvider {
     return generationStream(this.upstream, '/completions', toOpenAiCompletion(request, this.upstreamId(request.model)), request.signal, 'text/event-stream', openAiParts);
   }
 
-  async relayOpenAi({ endpoint, model, body, signal }: RelayRequest): Promise<RelayAnswer> {
-    const answer = await this.upstream.relay(endpoint === 'chat' ? '/chat/completions' : '/completions', JSON.stringify({ ...body, model: this.upstreamId(model) }), {
+  async relayOpenAi({ endpoint, model, body, signal }: RelayRequest): Promise<ServerAnswer> {
+    const answer = await this.upstream.request(endpoint === 'chat' ? '/chat/completions' : '/completions', {
+      method: 'POST',
+      body: { ...body, model: this.upstreamId(model) },
       signal,
       accept: body.stream === true ? 'text/event-stream' : 'application/json',
     });
@@ -133,8 +135,8 @@ export class OpenAICompatibleBackend implements ModelProvider {
     return this.upstream.alive('/models', this.reachability);
   }
 
-  async close(): Promise<void> {
-    this.upstream.close();
+  close(): Promise<void> {
+    return this.upstream.close();
   }
 }
 
