@@ -57,12 +57,20 @@ interface PendingCreate {
   reject: (error: unknown) => void;
 }
 
+/**
+ * How long a new session waits for others to share its insert's transaction. Nobody waits for it but
+ * a read of that very session (the client's next turn, once it has its answer), which waits at most
+ * this long; the answer itself goes out before the write on SQLite (see SessionService).
+ */
+const CREATE_BATCH_MS = 10;
+
 /** Server-side sessions in the store (SQLite or PostgreSQL); timestamps are ISO-8601 strings. */
 export class SessionStore {
   /**
    * On SQLite, new sessions (one per `/api/chat` without a session_id, so one per request on that
-   * path) are inserted with a prepared statement, all those of one event-loop turn in one transaction:
-   * through Kysely each insert cost ~0.1 ms of CPU (bench/RESULTS.md, Gateway overhead).
+   * path) are inserted with a prepared statement, all those of CREATE_BATCH_MS in one transaction:
+   * through Kysely each insert cost ~0.1 ms of CPU, and a transaction per row about 50 µs against 20
+   * for ten rows in one (bench/RESULTS.md, Gateway overhead).
    */
   private readonly sqliteInsert?: { one: (turn: SessionTurn) => void; many: (turns: SessionTurn[]) => void };
   private pendingCreates: PendingCreate[] = [];
@@ -104,7 +112,7 @@ export class SessionStore {
   async create(turn: SessionTurn): Promise<void> {
     if (this.sqliteInsert) {
       return new Promise<void>((resolve, reject) => {
-        if (this.pendingCreates.push({ turn, resolve, reject }) === 1) setImmediate(() => this.insertPending());
+        if (this.pendingCreates.push({ turn, resolve, reject }) === 1) setTimeout(() => this.insertPending(), CREATE_BATCH_MS);
       });
     }
     await this.store.db
@@ -122,7 +130,7 @@ export class SessionStore {
   }
 
   /**
-   * Inserts the new sessions of one event-loop turn in one transaction; if it fails, each on its own,
+   * Inserts the new sessions of one batch in one transaction; if it fails, each on its own,
    * so one bad row fails alone. It holds Kysely's connection meanwhile, so that it never lands inside
    * a Kysely transaction that is open across an await (an append's).
    */
