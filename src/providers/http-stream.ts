@@ -168,7 +168,7 @@ function isOk(answer: ServerAnswer): boolean {
 }
 
 /** What went wrong on the network, shortest: the system's code (ECONNREFUSED), else undici's message ("other side closed"). */
-export function networkTrouble(error: unknown): string {
+function networkTrouble(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   return code !== undefined && !code.startsWith('UND_ERR') ? code : (error as Error).message;
 }
