@@ -185,7 +185,7 @@ export function evalRoutes(services: Services) {
       const held: EvalEvent[] = [];
       const onEvent = (event: EvalEvent) => {
         if (!snapshot) held.push(event);
-        else if (!toldBy(snapshot, event)) {
+        else if (!counted(snapshot, event)) {
           write(event);
           if (event.type === 'end') stop();
         }
@@ -209,7 +209,8 @@ export function evalRoutes(services: Services) {
         write({ type: 'end', status: current?.status ?? 'failed' });
         stop();
       } else {
-        for (const event of held.splice(0)) onEvent(event);
+        // A status that came while the state was read is the snapshot's own; one after it is news (a resume).
+        for (const event of held.splice(0)) if (event.type !== 'status' || event.status !== snapshot.status) onEvent(event);
       }
       // Unfinished and run nowhere (its replica stopped) is no end: once its lease passes this replica,
       // or another, resumes it and its events follow.
@@ -218,9 +219,7 @@ export function evalRoutes(services: Services) {
   };
 }
 
-/** Whether a snapshot of an evaluation already tells what this event says. */
-function toldBy(snapshot: { status: string; progress: { done: number } }, event: EvalEvent): boolean {
-  if (event.type === 'status') return event.status === snapshot.status;
-  if (event.type === 'cell' || event.type === 'judgement') return event.progress.done <= snapshot.progress.done;
-  return false;
+/** Whether a snapshot's progress already counts this event's cell or judgement (progress only grows). */
+function counted(snapshot: { progress: { done: number } }, event: EvalEvent): boolean {
+  return (event.type === 'cell' || event.type === 'judgement') && event.progress.done <= snapshot.progress.done;
 }
