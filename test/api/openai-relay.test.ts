@@ -187,10 +187,8 @@ describe('passing through to servers that do not answer', () => {
     await gone.close();
   });
   afterAll(async () => {
-    await gateway?.close();
-    await alone?.close();
-    await stalled?.close();
-    await ok?.close();
+    await Promise.all([gateway, alone].map((server) => server?.close()));
+    await Promise.all([stalled, ok].map((mock) => mock?.close()));
   });
 
   it('fails over from a server that refuses the connection and from one that never answers', async () => {
