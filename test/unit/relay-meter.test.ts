@@ -37,6 +37,16 @@ describe('OpenAiStreamMeter', () => {
     expect(read.pieces).toBe(4);
   });
 
+  it.each([1, 3, 17, 10_000])('reads a stream framed with CRLF in chunks of %i bytes, and leaves out its usage-only event', (size) => {
+    const crlf = (text: string) => text.replaceAll('\n', '\r\n');
+    const kept = meter(crlf(body), size, false);
+    expect(kept.passed).toBe(crlf(body));
+    expect(kept.meter).toMatchObject({ usage: { promptTokens: 7, completionTokens: 3 }, finishReason: 'length', pieces: 5 });
+    const dropped = meter(crlf(body), size, true);
+    expect(dropped.passed).toBe(crlf(piece('Once') + piece(' upon data: a') + piece(' tïme') + finish + done));
+    expect(dropped.meter.pieces).toBe(4);
+  });
+
   it('reads events separated by CRLF, and keeps usage that rides on a choice', () => {
     const crlf = event({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }], usage: { prompt_tokens: 2, completion_tokens: 1 } }, '\r\n') + 'data: [DONE]\r\n\r\n';
     const { passed, meter: read } = meter(crlf, 4, true);

@@ -15,6 +15,8 @@ const FINISH = Buffer.from('"finish_reason"');
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('[DONE]');
 const NULL = Buffer.from('null');
+const LF_LF = Buffer.from('\n\n');
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
 /** An event held back for its end beyond this size is passed on unread: no real event is that large. */
 const MAX_HELD_BYTES = 1 << 20;
 
@@ -64,7 +66,7 @@ export class OpenAiStreamMeter {
     for (let at = events.indexOf(DATA); at !== -1; at = events.indexOf(DATA, at + DATA.length)) {
       if (at > 0 && events[at - 1] !== 0x0a) continue; // "data:" inside an answer's text, not a field
       const value = at + DATA.length + (events[at + DATA.length] === 0x20 ? 1 : 0);
-      if (!events.subarray(value, value + DONE.length).equals(DONE)) this.pieces++;
+      if (events.compare(DONE, 0, DONE.length, value, value + DONE.length) !== 0) this.pieces++;
     }
     this.finishReason = lastStringValue(events, FINISH) ?? this.finishReason;
     return events.includes(USAGE) ? this.readUsage(events) : events;
@@ -156,17 +158,22 @@ function parseEvent(events: Buffer, start: number, end: number): UsageEvent | un
 
 /** Where the event around `at` begins: after the blank line before it, or at the start of `events`. */
 function eventStart(events: Buffer, at: number): number {
-  const lf = events.lastIndexOf('\n\n', at);
-  const crlf = events.lastIndexOf('\r\n\r\n', at);
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+  const lf = events.lastIndexOf(LF_LF, at);
+  const after = lf === -1 ? 0 : lf + 2;
+  // A CRLF blank line cannot contain "\n\n": one later than `lf` has a CR after it. Most servers
+  // write LF only, and this spares a search back through the whole chunk on every read.
+  const cr = events.indexOf(0x0d, after);
+  if (cr === -1 || cr > at) return after;
+  const crlf = events.lastIndexOf(CRLF_CRLF, at);
+  return Math.max(after, crlf === -1 ? 0 : crlf + 4);
 }
 
 /** Where the event around `at` ends (after its blank line), or the end of `events`. */
 function nextEventEnd(events: Buffer, at: number): number {
-  const lf = events.indexOf('\n\n', at);
-  const crlf = events.indexOf('\r\n\r\n', at);
-  const ends = [lf === -1 ? -1 : lf + 2, crlf === -1 ? -1 : crlf + 4].filter((end) => end !== -1);
-  return ends.length === 0 ? events.length : Math.min(...ends);
+  const lf = events.indexOf(LF_LF, at);
+  const crlf = events.indexOf(CRLF_CRLF, at);
+  if (lf === -1) return crlf === -1 ? events.length : crlf + 4;
+  return crlf === -1 ? lf + 2 : Math.min(lf + 2, crlf + 4);
 }
 
 /**
