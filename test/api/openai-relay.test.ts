@@ -141,6 +141,7 @@ describe('passing through, with replicas, limits and a catalog', () => {
 
   it('stops the server’s generation when the client leaves, and charges what was streamed', async () => {
     const before = await metric(gateway.url, 'arena_tokens_generated_total', 'model="story:latest"');
+    const cutBefore = slow.cut;
     const response = await postJson(`${gateway.url}/v1/chat/completions`, { model: 'story', messages, stream: true });
     const reader = response.body!.getReader();
     await reader.read();
@@ -148,6 +149,8 @@ describe('passing through, with replicas, limits and a catalog', () => {
     expect(await running()).toBe(1);
     await reader.cancel();
     await expect.poll(running, { timeout: 10_000 }).toBe(0);
+    // The server's own connection is closed, which is how it learns to stop generating.
+    await expect.poll(() => slow.cut, { timeout: 10_000 }).toBe(cutBefore + 1);
     await expect.poll(() => metric(gateway.url, 'arena_generations_total', 'outcome="abort"')).toBe(1);
     // Cut after a few of its 60 pieces: charged for those, not for the whole answer.
     const charged = (await metric(gateway.url, 'arena_tokens_generated_total', 'model="story:latest"')) - before;

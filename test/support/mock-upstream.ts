@@ -36,6 +36,8 @@ export interface MockUpstream {
   hits: Map<string, number>;
   /** The last body received, by path: what the gateway sent. */
   lastBodies: Map<string, Record<string, unknown>>;
+  /** Streamed answers whose connection closed before their end: how a gateway tells a server to stop. */
+  readonly cut: number;
   setMode(mode: 'ok' | 'fail' | 'stall'): void;
   close(): Promise<void>;
 }
@@ -67,6 +69,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   const hits = new Map<string, number>();
   const lastBodies = new Map<string, Record<string, unknown>>();
   const sockets = new Set<net.Socket>();
+  let cut = 0;
 
   const json = (response: http.ServerResponse, status: number, body: unknown) => {
     const payload = JSON.stringify(body);
@@ -76,6 +79,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   /** Writes the chunks at once (one write) or one by one with a pause between them. */
   const stream = async (response: http.ServerResponse, contentType: string, chunks: string[]) => {
     response.writeHead(200, { 'content-type': contentType });
+    response.once('close', () => response.writableFinished || cut++);
     if (delay === 0) return void response.end(chunks.join(''));
     for (const chunk of chunks) {
       if (response.destroyed) return;
@@ -192,6 +196,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     url: `http://127.0.0.1:${port}`,
     hits,
     lastBodies,
+    get cut() {
+      return cut;
+    },
     setMode: (next) => (mode = next),
     close: () =>
       new Promise<void>((resolve) => {
