@@ -16,7 +16,7 @@ import type { AbortLike } from '../shared/abort-switch.js';
 
 export interface UpstreamRequest {
   method?: 'GET' | 'POST' | 'DELETE';
-  /** Sent as JSON: a string as it is, anything else serialised. */
+  /** Sent as JSON. */
   body?: unknown;
   signal?: AbortLike;
   /** Time allowed until the response headers arrive (model loads happen before them on Ollama). */
@@ -57,7 +57,7 @@ export class Upstream {
 
   /** Sends a request and resolves with the answer once its headers are in, whatever its status. */
   async request(path: string, { method = 'GET', body, signal, timeoutMs = this.responseTimeoutMs, accept = 'application/json' }: UpstreamRequest = {}): Promise<ServerAnswer> {
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     try {
       const answer = await this.pool.request({
         path: this.basePath + path,
