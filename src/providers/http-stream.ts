@@ -190,7 +190,7 @@ function errorMessage(body: string): string | undefined {
   return text === '' ? undefined : text;
 }
 
-export async function readBody(body: Readable): Promise<string> {
+async function readBody(body: Readable): Promise<string> {
   body.setEncoding('utf8');
   let text = '';
   for await (const chunk of body) text += chunk as string;

@@ -11,7 +11,7 @@ import {
   type ModelProvider,
   type StreamPart,
 } from '../provider.js';
-import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, readBody, sseBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
+import { GENERATION_TIMEOUT_MS, ReachabilityLog, Upstream, generationStream, sseBatches, type BackendLogger, type UpstreamPart } from '../http-stream.js';
 import { OpenAiStreamState, fromOpenAiChunk, fromOpenAiModels, fromOpenAiStreamEnd, openAiClientError } from './from-openai.js';
 import { toOpenAiChat, toOpenAiCompletion } from './to-openai.js';
 import type { OpenAiChunk, OpenAiEmbeddings, OpenAiModelList } from './wire.js';
@@ -107,9 +107,9 @@ export class OpenAICompatibleBackend implements ModelProvider {
       accept: body.stream === true ? 'text/event-stream' : 'application/json',
     });
     // The server's own 4xx is about the client's request and is its answer; its 5xx, or a refusal of
-    // the gateway's key, is the gateway's trouble (thrown as retryable, so another replica is tried).
+    // the gateway's key, is the gateway's trouble (ensureOk throws those as retryable).
     const { status } = answer;
-    if (status >= 500 || status === 401 || status === 403) throw this.upstream.failure(status, await readBody(answer.body).catch(() => ''));
+    if (status >= 500 || status === 401 || status === 403) await this.upstream.ensureOk(answer);
     return answer;
   }
 
