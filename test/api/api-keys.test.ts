@@ -163,9 +163,9 @@ describe.each(STORES)('API keys on $store', ({ setup }) => {
   it('judges every request on one keep-alive connection by its own token: several clients, a revocation', async () => {
     // A proxy in front of the gateway carries several clients' requests on one connection.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const ask = (path: string, token: string, method = 'GET') =>
+    const ask = (path: string, token: string) =>
       new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
-        const request = http.request(`${server.url}${path}`, { method, agent, headers: bearer(token) }, (response) => {
+        const request = http.request(`${server.url}${path}`, { agent, headers: bearer(token) }, (response) => {
           response.resume();
           response.on('end', () => resolve({ status: response.statusCode!, reused: request.reusedSocket }));
         });
