@@ -88,19 +88,17 @@ export class Authenticator {
    * The digest of a token, remembered per connection. The token is compared with the one remembered in
    * constant time: a proxy in front of the gateway may carry several clients' requests on one connection.
    */
-  private tokenDigest(token: string, connection: object | undefined): Buffer {
-    const hash = (value: string) => (this.keys ? this.keys.digest(value) : digest(value));
-    if (connection === undefined) return hash(token);
+  private tokenDigest(token: string, connection: object): Buffer {
     const sent = Buffer.from(token);
     const last = this.lastOnConnection.get(connection);
     if (last && last.token.length === sent.length && crypto.timingSafeEqual(last.token, sent)) return last.digest;
-    const made = hash(token);
+    const made = this.keys ? this.keys.digest(token) : digest(token);
     this.lastOnConnection.set(connection, { token: sent, digest: made });
     return made;
   }
 
   /** `connection` (the request's socket) lets a keep-alive client's token be hashed once. */
-  async authenticate(authorization: string | undefined, level: AccessLevel, connection?: object): Promise<AuthOutcome> {
+  async authenticate(authorization: string | undefined, level: AccessLevel, connection: object): Promise<AuthOutcome> {
     if (level === 'public') return { ok: true, principal: { kind: 'open' } };
     const token = bearerToken(authorization);
     const locked = this.hasAdminToken || (await this.keys?.anyKeys()) === true;
