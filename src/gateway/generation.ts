@@ -161,7 +161,7 @@ export class GenerationService {
     if (client?.aborted) forward();
     this.running.add(stop);
     if (this.stopping) stop.abort(new ShutdownError());
-    this.metrics.generationsRunning.inc();
+    this.metrics.generationsRunning++;
     return {
       cut: () => stop.signal.reason instanceof ShutdownError,
       firstPiece: () => {
@@ -179,14 +179,15 @@ export class GenerationService {
         client?.removeEventListener('abort', forward);
         this.running.delete(stop);
         if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-        series.tokensGenerated.inc(completionTokens);
-        series.promptTokens.inc(promptTokens);
+        // A server's counts are its word: one that is negative or not finite must not poison a total.
+        if (Number.isFinite(completionTokens) && completionTokens > 0) series.tokensGenerated.count += completionTokens;
+        if (Number.isFinite(promptTokens) && promptTokens > 0) series.promptTokens.count += promptTokens;
         const seconds = evalSeconds ?? (firstAt === undefined ? 0 : (performance.now() - firstAt) / 1000);
         if (outcome !== 'abort' && outcome !== 'error' && seconds > 0 && completionTokens > 0) {
           series.tokensPerSecond.observe(completionTokens / seconds);
         }
         if (reported || promptTokens > 0 || completionTokens > 0) usage?.add(model, promptTokens, completionTokens);
-        this.metrics.generationsRunning.dec();
+        this.metrics.generationsRunning--;
         this.metrics.generationEnded(model, outcome);
       },
     };

@@ -1,4 +1,40 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type LabelValues } from 'prom-client';
+
+/** The count of one series of a TallyCounter, added to with `count += n`. */
+interface Tally {
+  count: number;
+}
+
+/**
+ * A counter whose series count in plain numbers, handed to prom-client when the metrics are read.
+ * prom-client builds a key from the labels and checks them on every increment, and the busiest path
+ * makes several increments a request; a scrape makes one per series instead.
+ */
+class TallyCounter<L extends string> {
+  private readonly tallies = new Map<string, Tally & { labels: LabelValues<L> }>();
+
+  constructor(config: Omit<CounterConfiguration<L>, 'collect' | 'registers'>, registry: Registry) {
+    const tallies = this.tallies;
+    new Counter<L>({
+      ...config,
+      registers: [registry],
+      collect() {
+        for (const tally of tallies.values()) {
+          if (tally.count === 0) continue;
+          this.inc(tally.labels, tally.count);
+          tally.count = 0;
+        }
+      },
+    });
+  }
+
+  /** The tally of one label set under `key` (one string per label set), made on first use. */
+  series(key: string, labels: LabelValues<L>): Tally {
+    let tally = this.tallies.get(key);
+    if (!tally) this.tallies.set(key, (tally = { labels, count: 0 }));
+    return tally;
+  }
+}
 
 /**
  * Prometheus metrics for the whole server. One registry per server instance (not the global one), so
@@ -6,18 +42,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({
-    name: 'arena_http_requests_total',
-    help: 'HTTP requests answered, by route, method and status code',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly httpErrors = new Counter({
-    name: 'arena_http_errors_total',
-    help: 'HTTP requests answered with a 4xx or 5xx status',
-    labelNames: ['route', 'status'] as const,
-    registers: [this.registry],
-  });
+  private readonly httpRequests = new TallyCounter(
+    { name: 'arena_http_requests_total', help: 'HTTP requests answered, by route, method and status code', labelNames: ['method', 'route', 'status'] as const },
+    this.registry,
+  );
+  private readonly httpErrors = new TallyCounter(
+    { name: 'arena_http_errors_total', help: 'HTTP requests answered with a 4xx or 5xx status', labelNames: ['route', 'status'] as const },
+    this.registry,
+  );
   readonly httpDuration = new Histogram({
     name: 'arena_http_request_duration_seconds',
     help: 'Time to answer an HTTP request (to the last byte of a stream)',
@@ -25,18 +57,14 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly tokensGenerated = new Counter({
-    name: 'arena_tokens_generated_total',
-    help: 'Completion tokens generated, by model',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
-  readonly promptTokens = new Counter({
-    name: 'arena_prompt_tokens_total',
-    help: 'Prompt tokens evaluated, by model',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
+  private readonly tokensGenerated = new TallyCounter(
+    { name: 'arena_tokens_generated_total', help: 'Completion tokens generated, by model', labelNames: ['model'] as const },
+    this.registry,
+  );
+  private readonly promptTokens = new TallyCounter(
+    { name: 'arena_prompt_tokens_total', help: 'Prompt tokens evaluated, by model', labelNames: ['model'] as const },
+    this.registry,
+  );
   readonly timeToFirstToken = new Histogram({
     name: 'arena_time_to_first_token_seconds',
     help: 'Time from request to the first generated token, by model',
@@ -51,29 +79,32 @@ export class Metrics {
     buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
     registers: [this.registry],
   });
-  readonly generations = new Counter({
-    name: 'arena_generations_total',
-    help: 'Generations by model and outcome (stop, length, abort, error, ...)',
-    labelNames: ['model', 'outcome'] as const,
-    registers: [this.registry],
-  });
-  readonly generationsRunning = new Gauge({
-    name: 'arena_generations_running',
-    help: 'Generations in progress right now',
-    registers: [this.registry],
-  });
+  private readonly generations = new TallyCounter(
+    { name: 'arena_generations_total', help: 'Generations by model and outcome (stop, length, abort, error, ...)', labelNames: ['model', 'outcome'] as const },
+    this.registry,
+  );
+  /** Generations in progress: a plain number, read into its gauge when the metrics are read. */
+  generationsRunning = 0;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
+    const metrics = this;
+    new Gauge({
+      name: 'arena_generations_running',
+      help: 'Generations in progress right now',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.generationsRunning);
+      },
+    });
   }
 
   /*
-   * The series of one label set, looked up once and kept: prom-client hashes the labels on every call
-   * made with them, several times a request on the gateway's busiest path. Label values come from
-   * bounded sets (models served, routes, statuses, outcomes), so the caches stay small.
+   * The series of one label set, looked up once and kept. Label values come from bounded sets (models
+   * served, routes, statuses, outcomes), so the caches stay small.
    */
   private readonly modelSeries = new Map<string, ModelSeries>();
-  private readonly outcomeSeries = new Map<string, Counter.Internal>();
   private readonly routeSeries = new Map<string, RouteSeries>();
 
   forModel(model: string): ModelSeries {
@@ -81,8 +112,8 @@ export class Metrics {
     if (!series) {
       series = {
         timeToFirstToken: this.timeToFirstToken.labels({ model }),
-        tokensGenerated: this.tokensGenerated.labels({ model }),
-        promptTokens: this.promptTokens.labels({ model }),
+        tokensGenerated: this.tokensGenerated.series(model, { model }),
+        promptTokens: this.promptTokens.series(model, { model }),
         tokensPerSecond: this.tokensPerSecond.labels({ model }),
       };
       this.modelSeries.set(model, series);
@@ -91,10 +122,7 @@ export class Metrics {
   }
 
   generationEnded(model: string, outcome: string): void {
-    const key = `${model}\0${outcome}`;
-    let counter = this.outcomeSeries.get(key);
-    if (!counter) this.outcomeSeries.set(key, (counter = this.generations.labels({ model, outcome })));
-    counter.inc();
+    this.generations.series(`${model}\0${outcome}`, { model, outcome }).count++;
   }
 
   httpAnswered(method: string, route: string, status: number, seconds: number): void {
@@ -103,27 +131,27 @@ export class Metrics {
     if (!series) {
       const labels = { method, route, status: String(status) };
       series = {
-        requests: this.httpRequests.labels(labels),
-        errors: status >= 400 ? this.httpErrors.labels({ route, status: labels.status }) : undefined,
+        requests: this.httpRequests.series(key, labels),
+        errors: status >= 400 ? this.httpErrors.series(`${route} ${status}`, { route, status: labels.status }) : undefined,
         duration: this.httpDuration.labels({ route }),
       };
       this.routeSeries.set(key, series);
     }
-    series.requests.inc();
-    series.errors?.inc();
+    series.requests.count++;
+    if (series.errors) series.errors.count++;
     series.duration.observe(seconds);
   }
 }
 
 interface ModelSeries {
   timeToFirstToken: Histogram.Internal<'model'>;
-  tokensGenerated: Counter.Internal;
-  promptTokens: Counter.Internal;
+  tokensGenerated: Tally;
+  promptTokens: Tally;
   tokensPerSecond: Histogram.Internal<'model'>;
 }
 
 interface RouteSeries {
-  requests: Counter.Internal;
-  errors?: Counter.Internal;
+  requests: Tally;
+  errors?: Tally;
   duration: Histogram.Internal<'route'>;
 }

@@ -147,7 +147,8 @@ export function jsonBodyParser(limit: number, parseSmall: (request: FastifyReque
       }
       if (remote) return remote.end(done);
       if (received === 0) return done(null, undefined);
-      parseSmall(request, Buffer.concat(chunks, received).toString('utf8'), done);
+      // Most bodies come in one chunk: decoded where it lies, not copied first.
+      parseSmall(request, (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received)).toString('utf8'), done);
     }
     payload.on('data', onData);
     payload.on('end', onEnd);

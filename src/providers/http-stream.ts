@@ -34,6 +34,8 @@ export class Upstream {
   /** The path every request's path is appended to (`/v1` of `http://host:8000/v1`). */
   private readonly basePath: string;
   private readonly pool: Pool;
+  /** The headers of a request by what it accepts and whether it has a body, made once rather than per request. */
+  private readonly headerSets = new Map<string, Record<string, string>>();
 
   constructor(
     baseUrl: string,
@@ -62,7 +64,7 @@ export class Upstream {
       const answer = await this.pool.request({
         path: this.basePath + path,
         method,
-        headers: payload === undefined ? { ...this.headers, accept } : { ...this.headers, accept, 'content-type': 'application/json' },
+        headers: this.headersFor(accept, payload !== undefined),
         body: payload,
         signal,
         headersTimeout: timeoutMs,
@@ -74,6 +76,16 @@ export class Upstream {
       if (error instanceof undiciErrors.HeadersTimeoutError) throw new BackendError(`${this.label} did not answer within ${Math.round(timeoutMs / 1000)} s`, 504, true);
       throw this.unreachable(error);
     }
+  }
+
+  private headersFor(accept: string, withBody: boolean): Record<string, string> {
+    const key = withBody ? `${accept}\0json` : accept;
+    let headers = this.headerSets.get(key);
+    if (!headers) {
+      headers = Object.freeze(withBody ? { ...this.headers, accept, 'content-type': 'application/json' } : { ...this.headers, accept });
+      this.headerSets.set(key, headers);
+    }
+    return headers;
   }
 
   /** A network failure before any answer: another replica may well succeed. */

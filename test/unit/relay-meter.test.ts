@@ -119,3 +119,15 @@ describe('meterOpenAiAnswer', () => {
     expect(meterOpenAiAnswer(Buffer.from(JSON.stringify({ choices: [{ finish_reason: 'stop' }] })))).toEqual({ finishReason: 'stop' });
   });
 });
+
+describe('token counts a server reports', () => {
+  it('are read only as whole numbers that are not negative: anything else counts as not reported', () => {
+    const answer = (usage: unknown) => Buffer.from(`{"choices":[{"index":0,"finish_reason":"stop"}],"usage":${JSON.stringify(usage)}}`);
+    expect(meterOpenAiAnswer(answer({ prompt_tokens: -5, completion_tokens: 2 })).usage).toEqual({ promptTokens: 0, completionTokens: 2 });
+    expect(meterOpenAiAnswer(answer({ prompt_tokens: 1.5, completion_tokens: '7' })).usage).toBeUndefined();
+    // JSON reads 1e400 as Infinity: a total it was added to would never be a number again.
+    expect(meterOpenAiAnswer(Buffer.from('{"choices":[],"usage":{"prompt_tokens":1e400,"completion_tokens":3}}')).usage).toEqual({ promptTokens: 0, completionTokens: 3 });
+    const streamed = meter(event({ choices: [], usage: { prompt_tokens: -1, completion_tokens: -1 } }) + done, 7, false).meter;
+    expect(streamed.usage).toBeUndefined();
+  });
+});

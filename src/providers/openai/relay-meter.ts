@@ -20,11 +20,16 @@ const CRLF_CRLF = Buffer.from('\r\n\r\n');
 /** An event held back for its end beyond this size is passed on unread: no real event is that large. */
 const MAX_HELD_BYTES = 1 << 20;
 
+/** A token count as a server may report it: a whole number, not negative. Anything else is not read as one. */
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
 function usageOf(value: unknown): MeteredUsage | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { prompt_tokens: prompt, completion_tokens: completion } = value as Record<string, unknown>;
-  if (typeof prompt !== 'number' && typeof completion !== 'number') return undefined;
-  return { promptTokens: typeof prompt === 'number' ? prompt : 0, completionTokens: typeof completion === 'number' ? completion : 0 };
+  if (!isCount(prompt) && !isCount(completion)) return undefined;
+  return { promptTokens: isCount(prompt) ? prompt : 0, completionTokens: isCount(completion) ? completion : 0 };
 }
 
 /** A streamed answer (server-sent events). */
