@@ -131,9 +131,10 @@ export class ModelRouter {
    * (the list is rotated before the stable sort), so one request at a time still spreads over idle
    * replicas instead of always landing on the first.
    */
-  private ranked(model: RoutedModel): ModelProvider[] {
-    const load = (b: ModelProvider) => this.inFlight.get(b) ?? 0;
+  private ranked(model: RoutedModel): readonly ModelProvider[] {
     const { replicas } = model;
+    if (replicas.length === 1) return replicas;
+    const load = (b: ModelProvider) => this.inFlight.get(b) ?? 0;
     const start = replicas.length > 1 ? this.turn++ % replicas.length : 0;
     const rotated = start === 0 ? [...replicas] : [...replicas.slice(start), ...replicas.slice(0, start)];
     return rotated.sort((a, b) => Number(this.down.has(a)) - Number(this.down.has(b)) || load(a) - load(b));

@@ -35,6 +35,10 @@ declare module 'fastify' {
      */
     inactiveModel?: 'read' | 'unload';
   }
+  interface FastifyRequest {
+    /** Its usage record is taken when its response closes (set on every model route). */
+    usageTracked: boolean;
+  }
 }
 
 const CLIENT_CLOSED_REQUEST = 499;
@@ -174,10 +178,12 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // Usage: one record per request and model on every model route, written in batches. It is taken
   // when the connection's response closes, not in onResponse: Fastify skips onResponse for a stream
   // the client drops (the web Stop button, a killed script), and those tokens count too.
-  const tracked = new WeakSet<FastifyRequest>();
+  // A field of the request rather than a WeakSet of requests: a weak collection with an entry per
+  // request is work for every young-generation collection.
+  app.decorateRequest('usageTracked', false);
   app.addHook('onRequest', (request, reply, done) => {
     if (!request.principal || !usesModels(request)) return done();
-    tracked.add(request);
+    request.usageTracked = true;
     reply.raw.once('close', () => {
       const stream = streamedBody(request);
       // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the
@@ -193,7 +199,7 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   // before the hook above, on every route that is not public.
   app.addHook('onResponse', (request, reply, done) => {
     // A path no route matches is no API request, whatever it was refused with.
-    if (!tracked.has(request) && REFUSALS.has(reply.statusCode) && routeOf(request).url !== undefined && accessOf(request) !== 'public') {
+    if (!request.usageTracked && REFUSALS.has(reply.statusCode) && routeOf(request).url !== undefined && accessOf(request) !== 'public') {
       recordUsage(request, reply);
     }
     done();

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
 import type { TokenLogprob } from '../../../providers/types.js';
 import type { ChatMessage, ToolCall } from '../../../domain/chat.js';
@@ -8,8 +8,8 @@ import { applyToolChoice, openAiToolCalls, parseToolCalls, parseTools } from '..
 import { badRequest } from '../../../gateway/errors.js';
 import { parseLogprobs, parseReasoningEffort, rejectImages, responseId, thinkOption } from '../single-model.js';
 import { finishReason } from './finish-reason.js';
-import { relayOpenAi, relays } from './relay.js';
-import { bodyOf, doc, modelOf, refuseUnsupported, streamOptions } from './request.js';
+import { relayOrTranslate, type Translated } from './relay.js';
+import { doc, refuseUnsupported } from './request.js';
 import { choiceOptions, respond, respondMany, type Shape } from './respond.js';
 
 /** Chat completions' `logprobs` object: the tokens as they are. */
@@ -65,12 +65,8 @@ function parseMessages(value: unknown): ChatMessage[] {
   });
 }
 
-async function chatCompletions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const body = bodyOf(request);
-  const name = modelOf(body);
-  const streaming = streamOptions(body);
-  const model = await services.router.resolve(name);
-  if (relays(services, model)) return relayOpenAi(services, request, reply, model, 'chat', body, streaming);
+/** A chat completion the gateway reads and runs itself (see relayOrTranslate). */
+const chatCompletions: Translated = async (services, request, reply, body, model, streaming) => {
   const messages = parseMessages(body.messages);
   const options = parseOpenAiOptions(body);
   const format = parseOpenAiResponseFormat(body.response_format);
@@ -110,12 +106,12 @@ async function chatCompletions(services: Services, request: FastifyRequest, repl
     services.generation.chat({ model: model.name, messages, options: choiceOptions(options, index), format, tools, toolChoice, think, logprobs, signal }, request.usage);
   const n = choiceCount(body);
   return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
-}
+};
 
 export function openAiChatCompletionRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/v1/chat/completions', { config: { access: 'model' }, schema: doc('Chat completion (OpenAI), streamed as chat.completion.chunk frames') }, (request, reply) =>
-      chatCompletions(services, request, reply),
+      relayOrTranslate(services, request, reply, 'chat', chatCompletions),
     );
   };
 }

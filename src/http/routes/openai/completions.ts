@@ -1,12 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
 import type { TokenLogprob } from '../../../providers/types.js';
 import { choiceCount, parseOpenAiOptions, parseOpenAiResponseFormat } from '../../../gateway/options.js';
 import { badRequest } from '../../../gateway/errors.js';
 import { rejectSuffix, responseId } from '../single-model.js';
 import { finishReason } from './finish-reason.js';
-import { relayOpenAi, relays } from './relay.js';
-import { bodyOf, doc, modelOf, refuseUnsupported, streamOptions } from './request.js';
+import { relayOrTranslate, type Translated } from './relay.js';
+import { doc, refuseUnsupported } from './request.js';
 import { choiceOptions, respond, respondMany, type Shape } from './respond.js';
 
 /** The legacy completions' `logprobs`: how many alternatives per token (0-5), or undefined for none. */
@@ -39,12 +39,8 @@ function completionPrompt(value: unknown): string {
   throw badRequest('prompt must be a string');
 }
 
-async function completions(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const body = bodyOf(request);
-  const name = modelOf(body);
-  const streaming = streamOptions(body);
-  const model = await services.router.resolve(name);
-  if (relays(services, model)) return relayOpenAi(services, request, reply, model, 'completion', body, streaming);
+/** A text completion the gateway reads and runs itself (see relayOrTranslate). */
+const completions: Translated = async (services, request, reply, body, model, streaming) => {
   const prompt = completionPrompt(body.prompt ?? '');
   const options = parseOpenAiOptions(body);
   const format = parseOpenAiResponseFormat(body.response_format);
@@ -67,12 +63,12 @@ async function completions(services: Services, request: FastifyRequest, reply: F
     services.generation.complete({ model: model.name, prompt, suffix, options: choiceOptions(options, index), format, logprobs, signal }, request.usage);
   const n = choiceCount(body);
   return n > 1 ? respondMany(request, reply, model.name, n, streaming, run, shape) : respond(request, reply, model.name, streaming, run, shape);
-}
+};
 
 export function openAiCompletionRoutes(services: Services) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/v1/completions', { config: { access: 'model' }, schema: doc('Text completion (OpenAI legacy), streamed as text_completion frames') }, (request, reply) =>
-      completions(services, request, reply),
+      relayOrTranslate(services, request, reply, 'completion', completions),
     );
   };
 }

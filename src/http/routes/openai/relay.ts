@@ -11,7 +11,7 @@ import { AbortSwitch } from '../../../shared/abort-switch.js';
 import { sendStreamBody, sse } from '../../streaming.js';
 import { errorFrame } from './respond.js';
 import { usageOf } from '../single-model.js';
-import { refuseUnsupported, type Body } from './request.js';
+import { bodyOf, modelOf, refuseUnsupported, streamOptions, type Body } from './request.js';
 import { checkOpenAiOptions } from '../../../gateway/options.js';
 
 /**
@@ -24,18 +24,43 @@ import { checkOpenAiOptions } from '../../../gateway/options.js';
  */
 
 /** Whether this request can go on as written: every replica relays it and no catalog setting changes it. */
-export function relays(services: Services, model: RoutedModel): boolean {
+function relays(services: Services, model: RoutedModel): boolean {
   return services.router.relaysOpenAi(model) && services.generation.mayRelay(model.name);
 }
 
-export async function relayOpenAi(
+type Streaming = ReturnType<typeof streamOptions>;
+
+/** How a /v1 route answers a request that does not go on as written: it reads it and runs a generation. */
+export type Translated = (services: Services, request: FastifyRequest, reply: FastifyReply, body: Body, model: RoutedModel, streaming: Streaming) => Promise<unknown>;
+
+/**
+ * A /v1 generation route: the body's model and `stream` are read, then the request goes on as written
+ * when it may (see `relays`), else to `translated`. The route's own reading of the request lives in a
+ * function of its own, so that the suspended state of this one stays small on the busiest path.
+ */
+export async function relayOrTranslate(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  endpoint: RelayRequest['endpoint'],
+  translated: Translated,
+): Promise<unknown> {
+  const body = bodyOf(request);
+  const name = modelOf(body);
+  const streaming = streamOptions(body);
+  const model = await services.router.resolve(name);
+  if (relays(services, model)) return relayOpenAi(services, request, reply, model, endpoint, body, streaming);
+  return translated(services, request, reply, body, model, streaming);
+}
+
+async function relayOpenAi(
   services: Services,
   request: FastifyRequest,
   reply: FastifyReply,
   model: RoutedModel,
   endpoint: RelayRequest['endpoint'],
   body: Body,
-  streaming: { stream: boolean; includeUsage: boolean },
+  streaming: Streaming,
 ): Promise<unknown> {
   // The limits the gateway sets on every generation hold here too (ranges, at most 8 choices): the
   // server would accept what the gateway refuses on its other paths.
