@@ -88,15 +88,11 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
-    const metrics = this;
-    new Gauge({
+    const running: Gauge = new Gauge({
       name: 'arena_generations_running',
       help: 'Generations in progress right now',
       registers: [this.registry],
-      collect() {
-        this.set(metrics.generationsRunning);
-      },
+      collect: () => running.set(this.generationsRunning),
     });
   }
 
