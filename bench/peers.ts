@@ -1,7 +1,8 @@
 /**
  * ollama-arena beside its peers in one run: a bare node:http pass-through proxy (the floor of one more
- * process hop), ollama-arena as `npm start` runs it, ollama-arena with API management on (the request
- * carries an API key with a rate limit, and its usage is recorded), and Portkey's open-source gateway
+ * process hop), the gateway's stack with no gateway in it (Fastify and undici alone), ollama-arena as
+ * `npm start` runs it, ollama-arena with API management on (the request carries an API key with a
+ * rate limit, and its usage is recorded), and Portkey's open-source gateway
  * (`@portkey-ai/gateway`, a devDependency), each in a process of its own in front of the same mock
  * upstream (test/support/mock-upstream.ts), on OpenAI's chat completions, JSON and SSE.
  *
@@ -62,6 +63,11 @@ loads();
 const peers: Peer[] = [
   await attempt('bare node:http proxy', async () => {
     const { urls: proxied, pid } = await startMockProcessWithPid([`proxy=${mock}`]);
+    return { base: `${Object.values(proxied)[0]}/v1`, pid };
+  }),
+  // The gateway's stack with no gateway in it: what Fastify and undici cost (see startStackFloor).
+  await attempt('Fastify + undici, no gateway work (the stack floor)', async () => {
+    const { urls: proxied, pid } = await startMockProcessWithPid([`floor=${mock}`]);
     return { base: `${Object.values(proxied)[0]}/v1`, pid };
   }),
   await attempt('ollama-arena', async () => {
@@ -194,7 +200,9 @@ sent directly to \`test/support/mock-upstream.ts\` and through each peer, interl
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
 own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in ms, in six turns with the peers taking turns.
-Ratios are to the bare proxy of the same request. Each peer, the mock and the load generator are
+Ratios are to the bare proxy of the same request. "The stack floor" is the gateway's own framework and
+HTTP client with no gateway work (a Fastify route that parses the body and forwards it through undici):
+what is above it is the gateway's own work. Each peer, the mock and the load generator are
 processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (\`LOG_LEVEL=info\`);
 "keys on" sends an API key with a rate limit of its own (checked on every request) and records usage.
 

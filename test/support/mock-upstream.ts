@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { pathToFileURL } from 'node:url';
+import Fastify from 'fastify';
+import { Pool } from 'undici';
 
 /**
  * A minimal model server speaking Ollama's and OpenAI's wire formats (streamed and not), answering at
@@ -10,7 +12,8 @@ import { pathToFileURL } from 'node:url';
  *
  * Run alone: `npx tsx bench/mock-upstream.ts [model ...]` starts one server per model name (default
  * one serving `mock:latest`) and prints a JSON line `{"model", "url"}` for each; `proxy=URL` starts
- * a bare pass-through proxy to URL instead (see startBareProxy).
+ * a bare pass-through proxy to URL instead (see startBareProxy), `floor=URL` the gateway's own stack
+ * with no gateway in it (see startStackFloor).
  */
 
 export interface MockUpstreamOptions {
@@ -230,12 +233,45 @@ async function startBareProxy(target: string): Promise<{ url: string; close(): P
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
+/**
+ * The gateway's stack at its least: a Fastify route that parses the JSON body (as the gateway must, to
+ * read the model), writes it on through an undici pool and sends the answer back (a stream as it
+ * comes, a JSON body whole), with no logger and no hook. Beside the bare proxy it shows what the
+ * framework and the HTTP client cost; the rest of what the gateway costs is its own work.
+ */
+async function startStackFloor(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const origin = new URL(target).origin;
+  const pool = new Pool(origin, { connections: 256, bodyTimeout: 0 });
+  const app = Fastify({ logger: false });
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const answer = await pool.request({
+      path: '/v1/chat/completions',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request.body),
+    });
+    const type = String(answer.headers['content-type'] ?? 'application/json');
+    reply.code(answer.statusCode).header('content-type', type);
+    if (type.startsWith('text/event-stream')) return reply.send(answer.body);
+    return reply.send(Buffer.from(await answer.body.arrayBuffer()));
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    close: async () => {
+      await app.close();
+      await pool.destroy();
+    },
+  };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  // Arguments: model names (one mock server each), and `proxy=URL` for a bare proxy in front of URL.
+  // Arguments: model names (one mock server each), `proxy=URL` for a bare proxy in front of URL,
+  // `floor=URL` for the stack's floor in front of it.
   const args = process.argv.slice(2);
   for (const arg of args.length ? args : ['mock:latest']) {
-    if (arg.startsWith('proxy=')) {
-      const proxy = await startBareProxy(arg.slice(6));
+    if (arg.startsWith('proxy=') || arg.startsWith('floor=')) {
+      const proxy = await (arg.startsWith('proxy=') ? startBareProxy : startStackFloor)(arg.slice(6));
       console.log(JSON.stringify({ model: arg, url: proxy.url }));
       continue;
     }
