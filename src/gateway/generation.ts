@@ -173,15 +173,18 @@ export class GenerationService {
        * `reported`: the counts are the backend's own (charged even when zero); `evalSeconds`: how long
        * the answer took after its first piece, when the backend said.
        */
-      end: (outcome: string, promptTokens: number, completionTokens: number, reported: boolean, evalSeconds?: number) => {
+      end: (outcome: string, reportedPrompt: number, reportedCompletion: number, reported: boolean, evalSeconds?: number) => {
         if (ended) return;
+        // A server's counts are its word: one that is negative or not finite counts as none, in the
+        // metrics and the usage alike, rather than poisoning a total.
+        const promptTokens = tokenCount(reportedPrompt);
+        const completionTokens = tokenCount(reportedCompletion);
         ended = true;
         client?.removeEventListener('abort', forward);
         this.running.delete(stop);
         if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-        // A server's counts are its word: one that is negative or not finite must not poison a total.
-        if (Number.isFinite(completionTokens) && completionTokens > 0) series.tokensGenerated.count += completionTokens;
-        if (Number.isFinite(promptTokens) && promptTokens > 0) series.promptTokens.count += promptTokens;
+        series.tokensGenerated.count += completionTokens;
+        series.promptTokens.count += promptTokens;
         const seconds = evalSeconds ?? (firstAt === undefined ? 0 : (performance.now() - firstAt) / 1000);
         if (outcome !== 'abort' && outcome !== 'error' && seconds > 0 && completionTokens > 0) {
           series.tokensPerSecond.observe(completionTokens / seconds);
@@ -301,6 +304,11 @@ export class GenerationService {
     }
     throw new Error('generation ended without a final event');
   }
+}
+
+/** A token count as a backend reported it, or 0 when it is negative or not a finite number. */
+function tokenCount(value: number): number {
+  return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /** The tokens one HTTP request used, per model; the usage ledger persists it when the response ends. */

@@ -211,6 +211,26 @@ describe('chat completions', () => {
     expect(error).toBeInstanceOf(APIError);
     expect((error as APIError).message).toContain('upstream connection lost');
   });
+
+  it('counts a backend’s negative or infinite token counts as none, in the usage and the metrics alike', async () => {
+    const totals = async () => {
+      const usage = (await (await fetch(`${server.url}/api/admin/usage?model=${SCRIPTED_MODEL}`)).json()) as { totals: { requests: number; prompt_tokens: unknown; completion_tokens: unknown } };
+      const metrics = await fetch(`${server.url}/metrics`);
+      expect(metrics.status).toBe(200);
+      const text = await metrics.text();
+      const metric = (name: string) => new RegExp(`^${name}\\{model="${SCRIPTED_MODEL}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? '0';
+      return { ...usage.totals, generated: metric('arena_tokens_generated_total'), prompted: metric('arena_prompt_tokens_total') };
+    };
+    const before = await totals();
+    const answer = await postJson(`${server.url}/v1/chat/completions`, { model: SCRIPTED_MODEL, messages: [{ role: 'user', content: 'BAD COUNTS' }] });
+    expect(answer.status).toBe(200);
+    const after = await totals();
+    expect(after.requests).toBe(before.requests + 1);
+    // Unchanged and still numbers: a -4 would have lowered the totals, an Infinity made them null.
+    expect(after).toMatchObject({ prompt_tokens: before.prompt_tokens, completion_tokens: before.completion_tokens, generated: before.generated, prompted: before.prompted });
+    expect(typeof after.prompt_tokens).toBe('number');
+    expect(typeof after.completion_tokens).toBe('number');
+  });
 });
 
 describe('completions', () => {

@@ -7,7 +7,8 @@ import { TestBackend, finish } from './test-backend.js';
  * story model cannot show. The surfaces under test cannot tell it from an Ollama host.
  *
  * - a message containing `CALL get_weather` ends the turn with that tool call (`{"city": "Paris"}`);
- * - a message containing `FAIL` streams one token and then fails, as an upstream dropping mid-answer.
+ * - a message containing `FAIL` streams one token and then fails, as an upstream dropping mid-answer;
+ * - a message containing `BAD COUNTS` ends with a negative prompt count and an infinite completion count.
  * Every request it received is kept in `requests`.
  */
 export const SCRIPTED_MODEL = 'scripted:latest';
@@ -23,6 +24,11 @@ export class ScriptedBackend extends TestBackend {
   private async *script(text: string): AsyncGenerator<StreamPart> {
     if (text.includes('CALL get_weather')) {
       yield* finish(3, 5, 3000, [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
+      return;
+    }
+    if (text.includes('BAD COUNTS')) {
+      yield { type: 'token', text: 'Odd' };
+      yield* finish(-4, Infinity, 3000);
       return;
     }
     yield { type: 'token', text: 'Partly' };
