@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { UsageStore, type UsageFilter, type UsageRecord } from '../store/usage.js';
 import type { Store } from '../store/database.js';
 import type { SharedEvents } from './shared-events.js';
+import { UsageBuffer, type ModelUse } from './usage-buffer.js';
 
 /**
  * How often buffered records are written; an admin reading usage flushes first. A finished request's
@@ -11,7 +12,10 @@ import type { SharedEvents } from './shared-events.js';
 const FLUSH_MS = 500;
 /** A batch this large is written at once instead of waiting for the timer. */
 const FLUSH_AT = 1_000;
-/** While the database is unreachable records wait in memory, up to this many. */
+/**
+ * While the database is unreachable records wait in memory, up to this many; past it new ones are
+ * counted, reported and dropped (those waiting are the older, and keep their place).
+ */
 const MAX_BUFFERED = 1_000_000;
 /** How long an admin's read waits for the other replicas to write their buffers. */
 const PEER_FLUSH_WAIT_MS = 1_000;
@@ -22,7 +26,11 @@ const PEER_FLUSH_WAIT_MS = 1_000;
  * left, so no record is lost while the process lives (and shuts down cleanly).
  */
 export class UsageLedger {
-  private buffer: UsageRecord[] = [];
+  private readonly buffer = new UsageBuffer();
+  /** Rows of a batch whose write failed: written first at the next attempt. */
+  private failed: UsageRecord[] = [];
+  /** Records refused since the last report, the buffer being full. */
+  private dropped = 0;
   private flushing?: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private readonly store: UsageStore;
@@ -39,25 +47,34 @@ export class UsageLedger {
     this.timer.unref();
   }
 
-  record(record: UsageRecord): void {
-    this.buffer.push(record);
-    if (this.buffer.length > MAX_BUFFERED) {
-      const dropped = this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
-      this.onError(new Error(`usage buffer full: dropped ${dropped.length} records`));
+  /** A number for a new request, which each of its records gives (ModelUse.request). */
+  nextRequest(): number {
+    return this.buffer.nextRequest();
+  }
+
+  record(use: ModelUse): void {
+    if (this.buffer.length + this.failed.length >= MAX_BUFFERED) {
+      this.dropped++;
+      return;
     }
+    this.buffer.push(use);
     if (this.buffer.length >= FLUSH_AT && !this.flushing) void this.flush().catch(() => undefined);
   }
 
   /** Writes everything recorded so far; concurrent callers share one write, then write the rest. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing.catch(() => undefined);
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
+    if (this.dropped > 0) {
+      this.onError(new Error(`usage buffer full: dropped ${this.dropped} records`));
+      this.dropped = 0;
+    }
+    if (this.buffer.length === 0 && this.failed.length === 0) return;
+    const batch = this.failed.length === 0 ? this.buffer.take() : this.failed.concat(this.buffer.take());
+    this.failed = [];
     this.flushing = this.store
       .insert(batch)
       .catch((error: unknown) => {
-        this.buffer = batch.concat(this.buffer);
+        this.failed = batch.concat(this.failed);
         this.onError(error);
         throw error;
       })
@@ -118,7 +135,7 @@ export class UsageLedger {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    for (let attempt = 0; attempt < 3 && this.buffer.length > 0; attempt++) {
+    for (let attempt = 0; attempt < 3 && this.buffer.length + this.failed.length > 0; attempt++) {
       try {
         await this.flush();
       } catch {

@@ -2,7 +2,6 @@
  * API management in the request cycle: every route's access level, per-key rate limits, model
  * allow-lists and inactive models, and one usage record per request, as Fastify hooks.
  */
-import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { bearerToken, MANAGE_REFUSED, mayManageModels } from '../access/auth.js';
@@ -14,7 +13,6 @@ import type { PullJobs } from '../access/pull-jobs.js';
 import type { ModelRouter } from '../gateway/router.js';
 import { normaliseModelName } from '../shared/model-names.js';
 import { sharePullJobs } from '../access/shared-events.js';
-import type { UsageRecord } from '../store/usage.js';
 import { HttpError } from '../gateway/errors.js';
 import type { ApiManagement } from '../access/api-management.js';
 import { streamedBody } from './streaming.js';
@@ -208,35 +206,25 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   const recordUsage = (request: FastifyRequest, reply: FastifyReply): void => {
     const principal = request.principal;
     const keyId = principal?.kind === 'key' ? principal.keyId : null;
-    const requestId = crypto.randomUUID();
     const surface = surfaceOf(request);
-    const durationMs = Math.round(reply.elapsedTime);
     // nginx's 499 for a response the client closed before its end, and for one the server's shutdown
     // cut short (its client got a last line or a 503 saying so).
     const status = reply.raw.writableFinished && !request.usage?.cutByShutdown ? reply.statusCode : CLIENT_CLOSED_REQUEST;
-    const createdAt = new Date().toISOString();
-    // Each record is one literal of one shape: this runs once per request on every model route.
-    const record = (model: string | null, promptTokens: number, completionTokens: number): UsageRecord => ({
-      request_id: requestId,
-      key_id: keyId,
-      model,
-      surface,
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      duration_ms: durationMs,
-      status,
-      created_at: createdAt,
-    });
+    const use = { request: usageLedger.nextRequest(), keyId, model: null as string | null, surface, promptTokens: 0, completionTokens: 0, durationMs: Math.round(reply.elapsedTime), status, at: Date.now() };
     let tokens = 0;
     let recorded = false;
     for (const [model, used] of request.usage?.byModel ?? []) {
-      usageLedger.record(record(normaliseModelName(model), used.promptTokens, used.completionTokens));
+      use.model = normaliseModelName(model);
+      use.promptTokens = used.promptTokens;
+      use.completionTokens = used.completionTokens;
+      usageLedger.record(use);
       tokens += used.promptTokens + used.completionTokens;
       recorded = true;
     }
     if (!recorded) {
       const named = requestedModels(request)[0];
-      usageLedger.record(record(named === undefined ? null : normaliseModelName(named), 0, 0));
+      use.model = named === undefined ? null : normaliseModelName(named);
+      usageLedger.record(use);
     }
     if (keyId !== null && tokens > 0) limiter.addTokens(keyId, tokens);
   };

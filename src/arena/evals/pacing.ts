@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Principal } from '../../access/auth.js';
 import type { UsageSink } from '../../gateway/generation.js';
 import type { RateLimiter } from '../../access/rate-limit.js';
@@ -67,15 +66,15 @@ export class KeyPacing {
     return {
       add: (model, promptTokens, completionTokens) => {
         this.ledger.record({
-          request_id: crypto.randomUUID(),
-          key_id: keyId,
+          request: this.ledger.nextRequest(),
+          keyId,
           model: normaliseModelName(model),
           surface: EVALS_SURFACE,
-          prompt_tokens: promptTokens,
-          completion_tokens: completionTokens,
-          duration_ms: Math.round(performance.now() - started),
+          promptTokens,
+          completionTokens,
+          durationMs: Math.round(performance.now() - started),
           status: 200,
-          created_at: new Date().toISOString(),
+          at: Date.now(),
         });
         if (keyId !== null && promptTokens + completionTokens > 0) this.limiter.addTokens(keyId, promptTokens + completionTokens);
       },
