@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { pino } from 'pino';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -22,6 +21,7 @@ import { closeApiManagement, openApiManagement } from './access/api-management.j
 import { installApiManagement, surfaceOf, withSurface } from './http/access-hooks.js';
 import { HttpError, statusOf } from './gateway/errors.js';
 import { jsonBodyParser } from './http/json-body.js';
+import { stdoutLog } from './http/log-destination.js';
 import type { Services } from './http/services.js';
 import { infoRoutes } from './http/routes/info.js';
 import { chatDispatchRoutes } from './http/routes/chat-dispatch.js';
@@ -99,10 +99,8 @@ export async function buildServer({ config, backends = [], logStream, loadLlama 
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      // Stdout is written asynchronously and in batches of 32 KiB, at most a second late (pino flushes
-      // it on exit): each write is a hand-off to a thread and back, which at 4 KiB (about twenty lines)
-      // was still about 1% of the gateway's CPU per request under load (bench/RESULTS.md, Gateway overhead).
-      stream: logStream ?? pino.destination({ sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 1000 }),
+      // Stdout is written asynchronously and in batches (see BatchedLogDestination).
+      stream: logStream ?? stdoutLog(),
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     },
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || crypto.randomUUID(),
