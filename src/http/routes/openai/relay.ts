@@ -103,21 +103,22 @@ async function relayOpenAi(
   // a fast server's) goes out as one write with its length, as a JSON answer does; otherwise it
   // streams from then on, each network chunk as it comes.
   return new Promise<FastifyReply>((resolve) => {
-    const out = new PassThrough();
+    // The stream to the client is made only once the answer streams: most short answers never need it.
+    let out: PassThrough | undefined;
     let held: Buffer[] = [];
-    let flowing = false;
     let ended = false;
-    const stream = () => {
-      if (flowing) return;
-      flowing = true;
+    const stream = (): PassThrough => {
+      if (out) return out;
+      out = new PassThrough();
       out.write(Buffer.concat(held));
       held = [];
       resolve(sendStreamBody(reply, type, out));
+      return out;
     };
     upstream.on('data', (chunk: Buffer) => {
       relayed.firstPiece();
       const pass = meter.read(chunk);
-      if (!flowing) {
+      if (!out) {
         if (held.length === 0) setImmediate(() => ended || stream());
         held.push(pass);
       } else if (pass.length > 0 && !out.write(pass)) {
@@ -129,7 +130,7 @@ async function relayOpenAi(
       ended = true;
       const rest = meter.end();
       finish(false);
-      if (flowing) return void out.end(rest);
+      if (out) return void out.end(rest);
       resolve(reply.header('content-type', type).header('cache-control', 'no-cache').send(Buffer.concat([...held, rest])));
     });
     upstream.on('error', () => undefined); // its 'close' below ends the answer
@@ -139,12 +140,12 @@ async function relayOpenAi(
       // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
       // (nobody to tell), or by the server failing mid-way (an error event, as a stream that began with
       // a 200 can only say it).
-      stream();
+      const client = stream();
       const rest = meter.end();
       finish(true);
-      if (relayed.cut()) out.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint, streaming.includeUsage ? meter : undefined))]));
-      else if (stop.aborted) out.destroy();
-      else out.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
+      if (relayed.cut()) client.end(Buffer.concat([rest, Buffer.from(shutdownFrames(endpoint, streaming.includeUsage ? meter : undefined))]));
+      else if (stop.aborted) client.destroy();
+      else client.end(Buffer.concat([rest, Buffer.from(errorFrame(new BackendError("the model server's answer broke off", 502)) + 'data: [DONE]\n\n')]));
     });
   });
 }
