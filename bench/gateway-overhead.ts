@@ -13,7 +13,7 @@
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { closedLoop, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcess, startMockProcessWithPid, stopAll, cpuLoadText, type Samples, type Scenario } from './proxy-harness.js';
+import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, type CpuMeasure, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -24,6 +24,8 @@ const P99_BUDGET_MS = 5;
 /** Requests for the CPU column, at CPU_CONCURRENCY: enough to keep the process busy, as real traffic does. */
 const CPU_REQUESTS = 3000;
 const CPU_CONCURRENCY = 4;
+/** Turns of the CPU measurement, the rows taking turns: its ratios are the median of the turns' ratios. */
+const CPU_TURNS = 10;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
@@ -77,7 +79,7 @@ async function maxRate(scenario: Scenario): Promise<{ rate: number; note: string
 }
 
 // One server for the Ollama backend, one for the OpenAI one.
-const urls = await startMockProcess(['mock-ollama:latest', 'mock-openai:latest']);
+const { urls, pid: mockPid } = await startMockProcessWithPid(['mock-ollama:latest', 'mock-openai:latest']);
 // The floor of one extra hop: a bare pass-through proxy, in a process of its own like the gateway.
 const bareProxy = await startMockProcessWithPid([`proxy=${urls['mock-openai:latest']}`]);
 const bare = Object.values(bareProxy.urls)[0]!;
@@ -85,6 +87,7 @@ const backends = { ollama: urls['mock-ollama:latest'], openai: urls['mock-openai
 const models = ['mock-ollama:latest', 'mock-openai:latest'];
 const { url: gatewayUrl, pid: gatewayPid } = await startGateway(backends, models);
 const keyed = await startGatewayWithKey(backends, models);
+pinToCores([bareProxy.pid, gatewayPid, keyed.pid], [mockPid]);
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
 /** A scenario, the process that answers it (for the CPU column), and whether its answer is a stream. */
@@ -110,7 +113,7 @@ const references: Measured[] = [
   { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false },
   { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true },
 ];
-const bareCpu = new Map<boolean, number>();
+const bareCpu = new Map<boolean, CpuMeasure>();
 
 const measured: { scenario: Measured; cells: (string | number)[] }[] = [];
 for (const scenario of [...scenarios, ...keysOn, ...references]) {
@@ -141,11 +144,12 @@ const cpu = await interleavedCpu(
   measured.map(({ scenario }) => ({ pid: scenario.pid, url: scenario.gateway, body: scenario.body, headers: scenario.headers })),
   CPU_REQUESTS,
   CPU_CONCURRENCY,
+  CPU_TURNS,
 );
-measured.forEach(({ scenario }, i) => scenario.pid === bareProxy.pid && bareCpu.set(scenario.stream, cpu[i]!.ms));
+measured.forEach(({ scenario }, i) => scenario.pid === bareProxy.pid && bareCpu.set(scenario.stream, cpu[i]!));
 const rows = measured.map(({ scenario, cells }, i) => {
   const base = bareCpu.get(scenario.stream);
-  const ratio = base ? `${fmt(cpu[i]!.ms / base, 2)}×` : 'n/a';
+  const ratio = base ? `${fmt(cpuRatio(cpu[i]!, base), 2)}×` : 'n/a';
   return [...cells.slice(0, 8), fmt(cpu[i]!.ms, 3), ratio, Number(cells[8]) + cpu[i]!.failures];
 });
 
@@ -156,7 +160,7 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in six turns with the rows taking turns, and its ratio to the bare proxy's for a whole body or a stream.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), the median of ${CPU_TURNS} turns with the rows taking turns, and the median of each turn's ratio to the bare proxy's for a whole body or a stream.
 
 ${table(
   ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'CPU ms/request', 'CPU / bare proxy', 'failures'],

@@ -21,12 +21,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
-import { closedLoop, cpuMs, interleavedCpu, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, cpuLoadText, type Samples } from './proxy-harness.js';
+import { pinToCores, closedLoop, cpuMs, cpuRatio, interleavedCpu, type CpuMeasure, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, cpuLoadText, type Samples } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1200);
 const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
 /** Concurrency of the CPU measurement: enough to keep a proxy busy, as under real traffic. */
 const CPU_CONCURRENCY = 4;
+/** Turns of the CPU measurement, the peers taking turns: its ratios are the median of the turns' ratios. */
+const CPU_TURNS = 10;
 /** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
 const CHUNKS = 4;
 const MODEL = 'mock-openai:latest';
@@ -131,10 +133,11 @@ interface Row {
   request: string;
   failed?: string;
   samples?: Samples;
-  cpu?: number;
+  cpu?: CpuMeasure;
   failures: number;
 }
 const rows: Row[] = [];
+pinToCores(peers.flatMap((peer) => (peer.pid === undefined ? [] : [peer.pid])), [mockPid]);
 for (const request of requests) {
   const live: Row[] = [];
   for (const peer of peers) {
@@ -162,9 +165,10 @@ for (const request of requests) {
     live.map((row) => ({ pid: row.peer.pid!, url: `${row.peer.base}/chat/completions`, body: request.body, headers: row.peer.headers })),
     CPU_REQUESTS,
     CPU_CONCURRENCY,
+    CPU_TURNS,
   );
   live.forEach((row, i) => {
-    row.cpu = cpu[i]!.ms;
+    row.cpu = cpu[i]!;
     row.failures += cpu[i]!.failures;
   });
   loads();
@@ -187,8 +191,8 @@ const tableRows = rows.map((row) => {
     `**${fmt(added(row, 50), 3)}**`,
     fmt(added(row, 99), 3),
     row === bare ? '1.00×' : ratio(added(row, 50), bare && added(bare, 50)),
-    fmt(row.cpu!, 3),
-    row === bare ? '1.00×' : ratio(row.cpu!, bare?.cpu),
+    fmt(row.cpu!.ms, 3),
+    row === bare ? '1.00×' : bare?.cpu ? `${fmt(cpuRatio(row.cpu!, bare.cpu), 2)}×` : 'n/a',
     row.failures,
   ];
 });
@@ -199,7 +203,8 @@ console.log(`## Peers in the same run (${new Date().toISOString().slice(0, 16).r
 sent directly to \`test/support/mock-upstream.ts\` and through each peer, interleaved, at concurrency 1
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
-own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in ms, in six turns with the peers taking turns.
+own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in ms: the median of ${CPU_TURNS} turns with the peers taking turns, and
+as a ratio the median of each turn's ratio to the bare proxy.
 Ratios are to the bare proxy of the same request. "The stack floor" is the gateway's own framework and
 HTTP client with no gateway work (a Fastify route that parses the body and forwards it through undici):
 what is above it is the gateway's own work. Each peer, the mock and the load generator are

@@ -1,11 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import { once } from 'node:events';
 import path from 'node:path';
 import readline from 'node:readline';
 import { freePort, REPO_ROOT, tempDir } from '../test/support/server.js';
 import { ensureServerBuilt } from '../bin/server-build.mjs';
+import { percentile } from './lib.js';
 
 /**
  * What the proxy benchmarks (gateway-overhead.ts, peers.ts) share: the mock upstream, the gateway and
@@ -23,13 +25,7 @@ export async function stopAll(): Promise<void> {
   agent.destroy();
 }
 
-/** Runs test/support/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each. */
-export async function startMockProcess(args: string[]): Promise<Record<string, string>> {
-  const { urls } = await startMockProcessWithPid(args);
-  return urls;
-}
-
-/** The same, with the process id (for its CPU time). */
+/** Runs test/support/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each and the process id (for its CPU time). */
 export async function startMockProcessWithPid(args: string[]): Promise<{ urls: Record<string, string>; pid: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/mock-upstream.ts', ...args], {
     cwd: REPO_ROOT,
@@ -200,9 +196,32 @@ export async function startGatewayWithKey(
  */
 export const CPU_LOAD = spawnSync('wrk', ['--version']).error === undefined ? 'wrk' : 'node';
 
+/**
+ * Whether processes are pinned to cores for the CPU column: with two cores or more and `taskset`, the
+ * processes measured share core 0 and the load (wrk, the mock upstream) has core 1. Unpinned, the
+ * scheduler moved them between the cores from turn to turn, and two runs of the same build a quarter of
+ * an hour apart disagreed by up to a fifth on its ratio.
+ */
+const PINNED = CPU_LOAD === 'wrk' && os.availableParallelism() >= 2 && spawnSync('taskset', ['-V']).error === undefined;
+
+/** Puts every thread of process `pid` on `core` (when pinning, see PINNED). */
+function pin(pid: number, core: number): void {
+  if (PINNED) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Pins the processes measured to core 0 and the load's (the mock upstream) to core 1, when pinning
+ * (see PINNED): called once everything has started, so that every figure of a run is taken alike.
+ */
+export function pinToCores(measured: number[], load: number[]): void {
+  for (const pid of measured) pin(pid, 0);
+  for (const pid of load) pin(pid, 1);
+}
+
 /** How the CPU column was loaded, for the report. */
 export function cpuLoadText(): string {
-  return CPU_LOAD === 'wrk' ? 'load from wrk -t1, at least 2 s a turn' : "load from the benchmark's own Node client: wrk is not installed";
+  if (CPU_LOAD !== 'wrk') return "load from the benchmark's own Node client: wrk is not installed";
+  return PINNED ? 'load from wrk -t1, at least 2 s a turn; the processes measured on core 0, wrk and the mock upstream on core 1' : 'load from wrk -t1, at least 2 s a turn';
 }
 
 /** CPU milliseconds process `pid` spends per request, over `requests` sent to `url` at `concurrency`. */
@@ -228,7 +247,8 @@ async function cpuPerRequestWrk(pid: number, url: string, body: string | undefin
   fs.writeFileSync(script, `${lines.join('\n')}\n`);
   const seconds = Math.max(2, Math.round(requests / 1000));
   const before = cpuMs(pid);
-  const child = spawn('wrk', ['-t1', `-c${concurrency}`, `-d${seconds}s`, '-s', script, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const wrk = ['wrk', '-t1', `-c${concurrency}`, `-d${seconds}s`, '-s', script, url];
+  const child = PINNED ? spawn('taskset', ['-c', '1', ...wrk], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(wrk[0]!, wrk.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await once(child, 'close');
@@ -247,21 +267,43 @@ export interface CpuTarget {
   headers?: Record<string, string>;
 }
 
+export interface CpuMeasure {
+  /** The median over the turns of the CPU ms per request. */
+  ms: number;
+  /** Each turn's CPU ms per request, in the order of the turns. */
+  turns: number[];
+  failures: number;
+}
+
 /**
  * CPU per request of several processes, measured in `rounds` turns (each target `requests / rounds`
  * requests per turn, the targets taking turns), so that a change of the machine's load falls on all of
  * them alike: measured one after another, a ratio between two of them moved by half from run to run.
+ * Its load runs on core 1 when processes are pinned (see pinToCores).
  */
-export async function interleavedCpu(targets: CpuTarget[], requests = 3000, concurrency = 4, rounds = 6): Promise<{ ms: number; failures: number }[]> {
-  const totals = targets.map(() => ({ cpu: 0, count: 0, failures: 0 }));
+export async function interleavedCpu(targets: CpuTarget[], requests = 3000, concurrency = 4, rounds = 10): Promise<CpuMeasure[]> {
+  const measures = targets.map((): CpuMeasure => ({ ms: NaN, turns: [], failures: 0 }));
   const perRound = Math.ceil(requests / rounds);
   for (let round = 0; round < rounds; round++) {
-    for (const [i, target] of targets.entries()) {
+    // The order flips every turn, so that no target always runs right after the same one.
+    const order = round % 2 === 0 ? [...targets.keys()] : [...targets.keys()].reverse();
+    for (const i of order) {
+      const target = targets[i]!;
       const measured = await cpuPerRequest(target.pid, target.url, target.body, target.headers, perRound, concurrency);
-      totals[i]!.cpu += measured.ms * perRound;
-      totals[i]!.count += perRound;
-      totals[i]!.failures += measured.failures;
+      measures[i]!.turns.push(measured.ms);
+      measures[i]!.failures += measured.failures;
     }
   }
-  return totals.map(({ cpu, count, failures }) => ({ ms: cpu / count, failures }));
+  for (const measure of measures) measure.ms = median(measure.turns);
+  return measures;
+}
+
+/** The median over the turns of one target's CPU per request divided by another's in the same turn. */
+export function cpuRatio(measure: CpuMeasure, reference: CpuMeasure): number {
+  return median(measure.turns.map((ms, turn) => ms / reference.turns[turn]!));
+}
+
+/** The middle value of those that are numbers (a turn that sent nothing has none). */
+function median(values: number[]): number {
+  return percentile(values.filter(Number.isFinite), 50);
 }
