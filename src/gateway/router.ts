@@ -228,7 +228,7 @@ export class ModelRouter {
       model,
       request.signal,
       (backend) => backend.relayOpenAi!(request),
-      (answer, release) => answer.body.once('close', release),
+      (answer, release) => answer.body.on('close', release),
     );
   }
 

@@ -182,11 +182,11 @@ export async function installApiManagement(app: FastifyInstance, management: Api
   app.addHook('onRequest', (request, reply, done) => {
     if (!request.principal || !usesModels(request)) return done();
     request.usageTracked = true;
-    reply.raw.once('close', () => {
+    reply.raw.on('close', () => {
       const stream = streamedBody(request);
       // A dropped stream's generator still runs its `finally` (usage of the tokens it streamed); the
       // stream closes only after that, so the record waits for it.
-      if (stream && !stream.closed) stream.once('close', () => recordUsage(request, reply));
+      if (stream && !stream.closed) stream.on('close', () => recordUsage(request, reply));
       else recordUsage(request, reply);
     });
     done();

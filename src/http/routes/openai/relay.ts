@@ -67,9 +67,10 @@ async function relayOpenAi(
   checkOpenAiOptions(body);
   refuseUnsupported(body);
   // One switch for both ends of the generation: the client's departure aborts it here, the shutdown
-  // aborts it with a ShutdownError in the generation service.
+  // aborts it with a ShutdownError in the generation service. (A stream's 'close' and 'end' come once:
+  // `on` spares the wrapper `once` makes, here and below.)
   const stop = new AbortSwitch();
-  reply.raw.once('close', () => reply.raw.writableFinished || stop.abort(new Error('client disconnected')));
+  reply.raw.on('close', () => reply.raw.writableFinished || stop.abort(new Error('client disconnected')));
   // A stream's token counts come only when asked for: the gateway always asks, for its own accounting,
   // and keeps the usage event from a client that did not.
   const sent = streaming.stream && !streaming.includeUsage ? { ...body, stream_options: { ...(isRecord(body.stream_options) ? body.stream_options : {}), include_usage: true } } : body;
@@ -98,7 +99,7 @@ async function relayOpenAi(
   const finish = (incomplete: boolean) => relayed.finish({ usage: meter.usage, finishReason: meter.finishReason, pieces: meter.pieces, incomplete });
   // The usage record is taken when the client's connection closes: a client that leaves is charged
   // for what it was sent, before anything else runs.
-  reply.raw.once('close', () => finish(!reply.raw.writableFinished));
+  reply.raw.on('close', () => finish(!reply.raw.writableFinished));
   // What has come is held until the event loop turns: a whole answer in hand by then (a short one, or
   // a fast server's) goes out as one write with its length, as a JSON answer does; otherwise it
   // streams from then on, each network chunk as it comes.
@@ -126,7 +127,7 @@ async function relayOpenAi(
         out.once('drain', () => upstream.resume());
       }
     });
-    upstream.once('end', () => {
+    upstream.on('end', () => {
       ended = true;
       const rest = meter.end();
       finish(false);
@@ -134,7 +135,7 @@ async function relayOpenAi(
       resolve(reply.header('content-type', type).header('cache-control', 'no-cache').send(Buffer.concat([...held, rest])));
     });
     upstream.on('error', () => undefined); // its 'close' below ends the answer
-    upstream.once('close', () => {
+    upstream.on('close', () => {
       if (ended) return;
       ended = true;
       // Cut short: by the shutdown (the client is told so in the wire format), by the client leaving
@@ -169,8 +170,8 @@ function wholeBody(body: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     body.once('error', reject);
-    body.once('close', () => body.readableEnded || reject(new Error('the connection closed before the end of the answer')));
+    body.on('close', () => body.readableEnded || reject(new Error('the connection closed before the end of the answer')));
   });
 }
