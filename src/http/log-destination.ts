@@ -15,13 +15,15 @@ const FLUSH_MS = 1000;
  * the batch (at 32 KiB it was about 2% of the gateway's CPU per request). A list of lines joined once
  * per write costs each line the same, whatever the batch.
  */
-class BatchedLogDestination {
+export class BatchedLogDestination {
   private lines: string[] = [];
   private chars = 0;
   /** Writes each batch as it is given; pino has it write what it holds when the process exits. */
-  private readonly out = pino.destination({ sync: false });
+  private readonly out: ReturnType<typeof pino.destination>;
 
-  constructor() {
+  /** `dest`: a file descriptor (stdout's by default) or a file's path. */
+  constructor(dest: number | string = 1) {
+    this.out = pino.destination({ dest, sync: false });
     setInterval(() => this.release(), FLUSH_MS).unref();
     // The lines still gathered here are handed over, and written, before the process ends.
     process.once('exit', () => {
