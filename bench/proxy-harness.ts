@@ -248,7 +248,8 @@ async function cpuPerRequestWrk(pid: number, url: string, body: string | undefin
   const seconds = Math.max(2, Math.round(requests / 1000));
   const before = cpuMs(pid);
   const wrk = ['wrk', '-t1', `-c${concurrency}`, `-d${seconds}s`, '-s', script, url];
-  const child = PINNED ? spawn('taskset', ['-c', '1', ...wrk], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(wrk[0]!, wrk.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, ...args] = PINNED ? ['taskset', '-c', '1', ...wrk] : wrk;
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await once(child, 'close');

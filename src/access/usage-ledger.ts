@@ -52,6 +52,7 @@ export class UsageLedger {
     return this.buffer.nextRequest();
   }
 
+  /** Takes a copy of `use`'s fields: the caller may reuse the object. */
   record(use: ModelUse): void {
     if (this.buffer.length + this.failed.length >= MAX_BUFFERED) {
       this.dropped++;
@@ -69,7 +70,7 @@ export class UsageLedger {
       this.dropped = 0;
     }
     if (this.buffer.length === 0 && this.failed.length === 0) return;
-    const batch = this.failed.length === 0 ? this.buffer.take() : this.failed.concat(this.buffer.take());
+    const batch = this.failed.concat(this.buffer.take());
     this.failed = [];
     this.flushing = this.store
       .insert(batch)

@@ -15,6 +15,7 @@ import { normaliseModelName } from '../shared/model-names.js';
 import { sharePullJobs } from '../access/shared-events.js';
 import { HttpError } from '../gateway/errors.js';
 import type { ApiManagement } from '../access/api-management.js';
+import type { ModelUse } from '../access/usage-buffer.js';
 import { streamedBody } from './streaming.js';
 import { isRecord } from '../shared/is-record.js';
 
@@ -210,7 +211,8 @@ export async function installApiManagement(app: FastifyInstance, management: Api
     // nginx's 499 for a response the client closed before its end, and for one the server's shutdown
     // cut short (its client got a last line or a 503 saying so).
     const status = reply.raw.writableFinished && !request.usage?.cutByShutdown ? reply.statusCode : CLIENT_CLOSED_REQUEST;
-    const use = { request: usageLedger.nextRequest(), keyId, model: null as string | null, surface, promptTokens: 0, completionTokens: 0, durationMs: Math.round(reply.elapsedTime), status, at: Date.now() };
+    // One object for every model of the request: the ledger copies its fields as it records it.
+    const use: ModelUse = { request: usageLedger.nextRequest(), keyId, model: null, surface, promptTokens: 0, completionTokens: 0, durationMs: Math.round(reply.elapsedTime), status, at: Date.now() };
     let tokens = 0;
     let recorded = false;
     for (const [model, used] of request.usage?.byModel ?? []) {
