@@ -1,6 +1,7 @@
 /**
  * ollama-arena beside its peers in one run: a bare node:http pass-through proxy (the floor of one more
- * process hop), the gateway's stack with no gateway in it (Fastify and undici alone), ollama-arena as
+ * process hop), the gateway's stack with no gateway in it (Fastify and undici alone, and undici behind
+ * a bare node:http server, to show what the framework costs), ollama-arena as
  * `npm start` runs it, ollama-arena with API management on (the request carries an API key with a
  * rate limit, and its usage is recorded), and Portkey's open-source gateway
  * (`@portkey-ai/gateway`, a devDependency), each in a process of its own in front of the same mock
@@ -67,11 +68,10 @@ const peers: Peer[] = [
     const { urls: proxied, pid } = await startMockProcessWithPid([`proxy=${mock}`]);
     return { base: `${Object.values(proxied)[0]}/v1`, pid };
   }),
-  // The gateway's stack with no gateway in it: what Fastify and undici cost (see startStackFloor).
-  await attempt('Fastify + undici, no gateway work (the stack floor)', async () => {
-    const { urls: proxied, pid } = await startMockProcessWithPid([`floor=${mock}`]);
-    return { base: `${Object.values(proxied)[0]}/v1`, pid };
-  }),
+  // The gateway's stack with no gateway in it: what Fastify and undici cost (see startStackFloor), and
+  // the same without Fastify: what the framework itself costs.
+  await attempt('Fastify + undici, no gateway work (the stack floor)', () => stackFloor('floor')),
+  await attempt('node:http + undici, no gateway work (the floor without Fastify)', () => stackFloor('rawfloor')),
   await attempt('ollama-arena', async () => {
     const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL]);
     return { base: `${url}/v1`, pid };
@@ -97,6 +97,12 @@ const peers: Peer[] = [
     return { base: `http://127.0.0.1:${port}/v1`, pid, headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock}/v1`, authorization: 'Bearer sk-unused' } };
   }),
 ];
+
+/** One of the mock's stack floors (`floor`, `rawfloor`) in front of the mock, in a process of its own. */
+async function stackFloor(kind: string): Promise<Omit<Peer, 'name'>> {
+  const { urls: proxied, pid } = await startMockProcessWithPid([`${kind}=${mock}`]);
+  return { base: `${Object.values(proxied)[0]}/v1`, pid };
+}
 
 /** The commit a checkout is at, for the report. */
 function revisionOf(checkout: string): string {
@@ -207,7 +213,8 @@ own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCU
 as a ratio the median of each turn's ratio to the bare proxy.
 Ratios are to the bare proxy of the same request. "The stack floor" is the gateway's own framework and
 HTTP client with no gateway work (a Fastify route that parses the body and forwards it through undici):
-what is above it is the gateway's own work. Each peer, the mock and the load generator are
+what is above it is the gateway's own work. "The floor without Fastify" does the same from a bare
+node:http server: the gap between the two floors is what the framework costs. Each peer, the mock and the load generator are
 processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (\`LOG_LEVEL=info\`);
 "keys on" sends an API key with a rate limit of its own (checked on every request) and records usage.
 

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import Fastify from 'fastify';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 /**
  * A minimal model server speaking Ollama's and OpenAI's wire formats (streamed and not), answering at
@@ -13,7 +13,8 @@ import { Pool } from 'undici';
  * Run alone: `npx tsx bench/mock-upstream.ts [model ...]` starts one server per model name (default
  * one serving `mock:latest`) and prints a JSON line `{"model", "url"}` for each; `proxy=URL` starts
  * a bare pass-through proxy to URL instead (see startBareProxy), `floor=URL` the gateway's own stack
- * with no gateway in it (see startStackFloor).
+ * with no gateway in it (see startStackFloor), `rawfloor=URL` that stack without Fastify (see
+ * startRawStackFloor).
  */
 
 export interface MockUpstreamOptions {
@@ -227,10 +228,21 @@ async function startBareProxy(target: string): Promise<{ url: string; close(): P
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   });
+  return listening(server);
+}
+
+/** A node:http server of the benchmark's, listening on a free loopback port, keeping connections alive. */
+async function listening(server: http.Server): Promise<{ url: string; close(): Promise<void> }> {
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** What both stack floors do with a request: its parsed body written on through an undici pool. */
+async function forwardThrough(pool: Pool, body: unknown): Promise<{ status: number; type: string; body: Dispatcher.ResponseData['body'] }> {
+  const answer = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: answer.statusCode, type: String(answer.headers['content-type'] ?? 'application/json'), body: answer.body };
 }
 
 /**
@@ -244,15 +256,9 @@ async function startStackFloor(target: string): Promise<{ url: string; close(): 
   const pool = new Pool(origin, { connections: 256, bodyTimeout: 0 });
   const app = Fastify({ logger: false });
   app.post('/v1/chat/completions', async (request, reply) => {
-    const answer = await pool.request({
-      path: '/v1/chat/completions',
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(request.body),
-    });
-    const type = String(answer.headers['content-type'] ?? 'application/json');
-    reply.code(answer.statusCode).header('content-type', type);
-    if (type.startsWith('text/event-stream')) return reply.send(answer.body);
+    const answer = await forwardThrough(pool, request.body);
+    reply.code(answer.status).header('content-type', answer.type);
+    if (answer.type.startsWith('text/event-stream')) return reply.send(answer.body);
     return reply.send(Buffer.from(await answer.body.arrayBuffer()));
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -265,13 +271,44 @@ async function startStackFloor(target: string): Promise<{ url: string; close(): 
   };
 }
 
+/**
+ * The stack floor without the framework: the same forwarding as startStackFloor from a bare node:http
+ * server. Beside the stack floor it shows what Fastify itself costs a request, the part of the
+ * gateway that only taking the busiest routes off the framework could save.
+ */
+async function startRawStackFloor(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const pool = new Pool(new URL(target).origin, { connections: 256, bodyTimeout: 0 });
+  const server = http.createServer((request, response) => {
+    void (async () => {
+      const answer = await forwardThrough(pool, await readJson(request));
+      if (answer.type.startsWith('text/event-stream')) {
+        response.writeHead(answer.status, { 'content-type': answer.type });
+        return void answer.body.pipe(response);
+      }
+      const whole = Buffer.from(await answer.body.arrayBuffer());
+      response.writeHead(answer.status, { 'content-type': answer.type, 'content-length': whole.length }).end(whole);
+    })().catch(() => response.destroy());
+  });
+  const listener = await listening(server);
+  return {
+    url: listener.url,
+    close: async () => {
+      await listener.close();
+      await pool.destroy();
+    },
+  };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   // Arguments: model names (one mock server each), `proxy=URL` for a bare proxy in front of URL,
-  // `floor=URL` for the stack's floor in front of it.
+  // `floor=URL` for the stack's floor in front of it, `rawfloor=URL` for that floor without Fastify.
+  const proxies: Record<string, (target: string) => Promise<{ url: string }>> = { proxy: startBareProxy, floor: startStackFloor, rawfloor: startRawStackFloor };
   const args = process.argv.slice(2);
   for (const arg of args.length ? args : ['mock:latest']) {
-    if (arg.startsWith('proxy=') || arg.startsWith('floor=')) {
-      const proxy = await (arg.startsWith('proxy=') ? startBareProxy : startStackFloor)(arg.slice(6));
+    const [kind, target] = arg.split(/=(.*)/s);
+    const start = target === undefined ? undefined : proxies[kind!];
+    if (start) {
+      const proxy = await start(target!);
       console.log(JSON.stringify({ model: arg, url: proxy.url }));
       continue;
     }
