@@ -10,7 +10,7 @@
  * that the key lookup, the limit and the usage record are in the figures.
  *
  * The mock, the gateway and this load generator are three processes on loopback.
- * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500]
+ * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500] [turns of the CPU column, default 10]
  */
 import { fmt, machine, percentile, table } from './lib.js';
 import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, type CpuMeasure, type Samples, type Scenario } from './proxy-harness.js';
@@ -25,7 +25,7 @@ const P99_BUDGET_MS = 5;
 const CPU_REQUESTS = 3000;
 const CPU_CONCURRENCY = 4;
 /** Turns of the CPU measurement, the rows taking turns: its ratios are the median of the turns' ratios. */
-const CPU_TURNS = 10;
+const CPU_TURNS = Number(process.argv[3] ?? 10);
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */

@@ -13,6 +13,7 @@
  * that fails to start or to answer is reported with its failure, not left out.
  *
  * Usage: npx tsx bench/peers.ts [pairs at concurrency 1, default 1200] [requests for the CPU column, default 3000]
+ *   [turns of the CPU column, default 10: more turns steady the ratios when two builds differ by little]
  * With BASELINE=<directory>, the build of another checkout (an earlier commit, `npm ci && npm start`
  * run there once) is measured beside this one, keys on: `git worktree add /tmp/before <commit>`.
  */
@@ -29,7 +30,7 @@ const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
 /** Concurrency of the CPU measurement: enough to keep a proxy busy, as under real traffic. */
 const CPU_CONCURRENCY = 4;
 /** Turns of the CPU measurement, the peers taking turns: its ratios are the median of the turns' ratios. */
-const CPU_TURNS = 10;
+const CPU_TURNS = Number(process.argv[4] ?? 10);
 /** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
 const CHUNKS = 4;
 const MODEL = 'mock-openai:latest';
