@@ -65,14 +65,11 @@ const mock = urls[MODEL]!;
 loads();
 
 const peers: Peer[] = [
-  await attempt('bare node:http proxy', async () => {
-    const { urls: proxied, pid } = await startMockProcessWithPid([`proxy=${mock}`]);
-    return { base: `${Object.values(proxied)[0]}/v1`, pid };
-  }),
+  await attempt('bare node:http proxy', () => referenceProxy('proxy')),
   // The gateway's stack with no gateway in it: what Fastify and undici cost (see startStackFloor), and
   // the same without Fastify: what the framework itself costs.
-  await attempt('Fastify + undici, no gateway work (the stack floor)', () => stackFloor('floor')),
-  await attempt('node:http + undici, no gateway work (the floor without Fastify)', () => stackFloor('rawfloor')),
+  await attempt('Fastify + undici, no gateway work (the stack floor)', () => referenceProxy('floor')),
+  await attempt('node:http + undici, no gateway work (the floor without Fastify)', () => referenceProxy('rawfloor')),
   await attempt('ollama-arena', async () => {
     const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL]);
     return { base: `${url}/v1`, pid };
@@ -99,8 +96,8 @@ const peers: Peer[] = [
   }),
 ];
 
-/** One of the mock's stack floors (`floor`, `rawfloor`) in front of the mock, in a process of its own. */
-async function stackFloor(kind: string): Promise<Omit<Peer, 'name'>> {
+/** One of the mock's reference proxies (`proxy`, `floor`, `rawfloor`) in front of the mock, in a process of its own. */
+async function referenceProxy(kind: string): Promise<Omit<Peer, 'name'>> {
   const { urls: proxied, pid } = await startMockProcessWithPid([`${kind}=${mock}`]);
   return { base: `${Object.values(proxied)[0]}/v1`, pid };
 }

@@ -4,8 +4,8 @@ import http from 'node:http';
 import os from 'node:os';
 import { once } from 'node:events';
 import path from 'node:path';
-import readline from 'node:readline';
 import { freePort, REPO_ROOT, tempDir } from '../test/support/server.js';
+import { spawnMockProcess } from '../test/support/mock-upstream.js';
 import { ensureServerBuilt } from '../bin/server-build.mjs';
 import { percentile } from './lib.js';
 
@@ -27,17 +27,8 @@ export async function stopAll(): Promise<void> {
 
 /** Runs test/support/mock-upstream.ts in a process of its own with `args`; resolves with the URL of each and the process id (for its CPU time). */
 export async function startMockProcessWithPid(args: string[]): Promise<{ urls: Record<string, string>; pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/mock-upstream.ts', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { child, urls } = await spawnMockProcess(args);
   children.push(child);
-  const urls: Record<string, string> = {};
-  for await (const line of readline.createInterface({ input: child.stdout! })) {
-    const { model, url } = JSON.parse(line) as { model: string; url: string };
-    urls[model] = url;
-    if (Object.keys(urls).length === args.length) break;
-  }
   return { urls, pid: child.pid! };
 }
 

@@ -1,6 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
-import { pathToFileURL } from 'node:url';
+import readline from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Fastify from 'fastify';
 import { Pool, type Dispatcher } from 'undici';
 
@@ -297,6 +299,25 @@ async function startRawStackFloor(target: string): Promise<{ url: string; close(
       await pool.destroy();
     },
   };
+}
+
+/**
+ * Runs this file in a process of its own with `args` (see the command below); resolves with the
+ * process and the URL of each argument, once every one listens.
+ */
+export async function spawnMockProcess(args: string[]): Promise<{ child: ChildProcess; urls: Record<string, string> }> {
+  // Started from this file's folder, so that `tsx` is found in the project's modules wherever the caller runs.
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], {
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const urls: Record<string, string> = {};
+  for await (const line of readline.createInterface({ input: child.stdout! })) {
+    const { model, url } = JSON.parse(line) as { model: string; url: string };
+    urls[model] = url;
+    if (Object.keys(urls).length === args.length) break;
+  }
+  return { child, urls };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { REPO_ROOT } from '../support/server.js';
+import { spawnMockProcess, startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 
 /**
  * The reference processes the proxy benchmarks measure the gateway against (a bare proxy and the two
@@ -13,19 +11,12 @@ const KINDS = ['proxy', 'floor', 'rawfloor'] as const;
 
 let mock: MockUpstream;
 let child: ChildProcess;
-const urls: Record<string, string> = {};
+/** The URL of each reference, by the argument that started it (`proxy=<the mock's URL>`...). */
+let urls: Record<string, string>;
 
 beforeAll(async () => {
   mock = await startMockUpstream({ models: ['mock-openai:latest'] });
-  child = spawn(process.execPath, ['--import', 'tsx', 'test/support/mock-upstream.ts', ...KINDS.map((kind) => `${kind}=${mock.url}`)], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  for await (const line of readline.createInterface({ input: child.stdout! })) {
-    const { model, url } = JSON.parse(line) as { model: string; url: string };
-    urls[model.slice(0, model.indexOf('='))] = url;
-    if (Object.keys(urls).length === KINDS.length) break;
-  }
+  ({ child, urls } = await spawnMockProcess(KINDS.map((kind) => `${kind}=${mock.url}`)));
 });
 
 afterAll(async () => {
@@ -48,7 +39,7 @@ const comparable = (text: string) => text.replace(/"created":\d+/g, '"created":0
 describe.each(KINDS)('the benchmark reference %s', (kind) => {
   it.each([false, true])('answers as the mock does (stream: %s)', async (stream) => {
     const direct = await chat(mock.url, stream);
-    const through = await chat(urls[kind]!, stream);
+    const through = await chat(urls[`${kind}=${mock.url}`]!, stream);
     expect(direct.status).toBe(200);
     expect(through.status).toBe(200);
     expect(through.type).toBe(direct.type);
