@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/store/database.js';
 import { UsageLedger } from '../../src/access/usage-ledger.js';
-import type { ModelUse } from '../../src/access/usage-buffer.js';
+import { UsageBuffer, type ModelUse } from '../../src/access/usage-buffer.js';
 import { tempDir } from '../support/server.js';
 
 /** The usage ledger against a real SQLite file: what it holds between writes comes out as rows, whole. */
@@ -81,5 +81,40 @@ describe('UsageLedger', () => {
     await usage.flush();
     expect((await rows()).map((row) => row.model)).toEqual(['before:latest', 'after:latest']);
     await usage.close();
+  });
+});
+
+describe('UsageBuffer', () => {
+  it('keeps every record whole and in order however many wait, and starts afresh after each batch', () => {
+    const buffer = new UsageBuffer();
+    const at = Date.parse('2026-03-04T05:06:07.000Z');
+    // Far more than it has room for from the start (a database away a while), models named by fresh strings.
+    const count = 40_000;
+    for (let i = 0; i < count; i++) {
+      const request = buffer.nextRequest();
+      buffer.push({ request, keyId: i % 3 === 0 ? null : `k${i % 3}`, model: i % 5 === 0 ? null : ['m', String(i % 7)].join(''), surface: i % 2 ? 'openai' : 'ollama', promptTokens: i * 3, completionTokens: 2 ** 40 + i, durationMs: i % 1000, status: 200 + (i % 300), at: at + i });
+    }
+    expect(buffer.length).toBe(count);
+    const rows = buffer.take();
+    expect(buffer.length).toBe(0);
+    expect(rows).toHaveLength(count);
+    const prefix = rows[0]!.request_id.replace(/-1$/, '');
+    rows.forEach((row, i) => {
+      expect(row).toEqual({
+        request_id: `${prefix}-${i + 1}`,
+        key_id: i % 3 === 0 ? null : `k${i % 3}`,
+        model: i % 5 === 0 ? null : `m${i % 7}`,
+        surface: i % 2 ? 'openai' : 'ollama',
+        prompt_tokens: i * 3,
+        completion_tokens: 2 ** 40 + i,
+        duration_ms: i % 1000,
+        status: 200 + (i % 300),
+        created_at: new Date(at + i).toISOString(),
+      });
+    });
+    // The next batch holds only what came after the last one was taken.
+    buffer.push({ request: buffer.nextRequest(), keyId: 'k9', model: 'after', surface: 'arena', promptTokens: 1, completionTokens: 1, durationMs: 1, status: 499, at });
+    expect(buffer.take().map((row) => [row.request_id, row.model, row.status])).toEqual([[`${prefix}-${count + 1}`, 'after', 499]]);
+    expect(buffer.take()).toEqual([]);
   });
 });
