@@ -13,7 +13,7 @@
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500] [turns of the CPU column, default 10]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, type CpuMeasure, type Samples, type Scenario } from './proxy-harness.js';
+import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, type CpuMeasure, type Replica, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -26,6 +26,8 @@ const CPU_REQUESTS = 3000;
 const CPU_CONCURRENCY = 4;
 /** Turns of the CPU measurement, the rows taking turns: its ratios are the median of the turns' ratios. */
 const CPU_TURNS = Number(process.argv[3] ?? 10);
+/** Processes of the bare proxy and of the gateway with keys on whose median is the figure of their OpenAI rows. */
+const REPLICAS = 3;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
 /** Requests started at a fixed rate for one window (open loop); latencies of those that completed. */
@@ -87,11 +89,16 @@ const backends = { ollama: urls['mock-ollama:latest'], openai: urls['mock-openai
 const models = ['mock-ollama:latest', 'mock-openai:latest'];
 const { url: gatewayUrl, pid: gatewayPid } = await startGateway(backends, models);
 const keyed = await startGatewayWithKey(backends, models);
-pinToCores([bareProxy.pid, gatewayPid, keyed.pid], [mockPid]);
+// The rows with keys on and the bare proxy's are measured in three processes each, a turn's figure
+// being their median: one process's JIT can make it cost a sixth more or less than another of the
+// same build, for as long as it lives (see CpuTarget.replicas).
+const bareReplicas = await Promise.all(Array.from({ length: REPLICAS - 1 }, () => startMockProcessWithPid([`proxy=${urls['mock-openai:latest']}`])));
+const keyedReplicas = await Promise.all(Array.from({ length: REPLICAS - 1 }, () => startGatewayWithKey(backends, models)));
+pinToCores([bareProxy.pid, gatewayPid, keyed.pid, ...bareReplicas.map((p) => p.pid), ...keyedReplicas.map((p) => p.pid)], [mockPid]);
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
 /** A scenario, the process that answers it (for the CPU column), and whether its answer is a stream. */
-type Measured = Scenario & { pid: number; stream: boolean };
+type Measured = Scenario & { pid: number; stream: boolean; replicas?: Replica[] };
 const scenarios: Measured[] = [
   { name: 'OpenAI chat, not streamed', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(false), pid: gatewayPid, stream: false },
   { name: 'OpenAI chat, streamed (SSE)', direct: `${urls['mock-openai:latest']}/v1/chat/completions`, gateway: `${gatewayUrl}/v1/chat/completions`, body: openaiBody(true), pid: gatewayPid, stream: true },
@@ -104,20 +111,23 @@ const keysOn: Measured[] = scenarios.map((scenario) => ({
   gateway: scenario.gateway.replace(gatewayUrl, keyed.url),
   headers: keyed.headers,
   pid: keyed.pid,
+  replicas: keyedReplicas.map((replica) => ({ pid: replica.pid, url: scenario.gateway.replace(gatewayUrl, replica.url), headers: replica.headers })),
 }));
 
 // References: a route of ours that calls no backend, and a bare proxy that only forwards (the floor of
 // one more process hop on this machine), each against the mock directly.
 const references: Measured[] = [
   { name: 'reference: our GET /api/version (no backend call)', direct: `${urls['mock-ollama:latest']}/api/version`, gateway: `${gatewayUrl}/api/version`, pid: gatewayPid, stream: false },
-  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false },
-  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true },
+  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false, replicas: bareReplicas.map((replica) => ({ pid: replica.pid, url: `${Object.values(replica.urls)[0]!}/v1/chat/completions` })) },
+  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true, replicas: bareReplicas.map((replica) => ({ pid: replica.pid, url: `${Object.values(replica.urls)[0]!}/v1/chat/completions` })) },
 ];
 const bareCpu = new Map<boolean, CpuMeasure>();
 
 const measured: { scenario: Measured; cells: (string | number)[] }[] = [];
 for (const scenario of [...scenarios, ...keysOn, ...references]) {
   await closedLoop(scenario, 10, 300); // warm-up: JIT, keep-alive sockets, router listing
+  // The other processes of the row get the same traffic as its own, the latency rounds' included.
+  for (const replica of scenario.replicas ?? []) await closedLoop({ ...scenario, gateway: replica.url, headers: replica.headers ?? scenario.headers }, 10, 300 + PAIRS * 3);
   const c1 = await closedLoop(scenario, 1, PAIRS);
   const c10 = await closedLoop(scenario, 10, PAIRS * 2);
   const rate = await maxRate(scenario);
@@ -141,7 +151,7 @@ for (const scenario of [...scenarios, ...keysOn, ...references]) {
 // CPU per request of every row, the rows taking turns; the ratio is to the bare proxy's for the same
 // kind of answer, measured in the same turns.
 const cpu = await interleavedCpu(
-  measured.map(({ scenario }) => ({ pid: scenario.pid, url: scenario.gateway, body: scenario.body, headers: scenario.headers })),
+  measured.map(({ scenario }) => ({ pid: scenario.pid, url: scenario.gateway, body: scenario.body, headers: scenario.headers, replicas: scenario.replicas })),
   CPU_REQUESTS,
   CPU_CONCURRENCY,
   CPU_TURNS,
@@ -160,11 +170,16 @@ request sent directly to it and through the gateway (OpenAI-compatible backend b
 backend behind \`/api\`), interleaved; mock, gateway and load generator in three processes on loopback.
 Latencies are to the last byte, in milliseconds; "added" is the gateway percentile minus the direct one.
 
-Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), the median of ${CPU_TURNS} turns with the rows taking turns, and the median of each turn's ratio to the bare proxy's for a whole body or a stream.
+Machine: ${machine()}. ${PAIRS} pairs at concurrency 1, ${PAIRS * 2} at 10; rate steps of windows of at least ${WINDOW_MS} ms and ${WINDOW_REQUESTS} requests, direct and gateway alternating twice per step. CPU: the answering process's own user + system time per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), the median of ${CPU_TURNS} turns with the rows taking turns, and the median of each turn's ratio to the bare proxy's for a whole body or a stream. The rows with keys on and the bare proxy's are each measured in ${REPLICAS} processes of their program, started and loaded alike, a turn's figure being their median; each process's own figure (the median of its turns, ms per request) is listed under the table.
 
 ${table(
   ['request', 'c=1 direct p50', 'c=1 gateway p50', 'c=1 added p50', 'c=1 added p99', 'c=10 added p50', 'c=10 added p99', 'max rate, added p99 < 5 ms', 'CPU ms/request', 'CPU / bare proxy', 'failures'],
   rows,
 )}
+
+CPU ms per request of each process, for the rows measured in several:
+${measured
+  .flatMap(({ scenario }, i) => (scenario.replicas?.length ? [`- ${scenario.name}: ${cpu[i]!.processes.map((ms) => fmt(ms, 3)).join(', ')}`] : []))
+  .join('\n')}
 `);
 await stopAll();

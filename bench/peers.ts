@@ -31,6 +31,8 @@ const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
 const CPU_CONCURRENCY = 4;
 /** Turns of the CPU measurement, the peers taking turns: its ratios are the median of the turns' ratios. */
 const CPU_TURNS = Number(process.argv[4] ?? 10);
+/** Processes of the bare proxy and of each ollama-arena with keys on, whose median is their CPU figure. */
+const REPLICAS = 3;
 /** Each peer's pairs are sent in this many chunks, the peers taking turns, so that a change of load falls on all of them. */
 const CHUNKS = 4;
 const MODEL = 'mock-openai:latest';
@@ -43,13 +45,16 @@ interface Peer {
   base?: string;
   headers?: Record<string, string>;
   pid?: number;
+  /** Other processes of the same peer, started alike: its CPU figure of a turn is the median over all of them (see CpuTarget.replicas). */
+  replicas?: Omit<Peer, 'name' | 'replicas' | 'failed'>[];
   /** Why it could not be measured. */
   failed?: string;
 }
 
-async function attempt(name: string, start: () => Promise<Omit<Peer, 'name'>>): Promise<Peer> {
+async function attempt(name: string, start: () => Promise<Omit<Peer, 'name'>>, processes = 1): Promise<Peer> {
   try {
-    return { name, ...(await start()) };
+    const [first, ...replicas] = await Promise.all(Array.from({ length: processes }, start));
+    return { name, ...first!, ...(replicas.length ? { replicas } : {}) };
   } catch (error) {
     return { name, failed: `did not start: ${(error as Error).message}` };
   }
@@ -65,7 +70,7 @@ const mock = urls[MODEL]!;
 loads();
 
 const peers: Peer[] = [
-  await attempt('bare node:http proxy', () => referenceProxy('proxy')),
+  await attempt('bare node:http proxy', () => referenceProxy('proxy'), REPLICAS),
   // The gateway's stack with no gateway in it: what Fastify and undici cost (see startStackFloor), and
   // the same without Fastify: what the framework itself costs.
   await attempt('Fastify + undici, no gateway work (the stack floor)', () => referenceProxy('floor')),
@@ -74,17 +79,25 @@ const peers: Peer[] = [
     const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL]);
     return { base: `${url}/v1`, pid };
   }),
-  await attempt('ollama-arena, keys on (API key, rate limit, usage)', async () => {
-    const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL]);
-    return { base: `${url}/v1`, pid, headers };
-  }),
+  await attempt(
+    'ollama-arena, keys on (API key, rate limit, usage)',
+    async () => {
+      const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL]);
+      return { base: `${url}/v1`, pid, headers };
+    },
+    REPLICAS,
+  ),
   // An earlier build beside this one (BASELINE=<a checkout, built>): what a change did, in the same run.
   ...(BASELINE
     ? [
-        await attempt(`ollama-arena at ${revisionOf(BASELINE)}, keys on`, async () => {
-          const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL], BASELINE);
-          return { base: `${url}/v1`, pid, headers };
-        }),
+        await attempt(
+          `ollama-arena at ${revisionOf(BASELINE)}, keys on`,
+          async () => {
+            const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL], BASELINE);
+            return { base: `${url}/v1`, pid, headers };
+          },
+          REPLICAS,
+        ),
       ]
     : []),
   await attempt(`Portkey gateway ${portkeyVersion()}`, async () => {
@@ -141,7 +154,10 @@ interface Row {
   failures: number;
 }
 const rows: Row[] = [];
-pinToCores(peers.flatMap((peer) => (peer.pid === undefined ? [] : [peer.pid])), [mockPid]);
+pinToCores(
+  peers.flatMap((peer) => [peer, ...(peer.replicas ?? [])].flatMap(({ pid }) => (pid === undefined ? [] : [pid]))),
+  [mockPid],
+);
 for (const request of requests) {
   const live: Row[] = [];
   for (const peer of peers) {
@@ -153,6 +169,8 @@ for (const request of requests) {
     live.push(row);
     // Warm-up, not counted: JIT, keep-alive sockets, the gateways' model listings.
     await closedLoop({ name: peer.name, direct: `${mock}/v1/chat/completions`, gateway: `${peer.base}/chat/completions`, body: request.body, headers: peer.headers }, 4, 300);
+    // Its other processes get as much traffic as it will in the latency rounds.
+    for (const replica of peer.replicas ?? []) await closedLoop({ name: peer.name, direct: `${mock}/v1/chat/completions`, gateway: `${replica.base}/chat/completions`, body: request.body, headers: replica.headers }, 4, 300 + PAIRS);
   }
   for (let chunk = 0; chunk < CHUNKS; chunk++) {
     for (const row of live) {
@@ -166,7 +184,13 @@ for (const request of requests) {
   }
   // The peers take turns here too, so that a change of load falls on all of them alike.
   const cpu = await interleavedCpu(
-    live.map((row) => ({ pid: row.peer.pid!, url: `${row.peer.base}/chat/completions`, body: request.body, headers: row.peer.headers })),
+    live.map((row) => ({
+      pid: row.peer.pid!,
+      url: `${row.peer.base}/chat/completions`,
+      body: request.body,
+      headers: row.peer.headers,
+      replicas: row.peer.replicas?.map((replica) => ({ pid: replica.pid!, url: `${replica.base}/chat/completions`, headers: replica.headers })),
+    })),
     CPU_REQUESTS,
     CPU_CONCURRENCY,
     CPU_TURNS,
@@ -208,7 +232,10 @@ sent directly to \`test/support/mock-upstream.ts\` and through each peer, interl
 (${PAIRS} pairs per peer and request, in ${CHUNKS} chunks with the peers taking turns); latency to the last
 byte in ms, "added" = the peer's percentile minus the direct one. CPU per request: the peer process's
 own user + system time (/proc/<pid>/stat) per request at concurrency ${CPU_CONCURRENCY} (${cpuLoadText()}), in ms: the median of ${CPU_TURNS} turns with the peers taking turns, and
-as a ratio the median of each turn's ratio to the bare proxy.
+as a ratio the median of each turn's ratio to the bare proxy. The bare proxy and each ollama-arena with
+keys on run in ${REPLICAS} processes each, started and loaded alike, a turn's figure being their median:
+each process's JIT makes it cost up to a sixth more or less than another of the same build, for as long
+as it lives. Each process's own figure is listed under the table.
 Ratios are to the bare proxy of the same request. "The stack floor" is the gateway's own framework and
 HTTP client with no gateway work (a Fastify route that parses the body and forwards it through undici):
 what is above it is the gateway's own work. "The floor without Fastify" does the same from a bare
@@ -219,5 +246,10 @@ processes of their own on loopback. ollama-arena runs as \`npm start\` runs it (
 Machine: ${machine()}. Load average (1 min) during the run: ${fmt(Math.min(...loadSamples), 1)}-${fmt(Math.max(...loadSamples), 1)}, mean ${fmt(mean(loadSamples), 1)}. Mock upstream CPU over the whole run: ${mockCpu} ms.
 
 ${table(['peer', 'request', 'direct p50', 'peer p50', 'added p50', 'added p99', 'added p50 / bare', 'CPU ms/request', 'CPU / bare', 'failures'], tableRows)}
+
+CPU ms per request of each process, for the peers run in several:
+${rows
+  .flatMap((row) => (row.cpu && row.cpu.processes.length > 1 ? [`- ${row.peer.name}, ${row.request}: ${row.cpu.processes.map((ms) => fmt(ms, 3)).join(', ')}`] : []))
+  .join('\n')}
 `);
 await stopAll();

@@ -257,6 +257,20 @@ export interface CpuTarget {
   url: string;
   body?: string;
   headers?: Record<string, string>;
+  /**
+   * Other processes of the same program, started alike, answering the same request: a turn's figure is
+   * the median over all of them. Two processes of one build differ by up to a sixth (once by more than
+   * half) for as long as they live, as each JIT compiles the code its own way; the median of three
+   * is a figure of the build, not of one process.
+   */
+  replicas?: Replica[];
+}
+
+/** Another process of a CpuTarget's program: where it answers, and its own headers (its own API key) if any. */
+export interface Replica {
+  pid: number;
+  url: string;
+  headers?: Record<string, string>;
 }
 
 export interface CpuMeasure {
@@ -264,6 +278,8 @@ export interface CpuMeasure {
   ms: number;
   /** Each turn's CPU ms per request, in the order of the turns. */
   turns: number[];
+  /** With replicas: each process's median over the turns, the target's own process first. */
+  processes: number[];
   failures: number;
 }
 
@@ -274,19 +290,28 @@ export interface CpuMeasure {
  * Its load runs on core 1 when processes are pinned (see pinToCores).
  */
 export async function interleavedCpu(targets: CpuTarget[], requests = 3000, concurrency = 4, rounds = 10): Promise<CpuMeasure[]> {
-  const measures = targets.map((): CpuMeasure => ({ ms: NaN, turns: [], failures: 0 }));
+  const measures = targets.map((): CpuMeasure => ({ ms: NaN, turns: [], processes: [], failures: 0 }));
+  const byProcess = targets.map((target) => [target, ...(target.replicas ?? [])].map((): number[] => []));
   const perRound = Math.ceil(requests / rounds);
   for (let round = 0; round < rounds; round++) {
     // The order flips every turn, so that no target always runs right after the same one.
     const order = round % 2 === 0 ? [...targets.keys()] : [...targets.keys()].reverse();
     for (const i of order) {
       const target = targets[i]!;
-      const measured = await cpuPerRequest(target.pid, target.url, target.body, target.headers, perRound, concurrency);
-      measures[i]!.turns.push(measured.ms);
-      measures[i]!.failures += measured.failures;
+      const figures: number[] = [];
+      for (const [p, { pid, url, headers }] of [target, ...(target.replicas ?? [])].entries()) {
+        const measured = await cpuPerRequest(pid, url, target.body, headers ?? target.headers, perRound, concurrency);
+        figures.push(measured.ms);
+        byProcess[i]![p]!.push(measured.ms);
+        measures[i]!.failures += measured.failures;
+      }
+      measures[i]!.turns.push(median(figures));
     }
   }
-  for (const measure of measures) measure.ms = median(measure.turns);
+  measures.forEach((measure, i) => {
+    measure.ms = median(measure.turns);
+    measure.processes = byProcess[i]!.map(median);
+  });
   return measures;
 }
 
