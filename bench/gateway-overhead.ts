@@ -13,7 +13,7 @@
  * Usage: npx tsx bench/gateway-overhead.ts [pairs at concurrency 1, default 1500] [turns of the CPU column, default 10]
  */
 import { fmt, machine, percentile, table } from './lib.js';
-import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, type CpuMeasure, type Replica, type Samples, type Scenario } from './proxy-harness.js';
+import { pinToCores, closedLoop, cpuRatio, interleavedCpu, send, startGateway, startGatewayWithKey, startMockProcessWithPid, stopAll, cpuLoadText, processFigures, type CpuMeasure, type Replica, type Samples, type Scenario } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1500);
 const RATES = [100, 250, 500, 750, 1000, 1500, 2000, 3000];
@@ -26,7 +26,7 @@ const CPU_REQUESTS = 3000;
 const CPU_CONCURRENCY = 4;
 /** Turns of the CPU measurement, the rows taking turns: its ratios are the median of the turns' ratios. */
 const CPU_TURNS = Number(process.argv[3] ?? 10);
-/** Processes of the bare proxy and of the gateway with keys on whose median is the figure of their OpenAI rows. */
+/** Processes of the bare proxy and of the gateway with keys on, whose median is the CPU figure of their rows. */
 const REPLICAS = 3;
 const messages = [{ role: 'user', content: 'Tell me a story' }];
 
@@ -95,6 +95,7 @@ const keyed = await startGatewayWithKey(backends, models);
 const bareReplicas = await Promise.all(Array.from({ length: REPLICAS - 1 }, () => startMockProcessWithPid([`proxy=${urls['mock-openai:latest']}`])));
 const keyedReplicas = await Promise.all(Array.from({ length: REPLICAS - 1 }, () => startGatewayWithKey(backends, models)));
 pinToCores([bareProxy.pid, gatewayPid, keyed.pid, ...bareReplicas.map((p) => p.pid), ...keyedReplicas.map((p) => p.pid)], [mockPid]);
+const bareReplicaTargets: Replica[] = bareReplicas.map((replica) => ({ pid: replica.pid, url: `${Object.values(replica.urls)[0]!}/v1/chat/completions` }));
 const openaiBody = (stream: boolean) => JSON.stringify({ model: 'mock-openai:latest', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
 const ollamaBody = (stream: boolean) => JSON.stringify({ model: 'mock-ollama:latest', messages, stream });
 /** A scenario, the process that answers it (for the CPU column), and whether its answer is a stream. */
@@ -118,8 +119,8 @@ const keysOn: Measured[] = scenarios.map((scenario) => ({
 // one more process hop on this machine), each against the mock directly.
 const references: Measured[] = [
   { name: 'reference: our GET /api/version (no backend call)', direct: `${urls['mock-ollama:latest']}/api/version`, gateway: `${gatewayUrl}/api/version`, pid: gatewayPid, stream: false },
-  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false, replicas: bareReplicas.map((replica) => ({ pid: replica.pid, url: `${Object.values(replica.urls)[0]!}/v1/chat/completions` })) },
-  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true, replicas: bareReplicas.map((replica) => ({ pid: replica.pid, url: `${Object.values(replica.urls)[0]!}/v1/chat/completions` })) },
+  { name: 'reference: bare node:http proxy, OpenAI chat not streamed', direct: scenarios[0]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(false), pid: bareProxy.pid, stream: false, replicas: bareReplicaTargets },
+  { name: 'reference: bare node:http proxy, OpenAI chat streamed', direct: scenarios[1]!.direct, gateway: `${bare}/v1/chat/completions`, body: openaiBody(true), pid: bareProxy.pid, stream: true, replicas: bareReplicaTargets },
 ];
 const bareCpu = new Map<boolean, CpuMeasure>();
 
@@ -179,7 +180,7 @@ ${table(
 
 CPU ms per request of each process, for the rows measured in several:
 ${measured
-  .flatMap(({ scenario }, i) => (scenario.replicas?.length ? [`- ${scenario.name}: ${cpu[i]!.processes.map((ms) => fmt(ms, 3)).join(', ')}`] : []))
+  .flatMap(({ scenario }, i) => (scenario.replicas?.length ? [`- ${scenario.name}: ${processFigures(cpu[i]!)}`] : []))
   .join('\n')}
 `);
 await stopAll();

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, REPO_ROOT } from '../test/support/server.js';
 import { fmt, machine, mean, percentile, table } from './lib.js';
-import { pinToCores, closedLoop, cpuMs, cpuRatio, interleavedCpu, type CpuMeasure, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, cpuLoadText, type Samples } from './proxy-harness.js';
+import { pinToCores, closedLoop, cpuMs, cpuRatio, interleavedCpu, type CpuMeasure, startGateway, startGatewayWithKey, startMockProcessWithPid, startProgram, stopAll, cpuLoadText, processFigures, type Samples } from './proxy-harness.js';
 
 const PAIRS = Number(process.argv[2] ?? 1200);
 const CPU_REQUESTS = Number(process.argv[3] ?? 3000);
@@ -79,25 +79,11 @@ const peers: Peer[] = [
     const { url, pid } = await startGateway({ openai: `${mock}/v1` }, [MODEL]);
     return { base: `${url}/v1`, pid };
   }),
-  await attempt(
-    'ollama-arena, keys on (API key, rate limit, usage)',
-    async () => {
-      const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL]);
-      return { base: `${url}/v1`, pid, headers };
-    },
-    REPLICAS,
-  ),
+  await attempt('ollama-arena, keys on (API key, rate limit, usage)', () => keyedGateway(), REPLICAS),
   // An earlier build beside this one (BASELINE=<a checkout, built>): what a change did, in the same run.
   ...(BASELINE
     ? [
-        await attempt(
-          `ollama-arena at ${revisionOf(BASELINE)}, keys on`,
-          async () => {
-            const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL], BASELINE);
-            return { base: `${url}/v1`, pid, headers };
-          },
-          REPLICAS,
-        ),
+        await attempt(`ollama-arena at ${revisionOf(BASELINE)}, keys on`, () => keyedGateway(BASELINE), REPLICAS),
       ]
     : []),
   await attempt(`Portkey gateway ${portkeyVersion()}`, async () => {
@@ -113,6 +99,12 @@ const peers: Peer[] = [
 async function referenceProxy(kind: string): Promise<Omit<Peer, 'name'>> {
   const { urls: proxied, pid } = await startMockProcessWithPid([`${kind}=${mock}`]);
   return { base: `${Object.values(proxied)[0]}/v1`, pid };
+}
+
+/** ollama-arena with API management on, of this checkout or of `checkout` (built), in a process of its own. */
+async function keyedGateway(checkout?: string): Promise<Omit<Peer, 'name'>> {
+  const { url, pid, headers } = await startGatewayWithKey({ openai: `${mock}/v1` }, [MODEL], checkout);
+  return { base: `${url}/v1`, pid, headers };
 }
 
 /** The commit a checkout is at, for the report. */
@@ -249,7 +241,7 @@ ${table(['peer', 'request', 'direct p50', 'peer p50', 'added p50', 'added p99', 
 
 CPU ms per request of each process, for the peers run in several:
 ${rows
-  .flatMap((row) => (row.cpu && row.cpu.processes.length > 1 ? [`- ${row.peer.name}, ${row.request}: ${row.cpu.processes.map((ms) => fmt(ms, 3)).join(', ')}`] : []))
+  .flatMap((row) => (row.cpu && row.cpu.processes.length > 1 ? [`- ${row.peer.name}, ${row.request}: ${processFigures(row.cpu)}`] : []))
   .join('\n')}
 `);
 await stopAll();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { freePort, REPO_ROOT, tempDir } from '../test/support/server.js';
 import { spawnMockProcess } from '../test/support/mock-upstream.js';
 import { ensureServerBuilt } from '../bin/server-build.mjs';
-import { percentile } from './lib.js';
+import { fmt, percentile } from './lib.js';
 
 /**
  * What the proxy benchmarks (gateway-overhead.ts, peers.ts) share: the mock upstream, the gateway and
@@ -278,7 +278,7 @@ export interface CpuMeasure {
   ms: number;
   /** Each turn's CPU ms per request, in the order of the turns. */
   turns: number[];
-  /** With replicas: each process's median over the turns, the target's own process first. */
+  /** Each process's median over the turns: the target's own first, then its replicas'. */
   processes: number[];
   failures: number;
 }
@@ -291,7 +291,7 @@ export interface CpuMeasure {
  */
 export async function interleavedCpu(targets: CpuTarget[], requests = 3000, concurrency = 4, rounds = 10): Promise<CpuMeasure[]> {
   const measures = targets.map((): CpuMeasure => ({ ms: NaN, turns: [], processes: [], failures: 0 }));
-  const byProcess = targets.map((target) => [target, ...(target.replicas ?? [])].map((): number[] => []));
+  const byProcess = targets.map((target) => processesOf(target).map((): number[] => []));
   const perRound = Math.ceil(requests / rounds);
   for (let round = 0; round < rounds; round++) {
     // The order flips every turn, so that no target always runs right after the same one.
@@ -299,7 +299,7 @@ export async function interleavedCpu(targets: CpuTarget[], requests = 3000, conc
     for (const i of order) {
       const target = targets[i]!;
       const figures: number[] = [];
-      for (const [p, { pid, url, headers }] of [target, ...(target.replicas ?? [])].entries()) {
+      for (const [p, { pid, url, headers }] of processesOf(target).entries()) {
         const measured = await cpuPerRequest(pid, url, target.body, headers ?? target.headers, perRound, concurrency);
         figures.push(measured.ms);
         byProcess[i]![p]!.push(measured.ms);
@@ -313,6 +313,16 @@ export async function interleavedCpu(targets: CpuTarget[], requests = 3000, conc
     measure.processes = byProcess[i]!.map(median);
   });
   return measures;
+}
+
+/** The processes that answer a target: its own, then its replicas. */
+function processesOf(target: CpuTarget): Replica[] {
+  return [target, ...(target.replicas ?? [])];
+}
+
+/** Each process's CPU ms per request, as the benchmarks list them under their tables. */
+export function processFigures(measure: CpuMeasure): string {
+  return measure.processes.map((ms) => fmt(ms, 3)).join(', ');
 }
 
 /** The median over the turns of one target's CPU per request divided by another's in the same turn. */
