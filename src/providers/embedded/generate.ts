@@ -168,7 +168,6 @@ export async function* generate(
     finished = true;
     const end = nowNs();
     const evalStart = firstTokenAt ?? end;
-    if (abort.signal.aborted) stats.aborted++;
     for (const call of result.toolCalls ?? []) yield { type: 'tool-call', call };
     yield {
       type: 'finish',
@@ -186,10 +185,10 @@ export async function* generate(
   } finally {
     // Runs on normal end, on error, and when the consumer stops iterating (client disconnected):
     // then the generation is stopped at once and its sequence freed only after llama.cpp let go.
-    if (!finished && !abort.signal.aborted) {
-      abort.abort(new Error('consumer stopped'));
-      stats.aborted++;
-    }
+    if (!finished && !abort.signal.aborted) abort.abort(new Error('consumer stopped'));
+    // Counted here, once, however it was stopped: the client's signal may abort it before or after
+    // the consumer stops iterating, and the generation may or may not reach its end in between.
+    if (abort.signal.aborted) stats.aborted++;
     await running;
     request.signal.removeEventListener('abort', onAbort);
     host.inFlight.delete(abort);
